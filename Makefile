@@ -1,0 +1,68 @@
+# uffd-wp on every kind of user memory: build, boot and test harness.
+# See README.md.  `make help` lists the targets.
+#
+# Selection (every target accepts these):
+#   KERNEL=series|base|extra|debug   which kernel is built and booted
+#   EXTRA_PATCHES=dir                with KERNEL=extra: patches put on top
+#   WORKTREE=1                       test build/linux as it is (uncommitted
+#                                    or not exported to patches/)
+#   TESTS='glob ...'                 which tests run (names as in build/tests,
+#                                    tests/*.sh without .sh)
+#   VCPUS=2 MEM=4096 QEMU_ACCEL=tcg|kvm VM_TIMEOUT=1800   the VM
+
+KERNEL ?= series
+export KERNEL EXTRA_PATCHES WORKTREE TESTS VCPUS MEM QEMU_ACCEL VM_TIMEOUT T_TIMEOUT DURATION
+
+.PHONY: help deps src series kernel tests check check-debug run vmrun shell series-check clean
+
+help:
+	@echo "make run          build the patched kernel, boot it, show uffd-wp write tracking (the main job)"
+	@echo "make check        the whole test suite on KERNEL (default: series); ends 'N passed, N failed, N skipped'"
+	@echo "make check-debug  the suite on the debug kernel (KASAN, lockdep, ...)"
+	@echo "make vmrun CMD='...'  boot KERNEL and run CMD in the guest (cwd = this repository)"
+	@echo "make shell        interactive guest"
+	@echo "make kernel       build KERNEL's vmlinux (build/obj/KERNEL)"
+	@echo "make tests        build the selftests and this project's tests"
+	@echo "make src          create build/linux = base + patches/series (FORCE=1 to discard tree work)"
+	@echo "make series       export build/linux (base..HEAD) to patches/"
+	@echo "make series-check build every prefix of the series (each patch builds on its own)"
+	@echo "make deps         install the Debian packages needed"
+	@echo "KERNEL=series|base|extra|debug EXTRA_PATCHES=dir WORKTREE=1 TESTS='glob' VCPUS= MEM= QEMU_ACCEL="
+
+deps:
+	@scripts/deps.sh
+
+src: deps
+	@scripts/mksrc.sh
+
+series:
+	@scripts/export-series.sh
+
+kernel: deps
+	@scripts/build-kernel.sh
+
+tests: deps
+	@scripts/build-tests.sh
+
+check: kernel tests
+	@scripts/check.sh
+
+check-debug:
+	@$(MAKE) --no-print-directory check KERNEL=debug
+
+run: kernel tests
+	@set -a; . config/expect-$(if $(filter base,$(KERNEL)),base,series); set +a; \
+	VM_NAME=run-$(KERNEL) scripts/vm.sh build/obj/$(KERNEL)/vmlinux scripts/demo.sh
+
+vmrun: kernel tests
+	@set -a; . config/expect-$(if $(filter base,$(KERNEL)),base,series); set +a; \
+	VM_NAME=vmrun-$(KERNEL) scripts/vm.sh build/obj/$(KERNEL)/vmlinux '$(CMD)'
+
+shell: kernel tests
+	@VM_NAME=shell-$(KERNEL) scripts/vm.sh build/obj/$(KERNEL)/vmlinux shell
+
+series-check: deps
+	@scripts/series-check.sh
+
+clean:
+	rm -rf build/obj build/vm build/tests build/selftests build/headers build/bench

@@ -1,0 +1,39 @@
+#!/bin/bash
+# check.sh [run-tests args]: boot the selected kernel, run the test suite in
+# the guest, then add the host's own test point (the kernel console is
+# clean) and print the closing line "N passed, N failed, N skipped".
+set -uo pipefail
+. "$(dirname "$0")/kernel-vars.sh"
+cd "$top"
+set -a
+. "$expect_file"
+set +a
+name=check-$KERNEL
+vmdir=build/vm/$name
+start=$(date +%s)
+VM_NAME=$name KERNEL_NAME=$KERNEL scripts/vm.sh "$kobj/vmlinux" scripts/run-tests
+vmrc=$?
+res=$vmdir/results.tap
+pass=0 fail=0 skip=0
+if [ -f "$res" ]; then
+	pass=$(grep -E '^ok ' "$res" | grep -v -c -i '# *SKIP')
+	skip=$(grep -E '^ok ' "$res" | grep -c -i '# *SKIP')
+	fail=$(grep -c -E '^not ok ' "$res")
+else
+	echo "not ok - the guest produced no results ($vmdir/console.log)"
+	fail=$((fail + 1))
+fi
+if scripts/check-console.sh "$vmdir/console.log"; then
+	echo "ok - kernel console: no WARN, BUG, Oops, KASAN, UBSAN, lockdep, hung task or RCU stall"
+	pass=$((pass + 1))
+else
+	echo "not ok - kernel console has a splat (excerpt above)"
+	fail=$((fail + 1))
+fi
+if [ "$vmrc" != 0 ] && [ "$fail" = 0 ]; then
+	echo "not ok - the guest exited with status $vmrc"
+	fail=$((fail + 1))
+fi
+echo "# KERNEL=$KERNEL ($UFFDWP_EXPECT_WP_FILE = expected sync uffd-wp on files), $(( $(date +%s) - start ))s in the VM; logs in $vmdir/"
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" = 0 ]

@@ -1,0 +1,21 @@
+#!/bin/bash
+# Sourced: maps KERNEL (series|base|extra|debug) to its source tree, build
+# directory, config fragments and expected capabilities.
+#   series  build/linux (base + patches/series)              [default]
+#   base    the bare base, a worktree of build/linux at tag "base"
+#   extra   the series plus EXTRA_PATCHES=dir/*.patch (to show a test
+#           catches a deliberately broken kernel)
+#   debug   the series with config/debug.config (KASAN, lockdep, ...)
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KERNEL=${KERNEL:-series}
+case $KERNEL in
+series) ksrc=$top/build/linux; frags="config/base.config" ;;
+debug) ksrc=$top/build/linux; frags="config/base.config config/debug.config" ;;
+base) ksrc=$top/build/wt/base; frags="config/base.config" ;;
+extra) ksrc=$top/build/wt/extra; frags="config/base.config" ;;
+*) echo "KERNEL=$KERNEL: choose series, base, extra or debug" >&2; exit 2 ;;
+esac
+kobj=$top/build/obj/$KERNEL
+# Expected capabilities of the booted kernel, passed to the tests.
+expect_file=$top/config/expect-$KERNEL
+case $KERNEL in extra|debug) expect_file=$top/config/expect-series ;; esac
