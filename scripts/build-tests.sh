@@ -30,4 +30,8 @@ for c in tests/*.c; do
 			-Itests/lib -o "$out" "$c" $(ls tests/lib/*.c 2>/dev/null) -lrt
 	fi
 done
+mkdir -p build/demo
+gcc -O2 -Wall -Wextra -Werror -pthread -isystem build/headers/include \
+	-o build/demo/uffd-wp-demo scripts/demo/uffd-wp-demo.c
+
 echo "build-tests: selftests in build/selftests, tests in build/tests"

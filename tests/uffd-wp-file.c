@@ -1,0 +1,1966 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * uffd-wp-file: synchronous userfaultfd write-protect on regular page-cache
+ * files (ext4, xfs, btrfs), MAP_SHARED and MAP_PRIVATE, checked against the
+ * behaviour of the same cases on shmem (memfd), which is the reference.
+ *
+ * Every case of the case table runs on every memory type of the memory type
+ * table, each in a process of its own with a hard timeout.  Inside a case the
+ * accesses that may fault run in a separate "job" thread while the main
+ * thread is the fault handler (poll() with a timeout), so a write that is
+ * never reported, or a writer that never wakes up, is a failure, not a hang.
+ *
+ * Environment:
+ *   UFFDWP_FS              space-separated "name:mountpoint" list
+ *                          (default: the current directory as "cwd")
+ *   UFFDWP_EXPECT_WP_FILE  1 (default) or 0: is UFFD_FEATURE_WP_FILE expected
+ *   UFFDWP_BUDGET          total time budget in seconds (default 600)
+ *
+ * Output is TAP; exit status 0 when no case failed, 1 otherwise.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <linux/fs.h>
+#include <linux/userfaultfd.h>
+
+/* uapi bits that older headers do not have */
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED	(1 << 13)
+#endif
+#ifndef UFFD_FEATURE_POISON
+#define UFFD_FEATURE_POISON		(1 << 14)
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC		(1 << 15)
+#endif
+#ifndef UFFD_FEATURE_MOVE
+#define UFFD_FEATURE_MOVE		(1 << 16)
+#endif
+#ifndef UFFD_FEATURE_WP_FILE
+#define UFFD_FEATURE_WP_FILE		(1 << 17)
+#endif
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW		_IO(0xAA, 0x00)
+#endif
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT			21
+#endif
+#ifndef MPOL_MF_MOVE
+#define MPOL_MF_MOVE			(1 << 1)
+#endif
+#ifndef FALLOC_FL_KEEP_SIZE
+#define FALLOC_FL_KEEP_SIZE		0x01
+#endif
+#ifndef FALLOC_FL_PUNCH_HOLE
+#define FALLOC_FL_PUNCH_HOLE		0x02
+#endif
+
+#ifndef PAGEMAP_SCAN
+#define PAGE_IS_WPALLOWED	(1 << 0)
+#define PAGE_IS_WRITTEN		(1 << 1)
+#define PAGE_IS_FILE		(1 << 2)
+#define PAGE_IS_PRESENT		(1 << 3)
+#define PAGE_IS_SWAPPED		(1 << 4)
+#define PAGE_IS_PFNZERO		(1 << 5)
+#define PAGE_IS_HUGE		(1 << 6)
+#define PAGE_IS_SOFT_DIRTY	(1 << 7)
+
+struct page_region {
+	__u64 start;
+	__u64 end;
+	__u64 categories;
+};
+
+#define PM_SCAN_WP_MATCHING	(1 << 0)
+#define PM_SCAN_CHECK_WPASYNC	(1 << 1)
+
+struct pm_scan_arg {
+	__u64 size;
+	__u64 flags;
+	__u64 start;
+	__u64 end;
+	__u64 walk_end;
+	__u64 vec;
+	__u64 vec_len;
+	__u64 max_pages;
+	__u64 category_inverted;
+	__u64 category_mask;
+	__u64 category_anyof_mask;
+	__u64 return_mask;
+};
+
+#define PAGEMAP_SCAN	_IOWR('f', 16, struct pm_scan_arg)
+#endif
+
+#define NPAGES		16
+#define ALL_PAGES	((1u << NPAGES) - 1)
+#define EVEN_PAGES	0x5555u
+#define BIT(n)		(1u << (n))
+#define MAXMSG		128
+#define MAXEV		8
+#define WAIT_MS		5000	/* longest wait for a report / a job */
+#define CASE_TIMEOUT_S	20	/* hard limit for one case process */
+#define DEFAULT_BUDGET_S 600	/* hard limit for the whole run */
+#define REASON_LEN	256
+
+enum { PASS = 0, FAIL = 1, SKIP = 4 };
+
+#define TRY(expr) do { int __rc = (expr); if (__rc) return __rc; } while (0)
+
+static size_t psize;
+static uint64_t kfeatures;	/* features advertised by UFFDIO_API */
+static bool have_wp_file;
+static char *skip_reason;	/* shared with the case processes */
+
+/* ------------------------------------------------------------------ */
+/* memory types                                                        */
+
+struct memtype {
+	const char *name;	/* shmem, shmem-private, file-shared, file-private */
+	const char *fs;		/* "memfd" or the name from UFFDWP_FS */
+	const char *dir;	/* mountpoint; NULL for memfd */
+	bool shared;
+};
+
+static const struct memtype mt_shmem = { "shmem", "memfd", NULL, true };
+static const struct memtype mt_shmem_private = { "shmem-private", "memfd", NULL, false };
+
+#define MAX_MEMTYPES	34
+static struct memtype memtypes[MAX_MEMTYPES];
+static int nr_memtypes;
+
+static bool is_file(const struct memtype *mt)
+{
+	return mt->dir != NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* output                                                              */
+
+static void __attribute__((format(printf, 1, 2))) diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("# ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+static int __attribute__((format(printf, 1, 2))) fail(const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+
+	fputs("# FAIL: ", stdout);
+	errno = e;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	return FAIL;
+}
+
+static int __attribute__((format(printf, 1, 2))) skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(skip_reason, REASON_LEN, fmt, ap);
+	va_end(ap);
+	return SKIP;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------ */
+/* userfaultfd helpers: 0 or a positive errno (uffd_open: fd or -errno) */
+
+static int uffd_open(uint64_t features, uint64_t *supported)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+	int fd, e;
+
+	fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+
+		if (dev < 0)
+			return -errno;
+		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+		e = errno;
+		close(dev);
+		if (fd < 0)
+			return -e;
+	}
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	if (supported)
+		*supported = api.features;
+	return fd;
+}
+
+static int uffd_register(int uffd, void *addr, size_t len, uint64_t mode,
+			 uint64_t *ioctls)
+{
+	struct uffdio_register reg = {
+		.range = { .start = (unsigned long)addr, .len = len },
+		.mode = mode,
+	};
+
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+		return errno;
+	if (ioctls)
+		*ioctls = reg.ioctls;
+	return 0;
+}
+
+static int uffd_unregister(int uffd, void *addr, size_t len)
+{
+	struct uffdio_range r = { .start = (unsigned long)addr, .len = len };
+
+	return ioctl(uffd, UFFDIO_UNREGISTER, &r) ? errno : 0;
+}
+
+static int uffd_wp(int uffd, void *addr, size_t len, bool wp, bool dontwake)
+{
+	struct uffdio_writeprotect w = {
+		.range = { .start = (unsigned long)addr, .len = len },
+		.mode = (wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0) |
+			(dontwake ? UFFDIO_WRITEPROTECT_MODE_DONTWAKE : 0),
+	};
+
+	return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) ? errno : 0;
+}
+
+static int uffd_wake(int uffd, void *addr, size_t len)
+{
+	struct uffdio_range r = { .start = (unsigned long)addr, .len = len };
+
+	return ioctl(uffd, UFFDIO_WAKE, &r) ? errno : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* test area: NPAGES pages, page i filled with one byte, pat(i, gen)   */
+
+struct ctx {
+	const struct memtype *mt;
+	int fd;
+	char path[PATH_MAX];
+	char *addr;
+	size_t size;
+	int uffd;
+	int child_uffd;		/* from UFFD_EVENT_FORK */
+	uint64_t features;
+	uint64_t ioctls;	/* returned by UFFDIO_REGISTER */
+	char *buf;		/* one page for pread/pwrite */
+	int shadow[NPAGES];	/* expected byte of page i via the mapping */
+	int fshadow[NPAGES];	/* expected byte of page i via read(2) */
+};
+
+static int pat(int page, int gen)
+{
+	return (0x11 + page * 3 + gen * 0x40) & 0xff;
+}
+
+static char *page_addr(struct ctx *c, int i)
+{
+	return c->addr + (size_t)i * psize;
+}
+
+/* the byte a page is filled with; -2 if it is not uniform */
+static int uniform_byte(const volatile char *p)
+{
+	unsigned char b = p[0];
+	size_t k;
+
+	for (k = 1; k < psize; k++)
+		if ((unsigned char)p[k] != b)
+			return -2;
+	return b;
+}
+
+/* page i read with pread(2); -3 if short */
+static int file_byte(struct ctx *c, int i)
+{
+	if (pread(c->fd, c->buf, psize, (off_t)i * psize) != (ssize_t)psize)
+		return -3;
+	return uniform_byte(c->buf);
+}
+
+static const char *byte_str(int b, char *s)
+{
+	if (b == -2)
+		return "mixed bytes";
+	if (b == -3)
+		return "short read";
+	sprintf(s, "0x%02x", b);
+	return s;
+}
+
+static int check_bytes(struct ctx *c, const char *what, bool file)
+{
+	const int *want = file ? c->fshadow : c->shadow;
+	char s1[16], s2[16];
+	int i, got, bad = 0;
+
+	for (i = 0; i < NPAGES; i++) {
+		got = file ? file_byte(c, i) : uniform_byte(page_addr(c, i));
+		if (got == want[i])
+			continue;
+		if (bad++ < 4)
+			diag("%s: page %d holds %s, expected %s", what, i,
+			     byte_str(got, s1), byte_str(want[i], s2));
+	}
+	return bad ? fail("%s: %d page(s) with wrong content", what, bad) : PASS;
+}
+
+static int check_map(struct ctx *c, const char *what)
+{
+	return check_bytes(c, what, false);
+}
+
+static int check_file(struct ctx *c, const char *what)
+{
+	return check_bytes(c, what, true);
+}
+
+/* a write of generation gen to the pages in mask has landed */
+static void apply_write(struct ctx *c, uint32_t mask, int gen)
+{
+	int i;
+
+	for (i = 0; i < NPAGES; i++) {
+		if (!(mask & BIT(i)))
+			continue;
+		c->shadow[i] = pat(i, gen);
+		if (c->mt->shared)
+			c->fshadow[i] = c->shadow[i];
+	}
+}
+
+static void populate(struct ctx *c)
+{
+	volatile char *p = c->addr;
+	int i;
+
+	for (i = 0; i < NPAGES; i++)
+		(void)p[(size_t)i * psize];
+}
+
+static int protect(struct ctx *c, uint32_t mask, bool wp)
+{
+	int i, e;
+
+	if (mask == ALL_PAGES) {
+		e = uffd_wp(c->uffd, c->addr, c->size, wp, false);
+		return e ? fail("UFFDIO_WRITEPROTECT(%s) whole area: %s",
+				wp ? "WP" : "0", strerror(e)) : PASS;
+	}
+	for (i = 0; i < NPAGES; i++) {
+		if (!(mask & BIT(i)))
+			continue;
+		e = uffd_wp(c->uffd, page_addr(c, i), psize, wp, false);
+		if (e)
+			return fail("UFFDIO_WRITEPROTECT(%s) page %d: %s",
+				    wp ? "WP" : "0", i, strerror(e));
+	}
+	return PASS;
+}
+
+static int resident_pages(struct ctx *c)
+{
+	unsigned char vec[NPAGES];
+	int i, n = 0;
+
+	if (mincore(c->addr, c->size, vec))
+		return -1;
+	for (i = 0; i < NPAGES; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+static void evict(struct ctx *c)
+{
+	fsync(c->fd);
+	posix_fadvise(c->fd, 0, 0, POSIX_FADV_DONTNEED);
+}
+
+static int area_create(struct ctx *c, const struct memtype *mt)
+{
+	int i;
+
+	memset(c, 0, sizeof(*c));
+	c->mt = mt;
+	c->fd = c->uffd = c->child_uffd = -1;
+	c->addr = MAP_FAILED;
+	c->size = NPAGES * psize;
+	c->buf = malloc(psize);
+	if (!c->buf)
+		return fail("malloc");
+
+	if (is_file(mt)) {
+		snprintf(c->path, sizeof(c->path), "%s/.uffd-wp-file.%d",
+			 mt->dir, (int)getpid());
+		c->fd = open(c->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	} else {
+		c->fd = memfd_create("uffd-wp-file", MFD_CLOEXEC);
+	}
+	if (c->fd < 0)
+		return fail("create %s: %m", is_file(mt) ? c->path : "memfd");
+	if (ftruncate(c->fd, c->size))
+		return fail("ftruncate: %m");
+	for (i = 0; i < NPAGES; i++) {
+		c->shadow[i] = c->fshadow[i] = pat(i, 0);
+		memset(c->buf, pat(i, 0), psize);
+		if (pwrite(c->fd, c->buf, psize, (off_t)i * psize) != (ssize_t)psize)
+			return fail("pwrite: %m");
+	}
+	if (fsync(c->fd))
+		return fail("fsync: %m");
+	c->addr = mmap(NULL, c->size, PROT_READ | PROT_WRITE,
+		       mt->shared ? MAP_SHARED : MAP_PRIVATE, c->fd, 0);
+	if (c->addr == MAP_FAILED)
+		return fail("mmap: %m");
+	return PASS;
+}
+
+static void ctx_teardown(struct ctx *c)
+{
+	if (c->addr != MAP_FAILED)
+		munmap(c->addr, c->size);
+	if (c->uffd >= 0)
+		close(c->uffd);
+	if (c->child_uffd >= 0)
+		close(c->child_uffd);
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->path[0])
+		unlink(c->path);
+	free(c->buf);
+	c->addr = MAP_FAILED;
+	c->uffd = c->child_uffd = c->fd = -1;
+	c->path[0] = 0;
+	c->buf = NULL;
+}
+
+static int ctx_setup(struct ctx *c, const struct memtype *mt,
+		     uint64_t features, bool reg)
+{
+	int e;
+
+	TRY(area_create(c, mt));
+	c->features = features;
+	c->uffd = uffd_open(features, NULL);
+	if (c->uffd < 0)
+		return fail("userfaultfd/UFFDIO_API(0x%llx): %s",
+			    (unsigned long long)features, strerror(-c->uffd));
+	if (!reg)
+		return PASS;
+	e = uffd_register(c->uffd, c->addr, c->size, UFFDIO_REGISTER_MODE_WP,
+			  &c->ioctls);
+	if (e)
+		return fail("UFFDIO_REGISTER(MODE_WP) on %s %s: %s",
+			    mt->name, mt->fs, strerror(e));
+	return PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* jobs: accesses done by a separate thread while main handles faults */
+
+struct job {
+	struct ctx *c;
+	void (*fn)(struct job *j);
+	uint32_t mask;
+	int gen;
+	char *newaddr;		/* mremap target */
+	char path[64];		/* /proc/self/fd/N of the area */
+	int err;		/* errno or mismatch count */
+	int status;		/* wait status of a forked child */
+	atomic_int child;
+	atomic_int tid;
+	atomic_int progress;	/* pages completed */
+	atomic_bool done;
+	int efd;
+};
+
+/* fault handler policies */
+#define P_CHECK_OLD	0x1	/* page must still hold its old content */
+#define P_DONTWAKE	0x2	/* clear WP with DONTWAKE, then UFFDIO_WAKE */
+#define P_CLOSE		0x4	/* close the uffd on the first report */
+
+struct fault {
+	unsigned long addr;
+	uint64_t flags;
+	int page;		/* -1: outside the area */
+	int src;		/* 0: c->uffd, 1: c->child_uffd */
+	int seen;		/* byte of the page when reported */
+};
+
+struct log {
+	int n;
+	struct fault f[MAXMSG];
+	int nev;
+	struct uffd_msg ev[MAXEV];
+	int errors;
+};
+
+static void write_pages(char *base, uint32_t mask, int gen, atomic_int *progress)
+{
+	int i;
+
+	for (i = 0; i < NPAGES; i++) {
+		if (!(mask & BIT(i)))
+			continue;
+		memset(base + (size_t)i * psize, pat(i, gen), psize);
+		if (progress)
+			atomic_fetch_add(progress, 1);
+	}
+}
+
+static void job_write(struct job *j)
+{
+	write_pages(j->c->addr, j->mask, j->gen, &j->progress);
+}
+
+static void job_read(struct job *j)
+{
+	struct ctx *c = j->c;
+	int i;
+
+	for (i = 0; i < NPAGES; i++) {
+		if (uniform_byte(page_addr(c, i)) != c->shadow[i])
+			j->err++;
+		atomic_fetch_add(&j->progress, 1);
+	}
+}
+
+static void job_mremap(struct job *j)
+{
+	if (mremap(j->c->addr, j->c->size, j->c->size,
+		   MREMAP_MAYMOVE | MREMAP_FIXED, j->newaddr) == MAP_FAILED)
+		j->err = errno;
+}
+
+static void job_wait_child(struct job *j, pid_t pid)
+{
+	if (pid < 0) {
+		j->err = errno;
+		return;
+	}
+	atomic_store(&j->child, pid);
+	while (waitpid(pid, &j->status, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* a forked child writes j->mask through its copy of the mapping */
+static void job_fork_write(struct job *j)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		write_pages(j->c->addr, j->mask, j->gen, NULL);
+		_exit(0);
+	}
+	job_wait_child(j, pid);
+}
+
+/*
+ * Another process writes the lower half of the file with pwrite(2) through
+ * its own open file, and the upper half through its own MAP_SHARED mapping.
+ */
+static void job_other_process(struct job *j)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		char *buf = j->c->buf, *m;
+		int fd = open(j->path, O_RDWR);
+		int i;
+
+		if (fd < 0)
+			_exit(2);
+		for (i = 0; i < NPAGES / 2; i++) {
+			memset(buf, pat(i, j->gen), psize);
+			if (pwrite(fd, buf, psize, (off_t)i * psize) != (ssize_t)psize)
+				_exit(3);
+		}
+		m = mmap(NULL, j->c->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (m == MAP_FAILED)
+			_exit(4);
+		for (i = NPAGES / 2; i < NPAGES; i++)
+			memset(m + (size_t)i * psize, pat(i, j->gen), psize);
+		_exit(msync(m, j->c->size, MS_SYNC) ? 5 : 0);
+	}
+	job_wait_child(j, pid);
+}
+
+static void *job_thread(void *arg)
+{
+	struct job *j = arg;
+	uint64_t one = 1;
+
+	atomic_store(&j->tid, (int)gettid());
+	j->fn(j);
+	atomic_store(&j->done, true);
+	if (write(j->efd, &one, sizeof(one)) < 0)
+		perror("eventfd");
+	return NULL;
+}
+
+static int page_index(struct ctx *c, unsigned long addr)
+{
+	unsigned long base = (unsigned long)c->addr;
+
+	if (addr < base || addr >= base + c->size)
+		return -1;
+	return (addr - base) / psize;
+}
+
+/* kernel function a task is sleeping in, "0" when it is not asleep */
+static void task_wchan(int tid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n = -1;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", tid);
+	fd = open(path, O_RDONLY);
+	if (fd >= 0) {
+		n = read(fd, buf, len - 1);
+		close(fd);
+	}
+	buf[n > 0 ? n : 0] = 0;
+}
+
+static bool task_asleep(int tid)
+{
+	char w[128];
+
+	task_wchan(tid, w, sizeof(w));
+	return w[0] && strcmp(w, "0") != 0;
+}
+
+/*
+ * Clear the protection with DONTWAKE: the writer must stay asleep and must
+ * not make progress until UFFDIO_WAKE.  The "stays asleep" check is only
+ * done once the writer is seen asleep in the kernel (wchan), so it cannot
+ * trip on a writer that had not gone to sleep yet.
+ */
+static void resolve_dontwake(struct job *j, int fd, unsigned long a,
+			     struct log *lg)
+{
+	int before = atomic_load(&j->progress), tid = atomic_load(&j->tid);
+	int64_t deadline = now_ms() + (access("/proc/kallsyms", R_OK) ? 0 : 2000);
+	bool asleep;
+	char w[128];
+	int e;
+
+	while (!(asleep = task_asleep(tid)) && now_ms() < deadline)
+		usleep(1000);
+	if (!asleep)
+		diag("writer not seen asleep in the kernel (no wchan?): not-woken check skipped");
+	e = uffd_wp(fd, (void *)a, psize, false, true);
+	if (e) {
+		diag("UFFDIO_WRITEPROTECT(0|DONTWAKE): %s", strerror(e));
+		lg->errors++;
+	}
+	task_wchan(tid, w, sizeof(w));
+	if (asleep && (!task_asleep(tid) || atomic_load(&j->progress) != before)) {
+		diag("writer woken by UFFDIO_WRITEPROTECT with DONTWAKE (wchan '%s', progress %d -> %d)",
+		     w, before, atomic_load(&j->progress));
+		lg->errors++;
+	} else if (asleep) {
+		diag("writer still asleep in %s after clear with DONTWAKE", w);
+	}
+	e = uffd_wake(fd, (void *)a, psize);
+	if (e) {
+		diag("UFFDIO_WAKE: %s", strerror(e));
+		lg->errors++;
+	}
+}
+
+static void on_msg(struct ctx *c, struct job *j, unsigned int pol,
+		   struct log *lg, int src, struct uffd_msg *m)
+{
+	int fd = src ? c->child_uffd : c->uffd;
+	unsigned long a;
+	struct fault *f;
+	char s1[16], s2[16];
+	int e;
+
+	if (m->event != UFFD_EVENT_PAGEFAULT) {
+		if (m->event == UFFD_EVENT_FORK && c->child_uffd < 0)
+			c->child_uffd = m->arg.fork.ufd;
+		if (lg->nev < MAXEV)
+			lg->ev[lg->nev] = *m;
+		lg->nev++;
+		return;
+	}
+
+	a = m->arg.pagefault.address & ~(unsigned long)(psize - 1);
+	f = &lg->f[lg->n < MAXMSG ? lg->n : MAXMSG - 1];
+	lg->n++;
+	f->addr = a;
+	f->flags = m->arg.pagefault.flags;
+	f->src = src;
+	f->page = page_index(c, a);
+	f->seen = f->page >= 0 ? uniform_byte(page_addr(c, f->page)) : -1;
+	if ((pol & P_CHECK_OLD) && f->page >= 0 && f->seen != c->shadow[f->page]) {
+		diag("page %d changed before the fault was resolved: %s, expected %s",
+		     f->page, byte_str(f->seen, s1), byte_str(c->shadow[f->page], s2));
+		lg->errors++;
+	}
+
+	if ((pol & P_CLOSE) && src == 0) {
+		close(c->uffd);
+		c->uffd = -1;
+		return;
+	}
+	if (pol & P_DONTWAKE) {
+		resolve_dontwake(j, fd, a, lg);
+		return;
+	}
+	e = uffd_wp(fd, (void *)a, psize, false, false);
+	if (e) {
+		diag("resolving fault at %#lx: UFFDIO_WRITEPROTECT(0): %s", a, strerror(e));
+		lg->errors++;
+	}
+}
+
+static void handle_msgs(struct ctx *c, struct job *j, unsigned int pol,
+			struct log *lg)
+{
+	struct uffd_msg m;
+	int src, fd;
+
+	for (src = 0; src < 2; src++)
+		while ((fd = src ? c->child_uffd : c->uffd) >= 0 &&
+		       read(fd, &m, sizeof(m)) == sizeof(m))
+			on_msg(c, j, pol, lg, src, &m);
+}
+
+static bool wait_done(struct ctx *c, struct job *j, unsigned int pol,
+		      struct log *lg, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms, left;
+
+	while (!atomic_load(&j->done) && (left = deadline - now_ms()) > 0) {
+		struct pollfd p[3] = {
+			{ .fd = c->uffd, .events = POLLIN },
+			{ .fd = c->child_uffd, .events = POLLIN },
+			{ .fd = j->efd, .events = POLLIN },
+		};
+
+		if (poll(p, 3, left) > 0)
+			handle_msgs(c, j, pol, lg);
+	}
+	return atomic_load(&j->done);
+}
+
+/*
+ * Run job j in a thread, handling the faults it raises until it is done.
+ * A job that does not finish within WAIT_MS is a failure: the protection is
+ * then dropped so that the thread can finish.
+ */
+static int run_job(struct ctx *c, struct job *j, unsigned int pol, struct log *lg)
+{
+	pthread_t th;
+	int pid;
+
+	memset(lg, 0, sizeof(*lg));
+	j->c = c;
+	j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (j->efd < 0)
+		return fail("eventfd: %m");
+	if (pthread_create(&th, NULL, job_thread, j)) {
+		close(j->efd);
+		return fail("pthread_create failed");
+	}
+	if (!wait_done(c, j, pol, lg, WAIT_MS)) {
+		diag("job still running after %d ms (%d fault(s) reported): blocked?",
+		     WAIT_MS, lg->n);
+		lg->errors++;
+		if (c->uffd >= 0)
+			uffd_wp(c->uffd, c->addr, c->size, false, false);
+		if (c->child_uffd >= 0)
+			uffd_wp(c->child_uffd, c->addr, c->size, false, false);
+		pid = atomic_load(&j->child);
+		if (pid > 0)
+			kill(pid, SIGKILL);
+		if (!wait_done(c, j, 0, lg, 2000))
+			return fail("job stuck even after dropping the protection");
+	}
+	pthread_join(th, NULL);
+	handle_msgs(c, j, pol, lg);	/* anything left over is a report too */
+	close(j->efd);
+	return lg->errors ? FAIL : PASS;
+}
+
+/* the pages in list[0..n) must be exactly the pages of mask, ascending */
+static int check_page_list(const char *what, const int *list, int n, uint32_t mask)
+{
+	int i, k = 0, bad = 0;
+
+	for (i = 0; i < NPAGES; i++) {
+		if (!(mask & BIT(i)))
+			continue;
+		if (k >= n) {
+			diag("%s: write to page %d not reported", what, i);
+			bad++;
+			continue;
+		}
+		if (list[k] != i) {
+			diag("%s: report #%d is for page %d, expected page %d",
+			     what, k, list[k], i);
+			bad++;
+		}
+		k++;
+	}
+	for (; k < n; k++, bad++)
+		if (bad < 8)
+			diag("%s: unexpected report #%d for page %d", what, k, list[k]);
+	return bad ? fail("%s: %d report(s) expected, %d received, %d mismatch(es)",
+			  what, __builtin_popcount(mask), n, bad) : PASS;
+}
+
+/* uffd reports must be exactly one per page of mask, WP|WRITE, from src */
+static int check_reports(struct log *lg, uint32_t mask, int src)
+{
+	int pages[MAXMSG], i, n = lg->n < MAXMSG ? lg->n : MAXMSG, bad = 0;
+
+	for (i = 0; i < n; i++) {
+		struct fault *f = &lg->f[i];
+
+		pages[i] = f->page;
+		if (!(f->flags & UFFD_PAGEFAULT_FLAG_WP) ||
+		    !(f->flags & UFFD_PAGEFAULT_FLAG_WRITE)) {
+			diag("report for page %d has flags %#llx, want WP|WRITE",
+			     f->page, (unsigned long long)f->flags);
+			bad++;
+		}
+		if (f->src != src) {
+			diag("report for page %d came from the %s uffd", f->page,
+			     f->src ? "child" : "parent");
+			bad++;
+		}
+	}
+	if (check_page_list("uffd-wp reports", pages, n, mask))
+		bad++;
+	return bad ? FAIL : PASS;
+}
+
+static int check_events(struct log *lg, uint8_t event, int count)
+{
+	int i, bad = lg->nev != count;
+
+	for (i = 0; i < lg->nev && i < MAXEV; i++)
+		bad |= lg->ev[i].event != event;
+	if (!bad)
+		return PASS;
+	for (i = 0; i < lg->nev && i < MAXEV; i++)
+		diag("event #%d: %#x", i, lg->ev[i].event);
+	return fail("%d uffd event(s), expected %d of type %#x", lg->nev, count, event);
+}
+
+/*
+ * Write generation gen to the pages in mask from a job thread; exactly the
+ * pages in wp must be reported, each while its old content is still there.
+ */
+static int write_expect(struct ctx *c, uint32_t mask, int gen, uint32_t wp,
+			unsigned int pol)
+{
+	struct job j = { .fn = job_write, .mask = mask, .gen = gen };
+	struct log lg;
+	int rc;
+
+	rc = run_job(c, &j, pol | P_CHECK_OLD, &lg);
+	rc |= check_reports(&lg, wp, 0);
+	rc |= check_events(&lg, 0, 0);
+	apply_write(c, mask, gen);
+	rc |= check_map(c, "mapping after write");
+	return rc ? FAIL : PASS;
+}
+
+/* a reader touching every page must never block nor be reported */
+static int read_expect(struct ctx *c)
+{
+	struct job j = { .fn = job_read };
+	struct log lg;
+	int rc;
+
+	rc = run_job(c, &j, 0, &lg);
+	if (lg.n)
+		rc = fail("%d read(s) reported as faults; reads must never block", lg.n);
+	if (j.err)
+		rc = fail("reader saw %d page(s) with unexpected content", j.err);
+	return rc | check_events(&lg, 0, 0);
+}
+
+/*
+ * The content must be right through the mapping, through read(2), and for
+ * files also after the pages were written back and dropped from the cache.
+ * Private mappings never modify the file.
+ */
+static int verify_backing(struct ctx *c)
+{
+	bool shared = c->mt->shared;
+	int rc, n, tries;
+
+	rc = check_map(c, "mapping");
+	if (shared && msync(c->addr, c->size, MS_SYNC))
+		rc = fail("msync: %m");
+	rc |= check_file(c, "pread");
+	if (!is_file(c->mt))
+		return rc;
+
+	if (shared)
+		madvise(c->addr, c->size, MADV_DONTNEED);
+	for (tries = 0; tries < 3; tries++) {
+		evict(c);
+		n = resident_pages(c);
+		if (!shared || n <= 0)
+			break;
+	}
+	if (shared && n > 0)
+		diag("note: %d page(s) still cached after POSIX_FADV_DONTNEED", n);
+	rc |= check_file(c, "pread after eviction");
+	if (shared)
+		rc |= check_map(c, "mapping after eviction");
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* comparison with shmem                                              */
+
+struct outcome {
+	bool done;
+	int reports[NPAGES];
+	int seen[NPAGES];
+	int map[NPAGES];
+	int file[NPAGES];
+};
+
+/*
+ * Populate, protect, run prep (the operation under test), then write every
+ * page and record what could be observed.
+ */
+static int run_scenario(struct ctx *c, int (*prep)(struct ctx *c),
+			struct outcome *o)
+{
+	struct job j = { .fn = job_write, .mask = ALL_PAGES, .gen = 1 };
+	struct log lg;
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	populate(c);
+	TRY(protect(c, ALL_PAGES, true));
+	TRY(prep(c));
+	o->done = run_job(c, &j, 0, &lg) == PASS && !lg.nev;
+	for (i = 0; i < NPAGES; i++)
+		o->seen[i] = -1;
+	for (i = 0; i < lg.n && i < MAXMSG; i++) {
+		int p = lg.f[i].page;
+
+		if (p < 0 || !(lg.f[i].flags & UFFD_PAGEFAULT_FLAG_WP))
+			continue;
+		o->reports[p]++;
+		if (o->seen[p] < 0)
+			o->seen[p] = lg.f[i].seen;
+	}
+	if (c->mt->shared)
+		msync(c->addr, c->size, MS_SYNC);
+	for (i = 0; i < NPAGES; i++) {
+		o->map[i] = uniform_byte(page_addr(c, i));
+		o->file[i] = file_byte(c, i);
+	}
+	return PASS;
+}
+
+static uint32_t reported_mask(struct outcome *o)
+{
+	uint32_t m = 0;
+	int i;
+
+	for (i = 0; i < NPAGES; i++)
+		if (o->reports[i])
+			m |= BIT(i);
+	return m;
+}
+
+static int compare_with_shmem(struct ctx *c, int (*prep)(struct ctx *c))
+{
+	const struct memtype *ref_mt = c->mt->shared ? &mt_shmem : &mt_shmem_private;
+	struct outcome mine, ref;
+	struct ctx r;
+	char a[4][16], b[4][16];
+	int i, rc, bad = 0;
+
+	TRY(run_scenario(c, prep, &mine));
+	diag("%s %s: reported pages 0x%04x", c->mt->name, c->mt->fs,
+	     reported_mask(&mine));
+	if (!mine.done)
+		return fail("writer did not complete cleanly");
+	if (!is_file(c->mt))
+		return PASS;	/* this is the reference */
+
+	rc = ctx_setup(&r, ref_mt, c->features, true);
+	if (!rc)
+		rc = run_scenario(&r, prep, &ref);
+	ctx_teardown(&r);
+	if (rc)
+		return fail("reference run on %s failed", ref_mt->name);
+	diag("%s memfd (reference): reported pages 0x%04x", ref_mt->name,
+	     reported_mask(&ref));
+
+	for (i = 0; i < NPAGES; i++) {
+		if (mine.reports[i] == ref.reports[i] && mine.seen[i] == ref.seen[i] &&
+		    mine.map[i] == ref.map[i] && mine.file[i] == ref.file[i])
+			continue;
+		bad++;
+		diag("page %2d: reports %d/%d, seen %s/%s, mapping %s/%s, file %s/%s (file/shmem)",
+		     i, mine.reports[i], ref.reports[i],
+		     mine.seen[i] < 0 ? "-" : byte_str(mine.seen[i], a[0]),
+		     ref.seen[i] < 0 ? "-" : byte_str(ref.seen[i], b[0]),
+		     byte_str(mine.map[i], a[1]), byte_str(ref.map[i], b[1]),
+		     byte_str(mine.file[i], a[2]), byte_str(ref.file[i], b[2]));
+	}
+	if (!ref.done)
+		return fail("reference writer on shmem did not complete cleanly");
+	return bad ? fail("%d page(s) behave differently from shmem", bad) : PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* cases                                                               */
+
+static int t_register_ioctls(struct ctx *c)
+{
+	uint64_t want = (1ULL << _UFFDIO_WAKE) | (1ULL << _UFFDIO_WRITEPROTECT);
+	int e;
+
+	diag("UFFDIO_REGISTER(MODE_WP) ioctls = %#llx", (unsigned long long)c->ioctls);
+	if (is_file(c->mt) && c->ioctls != want)
+		return fail("file range ioctls %#llx, expected exactly WAKE|WRITEPROTECT (%#llx)",
+			    (unsigned long long)c->ioctls, (unsigned long long)want);
+	if ((c->ioctls & want) != want)
+		return fail("ioctls %#llx lack WAKE|WRITEPROTECT",
+			    (unsigned long long)c->ioctls);
+	TRY(protect(c, ALL_PAGES, true));
+	TRY(protect(c, ALL_PAGES, false));
+	e = uffd_unregister(c->uffd, c->addr, c->size);
+	if (e)
+		return fail("UFFDIO_UNREGISTER: %s", strerror(e));
+	e = uffd_wp(c->uffd, c->addr, c->size, true, false);
+	if (e != ENOENT)
+		return fail("UFFDIO_WRITEPROTECT after unregister: %s, expected ENOENT",
+			    e ? strerror(e) : "success");
+	return PASS;
+}
+
+static int t_register_modes(struct ctx *c)
+{
+	static const struct { uint64_t mode; const char *name; } modes[] = {
+		{ UFFDIO_REGISTER_MODE_MISSING, "MISSING" },
+		{ UFFDIO_REGISTER_MODE_MINOR, "MINOR" },
+		{ UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP, "MISSING|WP" },
+		{ UFFDIO_REGISTER_MODE_MINOR | UFFDIO_REGISTER_MODE_WP, "MINOR|WP" },
+	};
+	unsigned int k;
+	int e, want;
+
+	for (k = 0; k < sizeof(modes) / sizeof(modes[0]); k++) {
+		bool minor = modes[k].mode & UFFDIO_REGISTER_MODE_MINOR;
+
+		if (is_file(c->mt))
+			want = EINVAL;
+		else
+			want = minor && !(kfeatures & UFFD_FEATURE_MINOR_SHMEM) ? EINVAL : 0;
+		e = uffd_register(c->uffd, c->addr, c->size, modes[k].mode, NULL);
+		if (e != want)
+			return fail("UFFDIO_REGISTER(%s): %s, expected %s", modes[k].name,
+				    e ? strerror(e) : "success",
+				    want ? strerror(want) : "success");
+		if (!e && (e = uffd_unregister(c->uffd, c->addr, c->size)))
+			return fail("UFFDIO_UNREGISTER: %s", strerror(e));
+	}
+	/* a refused registration must leave nothing behind */
+	e = uffd_register(c->uffd, c->addr, c->size, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (e)
+		return fail("UFFDIO_REGISTER(WP) after the refused modes: %s", strerror(e));
+	populate(c);
+	TRY(protect(c, ALL_PAGES, true));
+	return write_expect(c, BIT(0) | BIT(NPAGES - 1), 1, BIT(0) | BIT(NPAGES - 1), 0);
+}
+
+static int t_register_rdonly(struct ctx *c)
+{
+	int want = c->mt->shared ? EPERM : 0;
+	char path[64];
+	void *m;
+	int fd, e;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", c->fd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail("open(%s, O_RDONLY): %m", path);
+	m = mmap(NULL, c->size, PROT_READ, c->mt->shared ? MAP_SHARED : MAP_PRIVATE,
+		 fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return fail("mmap(PROT_READ) of the O_RDONLY file: %m");
+	e = uffd_register(c->uffd, m, c->size, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!e)
+		e = uffd_wp(c->uffd, m, c->size, true, false);
+	munmap(m, c->size);
+	if (e != want)
+		return fail("MODE_WP on a %s mapping of an O_RDONLY open: %s, expected %s",
+			    c->mt->shared ? "MAP_SHARED" : "MAP_PRIVATE",
+			    e ? strerror(e) : "success", want ? strerror(want) : "success");
+	return PASS;
+}
+
+static int t_read_no_block(struct ctx *c)
+{
+	/* not populated: the protection has to cover pages not mapped yet */
+	TRY(protect(c, ALL_PAGES, true));
+	TRY(read_expect(c));
+	TRY(write_expect(c, ALL_PAGES, 1, ALL_PAGES, 0));
+	return verify_backing(c);
+}
+
+static int t_write_fault(struct ctx *c)
+{
+	populate(c);
+	TRY(protect(c, ALL_PAGES, true));
+	TRY(read_expect(c));
+	TRY(write_expect(c, ALL_PAGES, 1, ALL_PAGES, 0));
+	/* resolved pages stay writable */
+	TRY(write_expect(c, ALL_PAGES, 2, 0, 0));
+	return verify_backing(c);
+}
+
+static int t_set_clear(struct ctx *c)
+{
+	populate(c);
+	TRY(protect(c, ALL_PAGES, true));
+	TRY(protect(c, EVEN_PAGES, false));
+	TRY(write_expect(c, ALL_PAGES, 1, ALL_PAGES & ~EVEN_PAGES, 0));
+	TRY(protect(c, 0x000f, true));
+	TRY(write_expect(c, ALL_PAGES, 2, 0x000f, 0));
+	return verify_backing(c);
+}
+
+static int t_dontwake(struct ctx *c)
+{
+	uint32_t mask = BIT(3) | BIT(10);
+	int e;
+
+	populate(c);
+	TRY(protect(c, ALL_PAGES, true));
+	e = uffd_wp(c->uffd, c->addr, c->size, true, true);
+	if (e != EINVAL)
+		return fail("UFFDIO_WRITEPROTECT(WP|DONTWAKE): %s, expected EINVAL",
+			    e ? strerror(e) : "success");
+	TRY(write_expect(c, mask, 1, mask, P_DONTWAKE));
+	return verify_backing(c);
+}
+
+static int sigbus_uffd = -1;
+static atomic_int sigbus_n;
+static int sigbus_page[MAXMSG];
+static char *sigbus_base;
+
+static void sigbus_handler(int sig, siginfo_t *si, void *uc)
+{
+	unsigned long a = (unsigned long)si->si_addr & ~(unsigned long)(psize - 1);
+	int n = atomic_fetch_add(&sigbus_n, 1), e = errno;
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+	(void)sig;
+	(void)uc;
+	if (n < MAXMSG)
+		sigbus_page[n] = (a - (unsigned long)sigbus_base) / psize;
+	/* unprotect and retry; if that fails the next SIGBUS kills us */
+	if (n >= 4 * NPAGES || uffd_wp(sigbus_uffd, (void *)a, psize, false, false))
+		sigaction(SIGBUS, &dfl, NULL);
+	errno = e;
+}
+
+static int t_sigbus(struct ctx *c)
+{
+	struct sigaction sa = { .sa_sigaction = sigbus_handler, .sa_flags = SA_SIGINFO };
+	uint32_t mask = BIT(2) | BIT(7) | BIT(8);
+	struct job j = { .fn = job_write, .mask = mask, .gen = 1 };
+	struct log lg;
+	int rc, n;
+
+	populate(c);
+	TRY(protect(c, ALL_PAGES, true));
+	sigbus_uffd = c->uffd;
+	sigbus_base = c->addr;
+	if (sigaction(SIGBUS, &sa, NULL))
+		return fail("sigaction: %m");
+	rc = run_job(c, &j, P_CHECK_OLD, &lg);
+	n = atomic_load(&sigbus_n);
+	rc |= check_reports(&lg, 0, 0);
+	rc |= check_page_list("SIGBUS", sigbus_page, n < MAXMSG ? n : MAXMSG, mask);
+	apply_write(c, mask, 1);
+	rc |= check_map(c, "mapping after write");
+	return rc ? FAIL : verify_backing(c);
+}
+
+/* PAGEMAP_SCAN for PAGE_IS_WRITTEN; with wp, the written pages are re-protected */
+static int scan_expect(struct ctx *c, bool wp, uint32_t want)
+{
+	struct page_region r[NPAGES];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.flags = PM_SCAN_CHECK_WPASYNC | (wp ? PM_SCAN_WP_MATCHING : 0),
+		.start = (unsigned long)c->addr,
+		.end = (unsigned long)c->addr + c->size,
+		.vec = (unsigned long)r,
+		.vec_len = NPAGES,
+		.category_mask = PAGE_IS_WRITTEN,
+		.return_mask = PAGE_IS_WRITTEN,
+	};
+	uint32_t got = 0;
+	unsigned long p;
+	int fd, n, i;
+
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail("open /proc/self/pagemap: %m");
+	n = ioctl(fd, PAGEMAP_SCAN, &arg);
+	close(fd);
+	if (n < 0)
+		return fail("PAGEMAP_SCAN: %m");
+	for (i = 0; i < n; i++) {
+		if (r[i].categories != PAGE_IS_WRITTEN)
+			return fail("region %d categories %#llx", i,
+				    (unsigned long long)r[i].categories);
+		for (p = r[i].start; p < r[i].end; p += psize) {
+			if (page_index(c, p) < 0)
+				return fail("region %d outside the area", i);
+			got |= BIT(page_index(c, p));
+		}
+	}
+	if (got != want)
+		return fail("PAGEMAP_SCAN%s: written pages 0x%04x, expected 0x%04x",
+			    wp ? "(WP_MATCHING)" : "", got, want);
+	return PASS;
+}
+
+static int t_async(struct ctx *c)
+{
+	uint32_t m1 = BIT(1) | BIT(4) | BIT(5) | BIT(9), m2 = BIT(4) | BIT(12);
+
+	TRY(protect(c, ALL_PAGES, true));
+	TRY(scan_expect(c, false, 0));
+	TRY(write_expect(c, m1, 1, 0, 0));
+	TRY(scan_expect(c, true, m1));
+	TRY(scan_expect(c, false, 0));
+	TRY(write_expect(c, m2, 2, 0, 0));
+	TRY(scan_expect(c, false, m2));
+	TRY(scan_expect(c, true, m2));
+	TRY(scan_expect(c, false, 0));
+	return verify_backing(c);
+}
+
+static int t_unregister(struct ctx *c)
+{
+	int e;
+
+	populate(c);
+	TRY(protect(c, ALL_PAGES, true));
+	e = uffd_unregister(c->uffd, c->addr, c->size);
+	if (e)
+		return fail("UFFDIO_UNREGISTER: %s", strerror(e));
+	TRY(write_expect(c, ALL_PAGES, 1, 0, 0));
+	return verify_backing(c);
+}
+
+static int t_close(struct ctx *c)
+{
+	populate(c);
+	TRY(protect(c, ALL_PAGES, true));
+	/* the writer blocked on page 0 must be released by close() */
+	TRY(write_expect(c, ALL_PAGES, 1, BIT(0), P_CLOSE));
+	return verify_backing(c);
+}
+
+static int t_fsync(struct ctx *c)
+{
+	populate(c);
+	TRY(write_expect(c, ALL_PAGES, 1, 0, 0));	/* dirty every page */
+	TRY(protect(c, ALL_PAGES, true));
+	if (msync(c->addr, c->size, MS_SYNC) || fsync(c->fd))
+		return fail("msync/fsync: %m");
+	TRY(write_expect(c, ALL_PAGES, 2, ALL_PAGES, 0));
+	return verify_backing(c);
+}
+
+static int t_dontneed(struct ctx *c)
+{
+	populate(c);
+	TRY(write_expect(c, EVEN_PAGES, 1, 0, 0));
+	TRY(protect(c, ALL_PAGES, true));
+	if (madvise(c->addr, c->size, MADV_DONTNEED))
+		return fail("MADV_DONTNEED: %m");
+	if (!c->mt->shared)	/* private copies are gone */
+		memcpy(c->shadow, c->fshadow, sizeof(c->shadow));
+	TRY(write_expect(c, ALL_PAGES, 2, ALL_PAGES, 0));
+	return verify_backing(c);
+}
+
+static int t_pageout(struct ctx *c)
+{
+	int tries, n = -1;
+
+	populate(c);
+	TRY(protect(c, ALL_PAGES, true));
+	for (tries = 0; tries < 3 && n; tries++) {
+		fsync(c->fd);
+		if (madvise(c->addr, c->size, MADV_PAGEOUT)) {
+			if (errno == EINVAL)
+				return skip("MADV_PAGEOUT not supported");
+			return fail("MADV_PAGEOUT: %m");
+		}
+		posix_fadvise(c->fd, 0, 0, POSIX_FADV_DONTNEED);
+		n = resident_pages(c);
+		if (n < 0)
+			return fail("mincore: %m");
+	}
+	if (is_file(c->mt) && n)
+		return fail("%d/%d page(s) still in the page cache after MADV_PAGEOUT + POSIX_FADV_DONTNEED",
+			    n, NPAGES);
+	diag("%d/%d page(s) resident after MADV_PAGEOUT + POSIX_FADV_DONTNEED", n, NPAGES);
+	TRY(write_expect(c, ALL_PAGES, 1, ALL_PAGES, 0));
+	return verify_backing(c);
+}
+
+static int t_drop_caches(struct ctx *c)
+{
+	int fd;
+
+	populate(c);
+	TRY(protect(c, ALL_PAGES, true));
+	if (fsync(c->fd))
+		return fail("fsync: %m");
+	if (madvise(c->addr, c->size, MADV_DONTNEED))
+		return fail("MADV_DONTNEED: %m");
+	fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return skip("cannot open /proc/sys/vm/drop_caches: %m");
+	if (write(fd, "3\n", 2) != 2) {
+		close(fd);
+		return fail("write drop_caches: %m");
+	}
+	close(fd);
+	diag("%d/%d page(s) resident after drop_caches", resident_pages(c), NPAGES);
+	TRY(write_expect(c, ALL_PAGES, 1, ALL_PAGES, 0));
+	return verify_backing(c);
+}
+
+static int t_mprotect(struct ctx *c)
+{
+	populate(c);
+	TRY(protect(c, ALL_PAGES, true));
+	if (mprotect(c->addr, c->size, PROT_READ))
+		return fail("mprotect(PROT_READ): %m");
+	TRY(read_expect(c));
+	if (mprotect(c->addr, c->size, PROT_READ | PROT_WRITE))
+		return fail("mprotect(PROT_READ|PROT_WRITE): %m");
+	TRY(write_expect(c, ALL_PAGES, 1, ALL_PAGES, 0));
+	return verify_backing(c);
+}
+
+static char *reserve(struct ctx *c)
+{
+	char *p = mmap(NULL, c->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int t_mremap(struct ctx *c)
+{
+	struct job j = { .fn = job_mremap };
+	struct uffd_msg *m;
+	struct log lg;
+	char *old = c->addr;
+
+	populate(c);
+	TRY(protect(c, ALL_PAGES, true));
+	j.newaddr = reserve(c);
+	if (!j.newaddr)
+		return fail("mmap: %m");
+	/* with EVENT_REMAP, mremap() waits until the event is read */
+	TRY(run_job(c, &j, 0, &lg));
+	if (j.err) {
+		munmap(j.newaddr, c->size);
+		return fail("mremap: %s", strerror(j.err));
+	}
+	c->addr = j.newaddr;
+	TRY(check_events(&lg, UFFD_EVENT_REMAP, 1));
+	m = &lg.ev[0];
+	if (m->arg.remap.from != (unsigned long)old ||
+	    m->arg.remap.to != (unsigned long)c->addr || m->arg.remap.len != c->size)
+		return fail("REMAP event from %#llx to %#llx len %llu, expected %p %p %zu",
+			    (unsigned long long)m->arg.remap.from,
+			    (unsigned long long)m->arg.remap.to,
+			    (unsigned long long)m->arg.remap.len, old, c->addr, c->size);
+	TRY(check_reports(&lg, 0, 0));
+	TRY(write_expect(c, ALL_PAGES, 1, ALL_PAGES, 0));
+	return verify_backing(c);
+}
+
+static int prep_mremap(struct ctx *c)
+{
+	char *to = reserve(c);
+
+	if (!to || mremap(c->addr, c->size, c->size, MREMAP_MAYMOVE | MREMAP_FIXED,
+			  to) == MAP_FAILED)
+		return fail("mremap: %m");
+	c->addr = to;
+	return PASS;
+}
+
+static int t_mremap_noevent(struct ctx *c)
+{
+	return compare_with_shmem(c, prep_mremap);
+}
+
+/* a child writes every page with gen 2; expect the reports given */
+static int fork_case(struct ctx *c, bool event)
+{
+	struct job j = { .fn = job_fork_write, .mask = ALL_PAGES, .gen = 2 };
+	struct log lg;
+	int rc;
+
+	populate(c);
+	TRY(protect(c, ALL_PAGES, true));
+	rc = run_job(c, &j, P_CHECK_OLD, &lg);
+	if (!WIFEXITED(j.status) || WEXITSTATUS(j.status))
+		rc = fail("child writer: wait status %#x", j.status);
+	rc |= check_events(&lg, UFFD_EVENT_FORK, event);
+	/* with EVENT_FORK the child's copy is protected too */
+	rc |= check_reports(&lg, event ? ALL_PAGES : 0, 1);
+	if (rc)
+		return FAIL;
+	if (c->mt->shared)
+		apply_write(c, ALL_PAGES, 2);
+	TRY(check_map(c, "parent mapping after the child wrote"));
+	/* the parent is still protected */
+	TRY(write_expect(c, ALL_PAGES, 3, ALL_PAGES, 0));
+	return verify_backing(c);
+}
+
+static int t_fork_noevent(struct ctx *c)
+{
+	return fork_case(c, false);
+}
+
+static int t_fork_event(struct ctx *c)
+{
+	return fork_case(c, true);
+}
+
+/* the first two NUMA nodes with memory ("0-1", "0,2", ...) */
+static bool two_nodes(int *a, int *b)
+{
+	FILE *f = fopen("/sys/devices/system/node/has_memory", "r");
+	char line[256], *p, *end;
+	int n = 0, nodes[2];
+	long lo, hi;
+
+	if (!f)
+		return false;
+	p = fgets(line, sizeof(line), f);
+	fclose(f);
+	while (p && n < 2) {
+		lo = hi = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (*end == '-')
+			hi = strtol(end + 1, &end, 10);
+		for (; lo <= hi && n < 2; lo++)
+			nodes[n++] = lo;
+		p = *end == ',' ? end + 1 : NULL;
+	}
+	if (n < 2)
+		return false;
+	*a = nodes[0];
+	*b = nodes[1];
+	return true;
+}
+
+static long sys_move_pages(void **pages, const int *nodes, int *status)
+{
+	return syscall(__NR_move_pages, 0, NPAGES, pages, nodes, status,
+		       nodes ? MPOL_MF_MOVE : 0);
+}
+
+static int t_migrate(struct ctx *c)
+{
+	int status[NPAGES], target[NPAGES], i, a, b, tries, bad = 0;
+	void *pages[NPAGES];
+
+	if (!two_nodes(&a, &b))
+		return skip("needs two NUMA nodes with memory");
+	populate(c);
+	TRY(protect(c, ALL_PAGES, true));
+	for (i = 0; i < NPAGES; i++)
+		pages[i] = page_addr(c, i);
+	if (sys_move_pages(pages, NULL, status)) {
+		if (errno == ENOSYS)
+			return skip("move_pages not supported");
+		return fail("move_pages(query): %m");
+	}
+	for (i = 0; i < NPAGES; i++)
+		target[i] = status[i] == a ? b : a;
+	for (tries = 0; tries < 3; tries++) {
+		if (sys_move_pages(pages, target, status) < 0)
+			return fail("move_pages: %m");
+		if (sys_move_pages(pages, NULL, status))
+			return fail("move_pages(query): %m");
+		for (bad = i = 0; i < NPAGES; i++)
+			bad += status[i] != target[i];
+		if (!bad)
+			break;
+	}
+	for (i = 0; i < NPAGES && bad; i++)
+		if (status[i] != target[i])
+			diag("page %d on node %d, wanted node %d", i, status[i], target[i]);
+	if (bad)
+		return fail("%d page(s) not migrated", bad);
+	TRY(write_expect(c, ALL_PAGES, 1, ALL_PAGES, 0));
+	return verify_backing(c);
+}
+
+static int prep_truncate(struct ctx *c)
+{
+	if (ftruncate(c->fd, c->size / 2) || ftruncate(c->fd, c->size))
+		return fail("ftruncate: %m");
+	return PASS;
+}
+
+static int t_truncate(struct ctx *c)
+{
+	return compare_with_shmem(c, prep_truncate);
+}
+
+static int prep_punch(struct ctx *c)
+{
+	if (fallocate(c->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      4 * psize, 4 * psize)) {
+		if (errno == EOPNOTSUPP)
+			return skip("hole punching not supported");
+		return fail("fallocate(PUNCH_HOLE): %m");
+	}
+	return PASS;
+}
+
+static int t_punch(struct ctx *c)
+{
+	return compare_with_shmem(c, prep_punch);
+}
+
+static int t_other_process(struct ctx *c)
+{
+	struct job j = { .fn = job_other_process, .gen = 2 };
+	struct log lg;
+	int i, rc;
+
+	snprintf(j.path, sizeof(j.path), "/proc/self/fd/%d", c->fd);
+	populate(c);
+	TRY(protect(c, ALL_PAGES, true));
+	rc = run_job(c, &j, 0, &lg);
+	if (!WIFEXITED(j.status) || WEXITSTATUS(j.status))
+		rc = fail("other process: wait status %#x", j.status);
+	rc |= check_reports(&lg, 0, 0);
+	rc |= check_events(&lg, 0, 0);
+	if (rc)
+		return FAIL;
+	/* the file changed; no page of ours has been copied yet */
+	for (i = 0; i < NPAGES; i++)
+		c->shadow[i] = c->fshadow[i] = pat(i, 2);
+	TRY(check_map(c, "mapping after the other process wrote"));
+	TRY(check_file(c, "pread after the other process wrote"));
+	TRY(write_expect(c, ALL_PAGES, 3, ALL_PAGES, 0));
+	return verify_backing(c);
+}
+
+struct test_case {
+	const char *name;
+	int (*fn)(struct ctx *c);
+	uint64_t features;	/* UFFDIO_API features the case needs */
+	bool raw;		/* the case registers by itself */
+};
+
+static const struct test_case cases[] = {
+	{ .name = "register-ioctls", .fn = t_register_ioctls },
+	{ .name = "register-modes", .fn = t_register_modes, .raw = true },
+	{ .name = "register-rdonly", .fn = t_register_rdonly, .raw = true },
+	{ .name = "read-no-block", .fn = t_read_no_block },
+	{ .name = "write-fault", .fn = t_write_fault },
+	{ .name = "wp-set-clear", .fn = t_set_clear },
+	{ .name = "dontwake-wake", .fn = t_dontwake },
+	{ .name = "sigbus", .fn = t_sigbus, .features = UFFD_FEATURE_SIGBUS },
+	{ .name = "wp-async-pagemap-scan", .fn = t_async, .features = UFFD_FEATURE_WP_ASYNC },
+	{ .name = "unregister", .fn = t_unregister },
+	{ .name = "close-uffd", .fn = t_close },
+	{ .name = "writeback-fsync", .fn = t_fsync },
+	{ .name = "madv-dontneed", .fn = t_dontneed },
+	{ .name = "pageout-evict", .fn = t_pageout },
+	{ .name = "drop-caches", .fn = t_drop_caches },
+	{ .name = "mprotect", .fn = t_mprotect },
+	{ .name = "mremap-event-remap", .fn = t_mremap, .features = UFFD_FEATURE_EVENT_REMAP },
+	{ .name = "mremap-noevent-vs-shmem", .fn = t_mremap_noevent },
+	{ .name = "fork-noevent", .fn = t_fork_noevent },
+	{ .name = "fork-event-fork", .fn = t_fork_event, .features = UFFD_FEATURE_EVENT_FORK },
+	{ .name = "migrate-numa", .fn = t_migrate },
+	{ .name = "truncate-vs-shmem", .fn = t_truncate },
+	{ .name = "punch-hole-vs-shmem", .fn = t_punch },
+	{ .name = "other-process", .fn = t_other_process },
+};
+
+#define NR_CASES	((int)(sizeof(cases) / sizeof(cases[0])))
+
+struct case_arg {
+	const struct memtype *mt;
+	const struct test_case *tc;
+};
+
+static int run_case(const void *arg)
+{
+	const struct case_arg *ca = arg;
+	uint64_t missing = ca->tc->features & ~kfeatures;
+	struct ctx c;
+	int rc;
+
+	if (!(kfeatures & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
+		return skip("kernel has no uffd-wp");
+	if (missing)
+		return skip("kernel lacks uffd feature(s) %#llx", (unsigned long long)missing);
+	if (!is_file(ca->mt) && !(kfeatures & UFFD_FEATURE_WP_HUGETLBFS_SHMEM))
+		return skip("kernel has no uffd-wp on shmem");
+	rc = ctx_setup(&c, ca->mt, ca->tc->features, !ca->tc->raw);
+	if (!rc)
+		rc = ca->tc->fn(&c);
+	ctx_teardown(&c);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* global cases                                                        */
+
+static int expect_wp_file(void)
+{
+	const char *e = getenv("UFFDWP_EXPECT_WP_FILE");
+
+	return !(e && !strcmp(e, "0"));
+}
+
+static int g_capability(const void *arg)
+{
+	int i, fd, e;
+	uint64_t got = 0;
+
+	(void)arg;
+	diag("UFFDIO_API features %#llx, UFFD_FEATURE_WP_FILE %s, expected %s",
+	     (unsigned long long)kfeatures, have_wp_file ? "advertised" : "not advertised",
+	     expect_wp_file() ? "yes" : "no");
+
+	/* what a plain MODE_WP registration of each file does (diagnostic) */
+	for (i = 0; i < nr_memtypes; i++) {
+		const struct memtype *mt = &memtypes[i];
+		struct ctx c;
+
+		if (!is_file(mt))
+			continue;
+		if (access(mt->dir, W_OK)) {
+			diag("probe: %s %s: %s not writable: %m", mt->name, mt->fs, mt->dir);
+			continue;
+		}
+		if (ctx_setup(&c, mt, 0, false) == PASS) {
+			e = uffd_register(c.uffd, c.addr, c.size, UFFDIO_REGISTER_MODE_WP, NULL);
+			diag("probe: %s %s: UFFDIO_REGISTER(MODE_WP) -> %s%s", mt->name,
+			     mt->fs, e ? strerror(e) : "success",
+			     !have_wp_file && e == EINVAL ? " (base kernel behaviour)" : "");
+		}
+		ctx_teardown(&c);
+	}
+
+	if (have_wp_file && !expect_wp_file())
+		return fail("capability advertised but not expected");
+	if (!have_wp_file && expect_wp_file())
+		return fail("UFFD_FEATURE_WP_FILE expected but not advertised");
+	if (!have_wp_file)
+		return PASS;
+	/* a pure capability bit, but requesting it must work */
+	fd = uffd_open(UFFD_FEATURE_WP_FILE, &got);
+	if (fd < 0)
+		return fail("UFFDIO_API(UFFD_FEATURE_WP_FILE): %s", strerror(-fd));
+	close(fd);
+	if (!(got & UFFD_FEATURE_WP_FILE))
+		return fail("UFFDIO_API(UFFD_FEATURE_WP_FILE) returned features %#llx",
+			    (unsigned long long)got);
+	return PASS;
+}
+
+static int g_devmem(const void *arg)
+{
+	const off_t off = 0xA0000;
+	void *m;
+	int fd, uffd, e;
+
+	(void)arg;
+	fd = open("/dev/mem", O_RDWR | O_SYNC | O_CLOEXEC);
+	if (fd < 0)
+		return skip("cannot open /dev/mem: %m");
+	m = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
+	close(fd);
+	if (m == MAP_FAILED)
+		return skip("cannot mmap /dev/mem at %#lx: %m", (long)off);
+	uffd = uffd_open(0, NULL);
+	if (uffd < 0)
+		return fail("userfaultfd: %s", strerror(-uffd));
+	e = uffd_register(uffd, m, psize, UFFDIO_REGISTER_MODE_WP, NULL);
+	close(uffd);
+	munmap(m, psize);
+	if (e != EINVAL)
+		return fail("UFFDIO_REGISTER(MODE_WP) on /dev/mem: %s, expected EINVAL",
+			    e ? strerror(e) : "success");
+	return PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* runner: each case in its own process group, with a hard timeout     */
+
+static int64_t start_ms, budget_ms, last_ms, slowest_ms;
+static int test_num, nr_pass, nr_fail, nr_skip, slowest_num;
+
+static int run_isolated(int (*fn)(const void *), const void *arg,
+			const struct memtype *mt, int timeout_ms)
+{
+	sigset_t chld;
+	int64_t deadline = now_ms() + timeout_ms;
+	int status = 0, rc;
+	pid_t pid, r;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	skip_reason[0] = 0;
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return fail("fork: %m");
+	if (pid == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		sigprocmask(SIG_UNBLOCK, &chld, NULL);
+		alarm(timeout_ms / 1000 + 2);
+		rc = fn(arg);
+		fflush(stdout);
+		_exit(rc);
+	}
+	setpgid(pid, pid);
+	while ((r = waitpid(pid, &status, WNOHANG)) == 0) {
+		int64_t left = deadline - now_ms();
+		struct timespec ts = { 0, 100 * 1000000L };
+
+		if (left <= 0)
+			break;
+		if (left < 100)
+			ts.tv_nsec = left * 1000000L;
+		sigtimedwait(&chld, NULL, &ts);
+	}
+	if (r != pid) {
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		rc = fail("case did not finish within %d ms", timeout_ms);
+	} else if (WIFSIGNALED(status)) {
+		rc = fail("case process killed by signal %d (%s)", WTERMSIG(status),
+			  strsignal(WTERMSIG(status)));
+	} else if (WEXITSTATUS(status) == PASS || WEXITSTATUS(status) == SKIP) {
+		rc = WEXITSTATUS(status);
+	} else {
+		rc = FAIL;
+	}
+	kill(-pid, SIGKILL);	/* leftovers of the case, if any */
+	if (mt && is_file(mt)) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/.uffd-wp-file.%d", mt->dir, (int)pid);
+		unlink(path);
+	}
+	return rc;
+}
+
+static void report(int rc, const char *mtname, const char *fs, const char *name)
+{
+	int64_t now = now_ms();
+
+	test_num++;
+	if (now - last_ms > slowest_ms) {
+		slowest_ms = now - last_ms;
+		slowest_num = test_num;
+	}
+	last_ms = now;
+	if (rc == SKIP) {
+		nr_skip++;
+		printf("ok %d - %s %s %s # SKIP %s\n", test_num, mtname, fs, name, skip_reason);
+	} else if (rc == PASS) {
+		nr_pass++;
+		printf("ok %d - %s %s %s\n", test_num, mtname, fs, name);
+	} else {
+		nr_fail++;
+		printf("not ok %d - %s %s %s\n", test_num, mtname, fs, name);
+	}
+	fflush(stdout);
+}
+
+static int run_budgeted(int (*fn)(const void *), const void *arg,
+			const struct memtype *mt)
+{
+	int64_t left = budget_ms - (now_ms() - start_ms);
+
+	if (left <= 0)
+		return fail("time budget of %lld s exhausted", (long long)budget_ms / 1000);
+	return run_isolated(fn, arg, mt, left < CASE_TIMEOUT_S * 1000 ?
+			    (int)left : CASE_TIMEOUT_S * 1000);
+}
+
+static void run_memtype_case(const struct memtype *mt, const struct test_case *tc)
+{
+	struct case_arg ca = { mt, tc };
+	int rc;
+
+	if (!is_file(mt) || have_wp_file) {
+		report(run_budgeted(run_case, &ca, mt), mt->name, mt->fs, tc->name);
+		return;
+	}
+	if (!expect_wp_file()) {
+		strcpy(skip_reason, "kernel does not support sync uffd-wp on files (expected)");
+		report(SKIP, mt->name, mt->fs, tc->name);
+		return;
+	}
+	/* expected but missing: run anyway to show what fails, but fail */
+	rc = run_budgeted(run_case, &ca, mt);
+	diag("UFFD_FEATURE_WP_FILE not advertised; the case itself %s",
+	     rc == PASS ? "passed" : rc == SKIP ? "skipped" : "failed");
+	report(FAIL, mt->name, mt->fs, tc->name);
+}
+
+static void add_memtype(const char *name, const char *fs, const char *dir, bool shared)
+{
+	if (nr_memtypes >= MAX_MEMTYPES) {
+		diag("too many filesystems in UFFDWP_FS, ignoring %s", fs);
+		return;
+	}
+	memtypes[nr_memtypes++] = (struct memtype){ name, fs, dir, shared };
+}
+
+static void parse_fs(void)
+{
+	const char *env = getenv("UFFDWP_FS");
+	char *s, *tok, *save = NULL, *colon;
+
+	add_memtype(mt_shmem.name, mt_shmem.fs, NULL, true);
+	add_memtype(mt_shmem_private.name, mt_shmem_private.fs, NULL, false);
+	if (!env || !*env) {
+		add_memtype("file-shared", "cwd", ".", true);
+		add_memtype("file-private", "cwd", ".", false);
+		return;
+	}
+	s = strdup(env);
+	for (tok = strtok_r(s, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		colon = strchr(tok, ':');
+		if (!colon || colon == tok || !colon[1]) {
+			diag("ignoring malformed UFFDWP_FS entry '%s'", tok);
+			continue;
+		}
+		*colon = 0;
+		add_memtype("file-shared", tok, colon + 1, true);
+		add_memtype("file-private", tok, colon + 1, false);
+	}
+	/* s stays allocated: memtypes point into it */
+}
+
+int main(void)
+{
+	const char *b = getenv("UFFDWP_BUDGET");
+	sigset_t chld;
+	int i, k, fd;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	psize = sysconf(_SC_PAGESIZE);
+	start_ms = last_ms = now_ms();
+	budget_ms = (b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S) * 1000LL;
+	skip_reason = mmap(NULL, REASON_LEN, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (skip_reason == MAP_FAILED) {
+		perror("mmap");
+		return 1;
+	}
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+
+	parse_fs();
+	printf("1..%d\n", 2 + nr_memtypes * NR_CASES);
+
+	fd = uffd_open(0, &kfeatures);
+	if (fd < 0) {
+		diag("userfaultfd unavailable: %s", strerror(-fd));
+		snprintf(skip_reason, REASON_LEN, "userfaultfd unavailable");
+		for (i = 0; i < 2 + nr_memtypes * NR_CASES; i++)
+			report(SKIP, "-", "-", "userfaultfd");
+		return 0;
+	}
+	close(fd);
+	have_wp_file = kfeatures & UFFD_FEATURE_WP_FILE;
+
+	report(run_budgeted(g_capability, NULL, NULL), "global", "-", "wp-file-capability");
+	report(run_budgeted(g_devmem, NULL, NULL), "devmem", "-", "register-wp-einval");
+	for (i = 0; i < nr_memtypes; i++)
+		for (k = 0; k < NR_CASES; k++)
+			run_memtype_case(&memtypes[i], &cases[k]);
+
+	diag("slowest case: %d (%lld ms)", slowest_num, (long long)slowest_ms);
+	diag("Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0 (%lld ms)",
+	     nr_pass, nr_fail, nr_skip, (long long)(now_ms() - start_ms));
+	return nr_fail ? 1 : 0;
+}
