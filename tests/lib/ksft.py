@@ -76,7 +76,9 @@ def mode_tap(label, argv, cwd):
         seen += 1
         desc = m.group(2)
         s = re.search(r"#\s*(SKIP|XFAIL)\b\s*(.*)$", desc, re.I)
-        d = f"{label}: {re.sub(r'\s*#.*$', '', desc)}" if s else f"{label}: {desc}"
+        if s:
+            desc = re.sub(r"\s*#.*$", "", desc)
+        d = f"{label}: {desc}"
         if s and m.group(1) == "ok":
             point(True, d, skip=s.group(2) or s.group(1))
         else:

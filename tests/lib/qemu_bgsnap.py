@@ -216,12 +216,9 @@ def counter(path, off=LO):
 
 def wait_migration(qmp, what, timeout):
     end = time.monotonic() + timeout
-    last = None
     while True:
         r = qmp.cmd("query-migrate")["return"]
         st = r.get("status", "none")
-        if st != last:
-            last = st
         if st in ("completed", "failed", "cancelled"):
             return r
         if time.monotonic() > end:
@@ -285,7 +282,7 @@ def snapshot(label, d, tmp, kernel, res):
         if size == (os.path.getsize(snap) if os.path.exists(snap) else 0):
             break
     size = os.path.getsize(snap) if os.path.exists(snap) else 0
-    res.update(snap=snap, size=size, c0=c0, c1=c1, secs=dt)
+    res.update(snap=snap, size=size, c0=c0, c1=c1)
     diag(f"{label}: guest counter {c0} when the snapshot started, {c1} when it completed "
          f"({c1 - c0} sweeps of {NPAGES} pages during the snapshot)")
     probs = []
