@@ -13,7 +13,7 @@ pattern listed in tests/lib/ksft-allowed-skips with its reason.
 Several invocations can be chained in one process with ksft.py multi FILE
 (each line of FILE: mode label [--cwd DIR] -- cmd...).
 """
-import os, re, shlex, subprocess, sys
+import os, re, shlex, subprocess, sys, time
 
 top = os.environ.get("UFFDWP_TOP", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 expect_file = os.environ.get("UFFDWP_EXPECT_WP_FILE", "1") == "1"
@@ -34,9 +34,12 @@ def allowed_skips():
 
 ALLOWED = allowed_skips()
 
+T0 = time.time()
+
 def point(ok, desc, skip=None):
     global n, failed
     n += 1
+    print(f"# +{time.time() - T0:.1f}s", flush=True)
     if skip is not None:
         if not skip_allowed(desc):
             ok, desc = False, f"{desc} (unexpected SKIP: {skip})"
