@@ -51,7 +51,7 @@ def point(ok, desc, skip=None):
     print(f"{'ok' if ok else 'not ok'} {n} - {desc}", flush=True)
 
 def skip_allowed(desc):
-    if not expect_file and re.search(r" on file(-private)?\b", desc):
+    if not expect_file and re.search(r"( on file(-private)?\b|:file(-private)?-wp\[)", desc):
         return True
     return any(re.search(p, desc) for p in ALLOWED)
 
@@ -126,7 +126,10 @@ def mode_exit(label, argv, cwd):
             rc = line
             break
         print("# " + line, flush=True)
-    point(rc == 0, f"{label}" + ("" if rc == 0 else f" (exit status {rc})"))
+    if rc == 4:     # KSFT_SKIP
+        point(True, label, skip="the test skipped itself (KSFT_SKIP)")
+    else:
+        point(rc == 0, f"{label}" + ("" if rc == 0 else f" (exit status {rc})"))
 
 MODES = {"tap": mode_tap, "unit": mode_unit, "exit": mode_exit}
 
