@@ -845,6 +845,25 @@ static void dump_threads(void)
 		closedir(d);
 }
 
+/* the counters into *res (also from the watchdog, for the TAP line) */
+static void collect(void)
+{
+	int k;
+
+	res->rounds = atomic_load(&cur_round);
+	res->writes = c_writes;
+	res->first_writes = c_first;
+	res->reports = c_reports;
+	res->late_reports = c_late;
+	res->segv = c_segv;
+	res->moved = c_moved;
+	for (k = 0; k < NR_EV; k++) {
+		res->events[k] = c_ev[k];
+		res->ev_errors[k] = c_everr[k];
+	}
+	res->violations = c_viol;
+}
+
 static void *watchdog_main(void *arg)
 {
 	int64_t deadline = t_start + (duration_s + WATCHDOG_SLACK_S) * 1000LL;
@@ -874,7 +893,9 @@ static void *watchdog_main(void *arg)
 			diag("page %d of writer %d: pagemap uffd-wp %d", atomic_load(&w_page[w]),
 			     w, pagemap_wp(atomic_load(&w_page[w])));
 	dump_threads();
-	res->violations = atomic_load(&c_viol) + 1;
+	collect();
+	res->violations++;
+	res->ms = now_ms() - t_start;
 	fflush(stdout);
 	_exit(FAIL);
 }
@@ -1156,7 +1177,7 @@ static int run_memtype(void)
 	struct sigaction sa = { .sa_sigaction = segv_handler, .sa_flags = SA_SIGINFO };
 	uint64_t s = seed_for(1), features = 0;
 	uint32_t r = 0;
-	int i, e, k;
+	int i, e;
 
 	t_start = now_ms();
 	res->resident = -1;
@@ -1226,18 +1247,7 @@ static int run_memtype(void)
 		close(area_fd);
 	if (path[0])
 		unlink(path);
-	res->rounds = r;
-	res->writes = c_writes;
-	res->first_writes = c_first;
-	res->reports = c_reports;
-	res->late_reports = c_late;
-	res->segv = c_segv;
-	res->moved = c_moved;
-	for (k = 0; k < NR_EV; k++) {
-		res->events[k] = c_ev[k];
-		res->ev_errors[k] = c_everr[k];
-	}
-	res->violations = c_viol;
+	collect();
 	if (c_reports != c_first + c_late)
 		diag("reports %llu != first writes %llu + late reports %llu",
 		     (unsigned long long)c_reports, (unsigned long long)c_first,
