@@ -5,7 +5,8 @@
  * MAP_PRIVATE mappings of a regular file on every file system of UFFDWP_FS.
  * One TAP point per memory type, each run in a process of its own.
  *
- * An area of NPAGES pages is registered with UFFDIO_REGISTER_MODE_WP.
+ * An area of NPAGES pages is registered with UFFDIO_REGISTER_MODE_WP (its
+ * upper half MADV_HUGEPAGE, for THP and large page cache folios).
  * NWRITERS writer threads, one fault handler thread and one event thread
  * run while the main thread drives "rounds":
  *
@@ -17,9 +18,10 @@
  *    anonymous arrays: the area holds only the data, so the data itself is
  *    the record of what was written;
  *  - the handler polls the uffd, records for each page which threads
- *    reported it (UFFD_FEATURE_THREAD_ID), checks that the write has not
- *    landed yet, and un-protects the page (UFFDIO_WRITEPROTECT without
- *    DONTWAKE, which wakes the writer);
+ *    reported it (UFFD_FEATURE_THREAD_ID), now and then lets the writer
+ *    wait up to 1.5 ms longer, checks that the write has not landed, and
+ *    un-protects the page (UFFDIO_WRITEPROTECT without DONTWAKE, which
+ *    wakes the writer);
  *  - all along, the event thread injects: msync(MS_SYNC) and fsync
  *    (writeback, page_mkclean), MADV_DONTNEED (shmem and shared files
  *    only: on anonymous and private memory it discards data by
@@ -27,7 +29,8 @@
  *    files: followed by POSIX_FADV_DONTNEED, i.e. eviction), compaction
  *    (/proc/sys/vm/compact_memory), move_pages(2) of random pages between
  *    the first two NUMA nodes (skipped with one node), and mprotect()
- *    PROT_READ windows on random sub-ranges;
+ *    PROT_READ windows on random sub-ranges.  Half of the events aim at
+ *    the page last reported, i.e. at a page whose writer is waiting;
  *  - the writers are paused, the uffd drained and the round checked.
  *
  * mprotect windows: a writer that writes into a PROT_READ window gets
@@ -52,7 +55,11 @@
  *     read(2): shmem after munmap, files after msync, munmap, close and
  *     eviction of the file's page cache (POSIX_FADV_DONTNEED, checked with
  *     mincore), a shared file against the shadow, a private file against
- *     its initial contents (MAP_PRIVATE never writes to the file).
+ *     its initial contents (MAP_PRIVATE never writes to the file);
+ *  5. at the end of every round, the uffd-wp bit of /proc/self/pagemap is
+ *     set on every page not written in the round (the protection survived
+ *     the events: present pte, swap or migration entry, or pte marker) and
+ *     clear on every page written.
  *
  * Environment:
  *   UFFDWP_FS              "name:mountpoint ..." (default "cwd:.")
@@ -60,7 +67,8 @@
  *                          (files SKIP when 0 and missing, fail when 1)
  *   DURATION               seconds of rounds per memory type (default 15,
  *                          less when UFFDWP_FS lists more than 3 fs)
- *   SEED                   random seed (default: from the clock; printed)
+ *   SEED                   random seed (default: from the clock; printed;
+ *                          the threads' interleaving is not reproducible)
  *
  * A watchdog thread ends a memory type with "not ok" DURATION + 60 s after
  * it started, after printing the state of every thread and its kernel stack.
@@ -117,7 +125,12 @@
 #define EV_MAXPAGES	64	/* largest sub-range of an event */
 #define MIGRATE_MAX	32	/* pages per move_pages() */
 #define COMPACT_GAP_MS	1000	/* at most one compaction per second */
-#define PM_UFFD_WP	(1ULL << 57)	/* /proc/PID/pagemap */
+#define PM_PRESENT	(1ULL << 63)	/* /proc/PID/pagemap */
+#define PM_SWAP		(1ULL << 62)
+#define PM_FILE		(1ULL << 61)
+#define PM_UFFD_WP	(1ULL << 57)
+#define PM_PFN		((1ULL << 55) - 1)
+#define KPF_COMPOUND	((1ULL << 15) | (1ULL << 16))	/* /proc/kpageflags */
 
 enum { PASS = 0, FAIL = 1, SKIP = 4 };
 
@@ -153,6 +166,7 @@ struct result {
 	uint64_t events[NR_EV], ev_errors[NR_EV], moved;
 	uint64_t bytes_round, bytes_map, bytes_read;
 	uint64_t violations;
+	uint64_t large;		/* present pages of large folios seen at round ends */
 	int resident;		/* pages resident after eviction; -1: n/a */
 	int64_t ms;
 	char reason[256];	/* first violation */
@@ -214,10 +228,13 @@ static _Atomic uint32_t cur_round;
 static atomic_bool stop_round, quit_writers, quit_handler, quit_events, finished;
 static _Atomic uint32_t drain_req, drained;
 static _Atomic uint32_t win_lo, win_span;
+static _Atomic int hot_page;		/* last reported page */
+static uint64_t h_seed;			/* handler's random numbers */
 
 static atomic_ullong c_writes, c_first, c_reports, c_late, c_segv, c_moved;
 static atomic_ullong c_ev[NR_EV], c_everr[NR_EV];
 static atomic_ullong c_viol;
+static int kpageflags_fd = -1;
 static atomic_int n_diag;
 
 /* for the watchdog */
@@ -585,6 +602,14 @@ static void on_msg(const struct uffd_msg *m)
 		q->mask |= 1u << w;
 	q->count++;
 
+	/*
+	 * Let the events aim at the page while its writer waits, and now and
+	 * then make the writer wait longer.
+	 */
+	atomic_store(&hot_page, i);
+	if (!(rnd(&h_seed) & 3))
+		usleep(rnd(&h_seed) % 1500);
+
 	/* invariant 3: the reported write is blocked, so it has not landed */
 	h = (const volatile struct hdr *)page(i);
 	cnt = __atomic_load_n(&ps[i].cnt, __ATOMIC_ACQUIRE);
@@ -632,6 +657,7 @@ static void *handler_main(void *arg)
 
 	(void)arg;
 	prctl(PR_SET_NAME, "handler");
+	h_seed = seed_for(300);
 	while (!atomic_load(&quit_handler)) {
 		if (poll(&pfd, 1, 20) < 0 && errno != EINTR) {
 			violation("poll(uffd): %m");
@@ -686,11 +712,15 @@ static void ev_error(int k, const char *what)
 
 static void do_event(int k, uint64_t *s)
 {
-	size_t first = rnd(s) % NPAGES, n = 1 + rnd(s) % EV_MAXPAGES;
+	size_t first = rnd(s) % NPAGES, n = 1 + rnd(s) % EV_MAXPAGES, hot;
 	char *a;
 	size_t l;
 	int e, fd;
 
+	if (rnd(s) & 1) {	/* around the page a writer waits for */
+		hot = atomic_load(&hot_page);
+		first = hot > n / 2 ? hot - n / 2 : 0;
+	}
 	if (first + n > NPAGES)
 		n = NPAGES - first;
 	a = page(first);
@@ -738,7 +768,8 @@ static void do_event(int k, uint64_t *s)
 		long rc;
 
 		for (j = 0; j < m; j++) {
-			pages[j] = page(rnd(s) % NPAGES);
+			pages[j] = page(j || !(rnd(s) & 1) ? rnd(s) % NPAGES :
+					(size_t)atomic_load(&hot_page));
 			nodes[j] = rnd(s) & 1 ? node_a : node_b;
 			status[j] = INT_MIN;
 		}
@@ -921,6 +952,18 @@ static int init_contents(void)
 	return 0;
 }
 
+/*
+ * The upper half of the area is MADV_HUGEPAGE: THP for anonymous memory,
+ * PMD-size page cache folios (readahead) on file systems that have large
+ * folios (xfs): uffd-wp ptes on large folios then get migrated, split,
+ * reclaimed and cleaned too.
+ */
+static void hugepage_half(void)
+{
+	if (madvise(area + area_len / 2, area_len / 2, MADV_HUGEPAGE) && errno != EINVAL)
+		diag("madvise(MADV_HUGEPAGE): %m");
+}
+
 static int setup_area(void)
 {
 	int i, e;
@@ -931,6 +974,7 @@ static int setup_area(void)
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (area == MAP_FAILED)
 			return errno;
+		hugepage_half();
 		for (i = 0; i < NPAGES; i++)
 			fill_page(page(i), i, 0, 0);
 		return 0;
@@ -955,7 +999,10 @@ static int setup_area(void)
 	}
 	area = mmap(NULL, area_len, PROT_READ | PROT_WRITE,
 		    mt->shared ? MAP_SHARED : MAP_PRIVATE, area_fd, 0);
-	return area == MAP_FAILED ? errno : 0;
+	if (area == MAP_FAILED)
+		return errno;
+	hugepage_half();
+	return 0;
 }
 
 /* check every page through the mapping; the number of bad pages */
@@ -975,7 +1022,47 @@ static int check_mapping(const char *when, uint32_t r)
 	return bad;
 }
 
-/* invariants 1 and 4 at the end of round r */
+/*
+ * Invariant 5, at the end of round r: the uffd-wp bit of /proc/self/pagemap
+ * is set exactly on the pages that were not written in the round, whatever
+ * the events did to them (present pte, swap or migration entry, marker).
+ */
+static void check_pagemap(uint32_t r)
+{
+	static uint64_t pm[NPAGES];
+	off_t off = (off_t)((unsigned long)area / psize) * 8;
+	int i, want, got;
+
+	if (pagemap_fd < 0)
+		return;
+	if (pread(pagemap_fd, pm, sizeof(pm), off) != sizeof(pm)) {
+		violation("round %u: reading /proc/self/pagemap: %m", r);
+		return;
+	}
+	/* a statistic: how many pages are in large folios (root only) */
+	for (i = 0; kpageflags_fd >= 0 && i < NPAGES; i++) {
+		uint64_t fl;
+
+		if ((pm[i] & PM_PRESENT) && (pm[i] & PM_PFN) &&
+		    pread(kpageflags_fd, &fl, sizeof(fl), (pm[i] & PM_PFN) * 8) == sizeof(fl) &&
+		    (fl & KPF_COMPOUND))
+			res->large++;
+	}
+	for (i = 0; i < NPAGES; i++) {
+		want = ps[i].wround != r;
+		got = !!(pm[i] & PM_UFFD_WP);
+		if (got != want)
+			violation("round %u page %d: %s, but its pagemap uffd-wp bit is %d (entry %#llx:%s%s%s)",
+				  r, i, want ? "not written, so still protected" :
+				  "written and un-protected", got,
+				  (unsigned long long)pm[i],
+				  pm[i] & PM_PRESENT ? " present" : "",
+				  pm[i] & PM_SWAP ? " swap/marker" : "",
+				  pm[i] & PM_FILE ? " file" : "");
+	}
+}
+
+/* invariants 1, 4 and 5 at the end of round r */
 static void check_round(uint32_t r)
 {
 	int i;
@@ -999,6 +1086,7 @@ static void check_round(uint32_t r)
 				  r, i, q->count, q->mask);
 		}
 	}
+	check_pagemap(r);	/* before the reads below fault pages in */
 	check_mapping("end of round", r);
 	res->bytes_round += area_len;
 }
@@ -1158,6 +1246,9 @@ static void print_summary(void)
 	     (unsigned long long)res->reports, (unsigned long long)res->late_reports,
 	     (unsigned long long)res->segv);
 	diag("%s %s: events: %s", mt->name, t, evs);
+	if (kpageflags_fd >= 0)
+		diag("%s %s: present pages that belonged to a large folio, summed over the round ends: %llu",
+		     mt->name, t, (unsigned long long)res->large);
 	if (res->resident >= 0)
 		diag("%s %s: verified bytes: %llu at round ends, %llu through the mapping at the end, %llu by read(2) after eviction (%d of %d pages still resident)",
 		     mt->name, t, (unsigned long long)res->bytes_round,
@@ -1201,6 +1292,7 @@ static int run_memtype(void)
 		return violation("UFFDIO_REGISTER returned ioctls %#llx without UFFDIO_WRITEPROTECT",
 				 (unsigned long long)reg.ioctls), FAIL;
 	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	kpageflags_fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
 
 	ps = mmap(NULL, NPAGES * sizeof(*ps), PROT_READ | PROT_WRITE,
 		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1286,7 +1378,9 @@ static int run_isolated(const struct memtype *m)
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		mt = m;
+		seed0 += (uint64_t)(m - memtypes) * 0x632BE59BD9B4E019ULL;
 		status = run_memtype();
+		collect();
 		fflush(stdout);
 		_exit(status);
 	}
