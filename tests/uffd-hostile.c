@@ -63,72 +63,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <linux/fs.h>
 #include <linux/userfaultfd.h>
 
-#ifndef UFFD_FEATURE_WP_FILE
-#define UFFD_FEATURE_WP_FILE		(1 << 17)
-#endif
-#ifndef USERFAULTFD_IOC_NEW
-#define USERFAULTFD_IOC_NEW		_IO(0xAA, 0x00)
-#endif
-#ifndef UFFD_USER_MODE_ONLY
-#define UFFD_USER_MODE_ONLY		1
-#endif
-#ifndef F_SEAL_FUTURE_WRITE
-#define F_SEAL_FUTURE_WRITE		0x0010
-#endif
-#ifndef MFD_ALLOW_SEALING
-#define MFD_ALLOW_SEALING		0x0002U
-#endif
-
-#ifndef PAGEMAP_SCAN
-#define PAGE_IS_WPALLOWED	(1 << 0)
-#define PAGE_IS_WRITTEN		(1 << 1)
-#define PAGE_IS_FILE		(1 << 2)
-#define PAGE_IS_PRESENT		(1 << 3)
-#define PAGE_IS_SWAPPED		(1 << 4)
-#define PAGE_IS_PFNZERO		(1 << 5)
-#define PAGE_IS_HUGE		(1 << 6)
-#define PAGE_IS_SOFT_DIRTY	(1 << 7)
-
-struct page_region {
-	__u64 start;
-	__u64 end;
-	__u64 categories;
-};
-
-#define PM_SCAN_WP_MATCHING	(1 << 0)
-#define PM_SCAN_CHECK_WPASYNC	(1 << 1)
-
-struct pm_scan_arg {
-	__u64 size;
-	__u64 flags;
-	__u64 start;
-	__u64 end;
-	__u64 walk_end;
-	__u64 vec;
-	__u64 vec_len;
-	__u64 max_pages;
-	__u64 category_inverted;
-	__u64 category_mask;
-	__u64 category_anyof_mask;
-	__u64 return_mask;
-};
-
-#define PAGEMAP_SCAN	_IOWR('f', 16, struct pm_scan_arg)
-#endif
+#include "uffdwp.h"
 
 #define ROW_TIMEOUT_MS		15000	/* hard limit for one row process */
 #define WAIT_MS			5000	/* longest wait for a fault / a wake-up */
@@ -139,8 +85,6 @@ struct pm_scan_arg {
 #define HOSTILE_ADDR		(1UL << 62)	/* above TASK_SIZE, 4 and 5 levels */
 #define KERNEL_ADDR		0xffff888000000000UL
 #define NO_RESULT		INT_MIN
-
-enum { PASS = 0, FAIL = 1, SKIP = 4 };
 
 /* ------------------------------------------------------------------ */
 /* memory types                                                        */
@@ -159,7 +103,7 @@ struct memtype {
 	const char *dir;	/* mountpoint of a file type */
 };
 
-#define MAX_MEMTYPES	36
+#define MAX_MEMTYPES	(4 + 2 * MAX_TEST_FS)
 static struct memtype memtypes[MAX_MEMTYPES];
 static int nr_memtypes;
 
@@ -248,32 +192,6 @@ static const char *ename(int e, char *buf, size_t len)
 	return buf;
 }
 
-static void __attribute__((format(printf, 1, 2))) diag(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("# ", stdout);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* ------------------------------------------------------------------ */
 /* expected values                                                     */
 
@@ -297,71 +215,7 @@ static int decode_want(short v)
 }
 
 /* ------------------------------------------------------------------ */
-/* raw calls: 0 or the errno; addresses and lengths are passed as given */
-
-static int sys_uffd(int flags)
-{
-	int fd = syscall(__NR_userfaultfd, flags);
-
-	return fd < 0 ? -errno : fd;
-}
-
-static int uffd_open_flags(int flags, uint64_t features, uint64_t *got)
-{
-	struct uffdio_api api = { .api = UFFD_API, .features = features };
-	int fd = sys_uffd(flags), e;
-
-	if (fd < 0) {
-		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-
-		if (dev < 0)
-			return fd;
-		fd = ioctl(dev, USERFAULTFD_IOC_NEW, flags);
-		e = errno;
-		close(dev);
-		if (fd < 0)
-			return -e;
-	}
-	if (ioctl(fd, UFFDIO_API, &api)) {
-		e = errno;
-		close(fd);
-		return -e;
-	}
-	if (got)
-		*got = api.features;
-	return fd;
-}
-
-static int uffd_open(void)
-{
-	return uffd_open_flags(O_CLOEXEC | O_NONBLOCK, 0, NULL);
-}
-
-static int reg(int uffd, unsigned long start, unsigned long len, uint64_t mode,
-	       uint64_t *ioctls)
-{
-	struct uffdio_register r = { .range = { start, len }, .mode = mode };
-
-	if (ioctl(uffd, UFFDIO_REGISTER, &r))
-		return errno;
-	if (ioctls)
-		*ioctls = r.ioctls;
-	return 0;
-}
-
-static int unreg(int uffd, unsigned long start, unsigned long len)
-{
-	struct uffdio_range r = { start, len };
-
-	return ioctl(uffd, UFFDIO_UNREGISTER, &r) ? errno : 0;
-}
-
-static int wprot(int uffd, unsigned long start, unsigned long len, uint64_t mode)
-{
-	struct uffdio_writeprotect w = { .range = { start, len }, .mode = mode };
-
-	return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) ? errno : 0;
-}
+/* raw calls (the others are in uffdwp.h): 0 or the errno, arguments as given */
 
 static int ucopy(int uffd, unsigned long dst, unsigned long src, unsigned long len,
 		 uint64_t mode)
@@ -385,13 +239,6 @@ static int ucont(int uffd, unsigned long start, unsigned long len, uint64_t mode
 	return ioctl(uffd, UFFDIO_CONTINUE, &c) ? errno : 0;
 }
 
-static int uwake(int uffd, unsigned long start, unsigned long len)
-{
-	struct uffdio_range r = { start, len };
-
-	return ioctl(uffd, UFFDIO_WAKE, &r) ? errno : 0;
-}
-
 enum op { OP_REG, OP_UNREG, OP_WP, OP_COPY, OP_ZERO, OP_CONT, OP_WAKE, OP_SCAN,
 	  OP_CLOSE };
 
@@ -406,13 +253,13 @@ static int do_op(int uffd, int op, unsigned long s, unsigned long l, uint64_t mo
 		 unsigned long src, uint64_t *ioctls)
 {
 	switch (op) {
-	case OP_REG:	return reg(uffd, s, l, mode, ioctls);
-	case OP_UNREG:	return unreg(uffd, s, l);
-	case OP_WP:	return wprot(uffd, s, l, mode);
+	case OP_REG:	return uffd_register(uffd, (void *)s, l, mode, ioctls);
+	case OP_UNREG:	return uffd_unregister(uffd, (void *)s, l);
+	case OP_WP:	return uffd_writeprotect(uffd, (void *)s, l, mode);
 	case OP_COPY:	return ucopy(uffd, s, src, l, mode);
 	case OP_ZERO:	return uzero(uffd, s, l, mode);
 	case OP_CONT:	return ucont(uffd, s, l, mode);
-	case OP_WAKE:	return uwake(uffd, s, l);
+	case OP_WAKE:	return uffd_wake(uffd, (void *)s, l);
 	}
 	return EINVAL;
 }
@@ -586,14 +433,14 @@ static int fx_setup(struct fx *f, const struct memtype *mt, unsigned int flags,
 	f->A[0] = 1;
 	f->A[u] = 1;
 
-	f->uffd = uffd_open();
+	f->uffd = uffd_open(0, NULL);
 	if (f->uffd < 0)
 		return rfail(r, "setup: userfaultfd: %s", strerror(-f->uffd));
 	if (flags & (REG_WP | REG_MISSING)) {
 		uint64_t mode = flags & REG_WP ? UFFDIO_REGISTER_MODE_WP :
 						 UFFDIO_REGISTER_MODE_MISSING;
 
-		e = reg(f->uffd, (unsigned long)f->A, f->len, mode, NULL);
+		e = uffd_register(f->uffd, f->A, f->len, mode, NULL);
 		if (e)
 			return rfail(r, "setup: UFFDIO_REGISTER(%s) of %s: %s",
 				     flags & REG_WP ? "WP" : "MISSING", mt->label, strerror(e));
@@ -696,7 +543,7 @@ static int block_writer(struct fx *f, struct waiter *w, struct res *r)
 	struct uffd_msg m;
 	int e;
 
-	e = wprot(f->uffd, (unsigned long)f->A, f->len, UFFDIO_WRITEPROTECT_MODE_WP);
+	e = uffd_wp(f->uffd, f->A, f->len, true);
 	if (e)
 		return rfail(r, "setup: UFFDIO_WRITEPROTECT(WP): %s", strerror(e));
 	if (waiter_start(w, f->A + 8, true, 0x5a))
@@ -767,7 +614,7 @@ static int r_cross(struct fx *f, const struct row *rw, struct res *r)
 	int e, rc;
 
 	range_of(f, RG_CROSS, &s, &l);
-	e = reg(f->uffd, s, l, rw->mode, &ioctls);
+	e = uffd_register(f->uffd, (void *)s, l, rw->mode, &ioctls);
 	rc = expect(r, e, want_of(rw, f));
 	if (rc || e)
 		return rc;
@@ -794,12 +641,11 @@ static int r_cross(struct fx *f, const struct row *rw, struct res *r)
 /* EBUSY: the VMA is already owned by another uffd (userfaultfd_register()) */
 static int r_busy(struct fx *f, const struct row *rw, struct res *r)
 {
-	int u2 = uffd_open();
+	int u2 = uffd_open(0, NULL);
 
 	if (u2 < 0)
 		return rfail(r, "second userfaultfd: %s", strerror(-u2));
-	return expect(r, reg(u2, (unsigned long)f->A, f->len, rw->mode, NULL),
-		      want_of(rw, f));
+	return expect(r, uffd_register(u2, f->A, f->len, rw->mode, NULL), want_of(rw, f));
 }
 
 /*
@@ -821,7 +667,7 @@ static int r_rdonly(struct fx *f, const struct row *rw, struct res *r)
 	e = map_mt(f->mt, f->A, f->len, ro, PROT_READ);
 	if (e)
 		return rfail(r, "mmap of the read-only fd: %s", strerror(e));
-	return expect(r, reg(f->uffd, (unsigned long)f->A, f->len, rw->mode, NULL),
+	return expect(r, uffd_register(f->uffd, f->A, f->len, rw->mode, NULL),
 		      want_of(rw, f));
 }
 
@@ -845,8 +691,8 @@ static int r_seal(struct fx *f, const struct row *rw, struct res *r)
 	e = map_mt(f->mt, f->A, f->len, f->fd, PROT_READ);
 	if (e)
 		return rfail(r, "mmap of the sealed memfd: %s", strerror(e));
-	return expect(r, reg(f->uffd, (unsigned long)f->A, f->len, UFFDIO_REGISTER_MODE_WP,
-			     NULL), want_of(rw, f));
+	return expect(r, uffd_register(f->uffd, f->A, f->len, UFFDIO_REGISTER_MODE_WP, NULL),
+		      want_of(rw, f));
 }
 
 /*
@@ -865,13 +711,13 @@ static int r_unreg_blocked(struct fx *f, const struct row *rw, struct res *r)
 	rc = block_writer(f, &w, r);
 	if (rc)
 		return rc;
-	rc = expect(r, unreg(f->uffd, (unsigned long)f->A, f->len), want_of(rw, f));
+	rc = expect(r, uffd_unregister(f->uffd, f->A, f->len), want_of(rw, f));
 	if (rc)
 		return rc;
 	if (waiter_wait(&w, STAY_BLOCKED_MS))
 		return rfail(r, "UFFDIO_UNREGISTER woke the writer blocked in a WP fault, "
 			     "but fs/userfaultfd.c wakes only VM_UFFD_MISSING ranges");
-	e = uwake(f->uffd, (unsigned long)f->A, f->u);
+	e = uffd_wake(f->uffd, f->A, f->u);
 	if (e)
 		return rfail(r, "UFFDIO_WAKE after unregister: %s", strerror(e));
 	rc = check_landed(f, &w, "UFFDIO_WAKE", r);
@@ -895,7 +741,7 @@ static int r_unreg_missing(struct fx *f, const struct row *rw, struct res *r)
 	if (m.event != UFFD_EVENT_PAGEFAULT || (m.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP))
 		return rfail(r, "unexpected message: event %#x flags %#llx", m.event,
 			     (unsigned long long)m.arg.pagefault.flags);
-	rc = expect(r, unreg(f->uffd, (unsigned long)f->A, f->len), want_of(rw, f));
+	rc = expect(r, uffd_unregister(f->uffd, f->A, f->len), want_of(rw, f));
 	if (rc)
 		return rc;
 	if (!waiter_wait(&w, WAIT_MS))
@@ -965,14 +811,14 @@ static int r_wp_eof(struct fx *f, const struct row *rw, struct res *r)
 
 	if (ftruncate(f->fd, f->u))
 		return rfail(r, "ftruncate: %m");
-	rc = expect(r, wprot(f->uffd, s, l, UFFDIO_WRITEPROTECT_MODE_WP), want_of(rw, f));
+	rc = expect(r, uffd_wp(f->uffd, (void *)s, l, true), want_of(rw, f));
 	if (rc)
 		return rc;
 	if (!access_sigbus(f->A + 2 * f->u, false))
 		return rfail(r, "reading beyond EOF did not raise SIGBUS");
 	if (!access_sigbus(f->A + 3 * f->u, true))
 		return rfail(r, "writing beyond EOF did not raise SIGBUS");
-	e = wprot(f->uffd, s, l, 0);
+	e = uffd_wp(f->uffd, (void *)s, l, false);
 	if (e)
 		return rfail(r, "UFFDIO_WRITEPROTECT(0) beyond EOF: %s", strerror(e));
 	rnote(r, "reads and writes beyond EOF are SIGBUS; un-protect succeeds");
@@ -991,17 +837,17 @@ static int r_fd_closed(struct fx *f, const struct row *rw, struct res *r)
 
 	close(f->fd);
 	f->fd = -1;
-	e = unreg(f->uffd, (unsigned long)f->A, f->len);
+	e = uffd_unregister(f->uffd, f->A, f->len);
 	if (e)
 		return rfail(r, "UFFDIO_UNREGISTER after close: %s", strerror(e));
-	rc = expect(r, reg(f->uffd, (unsigned long)f->A, f->len, UFFDIO_REGISTER_MODE_WP,
-			   NULL), want_of(rw, f));
+	rc = expect(r, uffd_register(f->uffd, f->A, f->len, UFFDIO_REGISTER_MODE_WP, NULL),
+		    want_of(rw, f));
 	if (rc)
 		return rc;
 	rc = block_writer(f, &w, r);
 	if (rc)
 		return rc;
-	e = wprot(f->uffd, (unsigned long)f->A, f->u, 0);
+	e = uffd_wp(f->uffd, f->A, f->u, false);
 	if (e)
 		return rfail(r, "UFFDIO_WRITEPROTECT(0): %s", strerror(e));
 	rc = check_landed(f, &w, "UFFDIO_WRITEPROTECT(0)", r);
@@ -1074,10 +920,10 @@ static int r_mm_exited(struct fx *f, const struct row *rw, struct res *r)
 	if (pid < 0)
 		return rfail(r, "fork: %m");
 	if (pid == 0) {
-		int u2 = uffd_open(), e;
+		int u2 = uffd_open(0, NULL), e;
 
-		e = u2 < 0 ? -u2 : reg(u2, (unsigned long)f->A, f->len,
-				       UFFDIO_REGISTER_MODE_WP, NULL);
+		e = u2 < 0 ? -u2 : uffd_register(u2, f->A, f->len, UFFDIO_REGISTER_MODE_WP,
+						 NULL);
 		iov = (struct iovec){ &e, sizeof(e) };
 		mh.msg_iov = &iov;
 		mh.msg_iovlen = 1;
@@ -1407,7 +1253,7 @@ static int g_api(const struct grow *g, struct res *r)
 	struct uffdio_api api = { .api = UFFD_API };
 	int fd, e, rc;
 
-	fd = sys_uffd(O_CLOEXEC | O_NONBLOCK);
+	fd = sys_userfaultfd(O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return rfail(r, "userfaultfd: %s", strerror(-fd));
 	switch (g->arg) {
@@ -1464,7 +1310,7 @@ static int g_before_api(const struct grow *g, struct res *r)
 {
 	char *buf = mmap(NULL, 4 * psize, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int fd = sys_uffd(O_CLOEXEC | O_NONBLOCK);
+	int fd = sys_userfaultfd(O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0 || buf == MAP_FAILED)
 		return rfail(r, "setup: %m");
@@ -1481,12 +1327,12 @@ static int g_misc(const struct grow *g, struct res *r)
 
 	switch (g->arg) {
 	case MISC_UNKNOWN_IOCTL:	/* userfaultfd_ioctl(): "int ret = -EINVAL" */
-		fd = uffd_open();
+		fd = uffd_open(0, NULL);
 		if (fd < 0)
 			return rfail(r, "userfaultfd: %s", strerror(-fd));
 		return expect(r, ioctl(fd, _IO(UFFDIO, 0x3f)) ? errno : 0, g->want);
 	case MISC_SYS_FLAGS:	/* new_userfaultfd(): "flags & ~(..)" */
-		fd = sys_uffd(O_CLOEXEC | 0x10);
+		fd = sys_userfaultfd(O_CLOEXEC | 0x10);
 		return expect(r, fd < 0 ? -fd : 0, g->want);
 	}
 	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
@@ -1637,7 +1483,7 @@ static int as_user(int (*fn)(void), struct res *r)
 
 static int u_uffd_kernel(void)
 {
-	int fd = sys_uffd(O_CLOEXEC);
+	int fd = sys_userfaultfd(O_CLOEXEC);
 
 	return fd < 0 ? -fd : 0;
 }
@@ -1652,7 +1498,7 @@ static int u_uffd_user(void)
 static int u_event_fork(void)
 {
 	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_EVENT_FORK };
-	int fd = sys_uffd(O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	int fd = sys_userfaultfd(O_CLOEXEC | UFFD_USER_MODE_ONLY);
 
 	if (fd < 0)
 		return 254;
@@ -1814,61 +1660,20 @@ static const struct grow grows[] = {
 /* runner: every row in its own process group, with a hard timeout     */
 
 static int64_t start_ms, budget_ms;
-static int test_num, nr_pass, nr_fail, nr_skip;
 
 typedef int (*row_fn)(const void *arg);
 
-static int run_isolated(row_fn fn, const void *arg, int timeout_ms)
+/* fn in a process of its own; its result, the diagnostics in *R */
+static int run_row(row_fn fn, const void *arg, int timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
-	sigset_t chld;
-	int status = 0, rc;
-	pid_t pid, w;
+	struct isolated iso;
+	int rc;
 
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
 	memset(R, 0, sizeof(*R));
 	R->got = R->want = NO_RESULT;
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0) {
-		rfail(R, "fork: %m");
-		return FAIL;
-	}
-	if (pid == 0) {
-		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		sigprocmask(SIG_UNBLOCK, &chld, NULL);
-		alarm(timeout_ms / 1000 + 2);
-		rc = fn(arg);
-		fflush(stdout);
-		_exit(rc);
-	}
-	setpgid(pid, pid);
-	while ((w = waitpid(pid, &status, WNOHANG)) == 0) {
-		int64_t left = deadline - now_ms();
-		struct timespec ts = { 0, 50 * 1000000L };
-
-		if (left <= 0)
-			break;
-		sigtimedwait(&chld, NULL, &ts);
-	}
-	if (w != pid) {
-		kill(-pid, SIGKILL);
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		rfail(R, "the row did not finish within %d ms", timeout_ms);
-		rc = FAIL;
-	} else if (WIFSIGNALED(status)) {
-		rfail(R, "the row process was killed by signal %d (%s)", WTERMSIG(status),
-		      strsignal(WTERMSIG(status)));
-		rc = FAIL;
-	} else if (WEXITSTATUS(status) == PASS || WEXITSTATUS(status) == SKIP) {
-		rc = WEXITSTATUS(status);
-	} else {
-		rc = FAIL;
-	}
-	kill(-pid, SIGKILL);	/* leftovers */
+	rc = run_isolated(fn, arg, timeout_ms, &iso);
+	if (iso.why[0])
+		rfail(R, "the row %s", iso.why);
 	return rc;
 }
 
@@ -1876,24 +1681,20 @@ static void report(int rc, const char *label, const char *ioctl_name, const char
 {
 	char b1[48], b2[48], *line, *save = NULL;
 
-	test_num++;
 	if (rc == SKIP) {
-		nr_skip++;
-		printf("ok %d - %s %s %s # SKIP %s\n", test_num, label, ioctl_name, name, R->msg);
+		tap_result(rc, R->msg, "%s %s %s", label, ioctl_name, name);
 		return;
 	}
 	if (rc == PASS) {
-		nr_pass++;
-		printf("ok %d - %s %s %s: %s%s%s\n", test_num, label, ioctl_name, name,
-		       ename(R->got, b1, sizeof(b1)), R->note[0] ? "; " : "", R->note);
+		tap_result(rc, NULL, "%s %s %s: %s%s%s", label, ioctl_name, name,
+			   ename(R->got, b1, sizeof(b1)), R->note[0] ? "; " : "", R->note);
 		return;
 	}
-	nr_fail++;
 	if (R->got != NO_RESULT && R->got != R->want)
-		printf("not ok %d - %s %s %s: got %s, want %s\n", test_num, label, ioctl_name,
-		       name, ename(R->got, b1, sizeof(b1)), ename(R->want, b2, sizeof(b2)));
+		tap_result(FAIL, NULL, "%s %s %s: got %s, want %s", label, ioctl_name, name,
+			   ename(R->got, b1, sizeof(b1)), ename(R->want, b2, sizeof(b2)));
 	else
-		printf("not ok %d - %s %s %s\n", test_num, label, ioctl_name, name);
+		tap_result(FAIL, NULL, "%s %s %s", label, ioctl_name, name);
 	for (line = strtok_r(R->msg, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		printf("# %s\n", line);
 }
@@ -1953,7 +1754,7 @@ static void run_memtype_row(const struct memtype *mt, const struct row *rw)
 	} else if (timeout_left() <= 0) {
 		rc = rfail(R, "time budget of %lld s exhausted", (long long)budget_ms / 1000);
 	} else {
-		rc = run_isolated(run_mrow, &a, timeout_left());
+		rc = run_row(run_mrow, &a, timeout_left());
 	}
 	report(rc, mt->label, op_name[rw->op], rw->name);
 }
@@ -1967,7 +1768,7 @@ static void run_global_row(const struct grow *g)
 		R->got = R->want = NO_RESULT;
 		rc = rfail(R, "time budget exhausted");
 	} else {
-		rc = run_isolated(run_grow, g, timeout_left());
+		rc = run_row(run_grow, g, timeout_left());
 	}
 	if (g->nonroot)
 		restore_system();
@@ -1977,49 +1778,29 @@ static void run_global_row(const struct grow *g)
 /* ------------------------------------------------------------------ */
 /* setup                                                               */
 
-static void add_memtype(const char *label, enum kind k, const char *dir)
+static void add_memtype(const char *fmt, const char *name, enum kind k, const char *dir)
 {
-	struct memtype *mt;
+	struct memtype *mt = &memtypes[nr_memtypes++];
 
-	if (nr_memtypes >= MAX_MEMTYPES) {
-		diag("too many file systems in UFFDWP_FS, ignoring %s", label);
-		return;
-	}
-	mt = &memtypes[nr_memtypes++];
-	snprintf(mt->label, sizeof(mt->label), "%s", label);
+	snprintf(mt->label, sizeof(mt->label), fmt, name);
 	mt->kind = k;
 	mt->dir = dir;
 }
 
 static void parse_fs(void)
 {
-	const char *env = getenv("UFFDWP_FS");
-	char *s, *tok, *save = NULL, *colon, label[64];
-	bool any = false;
+	struct test_fs fs[MAX_TEST_FS];
+	int i, n = parse_test_fs(fs, MAX_TEST_FS);
 
-	add_memtype("anon", K_ANON, NULL);
-	add_memtype("shmem", K_SHMEM, NULL);
-	add_memtype("shmem-private", K_SHMEMP, NULL);
-	add_memtype("hugetlb", K_HUGE, NULL);
-	s = strdup(env && *env ? env : "cwd:.");
-	for (tok = strtok_r(s, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-		colon = strchr(tok, ':');
-		if (!colon || colon == tok || !colon[1]) {
-			diag("ignoring malformed UFFDWP_FS entry '%s'", tok);
-			continue;
-		}
-		*colon = 0;
-		if (!nb_dir)
-			nb_dir = colon + 1;
-		snprintf(label, sizeof(label), "file-shared:%s", tok);
-		add_memtype(label, K_FSHARED, colon + 1);
-		snprintf(label, sizeof(label), "file-private:%s", tok);
-		add_memtype(label, K_FPRIVATE, colon + 1);
-		any = true;
+	add_memtype("%s", "anon", K_ANON, NULL);
+	add_memtype("%s", "shmem", K_SHMEM, NULL);
+	add_memtype("%s", "shmem-private", K_SHMEMP, NULL);
+	add_memtype("%s", "hugetlb", K_HUGE, NULL);
+	for (i = 0; i < n; i++) {
+		add_memtype("file-shared:%s", fs[i].name, K_FSHARED, fs[i].dir);
+		add_memtype("file-private:%s", fs[i].name, K_FPRIVATE, fs[i].dir);
 	}
-	if (!any)
-		nb_dir = ".";
-	/* s stays allocated: memtypes point into it */
+	nb_dir = n ? fs[0].dir : ".";
 }
 
 static void probe_hugetlb(void)
@@ -2080,36 +1861,30 @@ static bool row_applies(const struct row *rw, const struct memtype *mt)
 
 int main(void)
 {
-	const char *b = getenv("UFFDWP_BUDGET"), *ex = getenv("UFFDWP_EXPECT_WP_FILE");
+	const char *b = getenv("UFFDWP_BUDGET");
 	uint64_t features = 0;
-	sigset_t chld;
-	int i, k, plan, fd;
+	int i, k, plan, e;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	psize = sysconf(_SC_PAGESIZE);
 	start_ms = now_ms();
 	budget_ms = (b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S) * 1000LL;
-	expect_wp = !ex || strcmp(ex, "0");
+	expect_wp = expect_wp_file();
 	R = mmap(NULL, sizeof(*R), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (R == MAP_FAILED) {
 		perror("mmap");
 		return 1;
 	}
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, NULL);
 
 	parse_fs();
 	plan = NR_GROWS;
 	for (i = 0; i < nr_memtypes; i++)
 		for (k = 0; k < NR_ROWS; k++)
 			plan += row_applies(&rows[k], &memtypes[i]);
-	printf("1..%d\n", plan);
+	tap_plan(plan);
 
-	fd = uffd_open_flags(O_CLOEXEC, 0, &features);
-	if (fd >= 0)
-		close(fd);
-	have_wp_file = fd >= 0 && (features & UFFD_FEATURE_WP_FILE);
+	e = uffd_features(&features);
+	have_wp_file = features & UFFD_FEATURE_WP_FILE;
 	probe_hugetlb();
 	probe_user();
 	diag("kernel UFFDIO_API features %#llx; UFFD_FEATURE_WP_FILE %s, expected %s",
@@ -2118,8 +1893,8 @@ int main(void)
 	diag("%d memory types, %d rows each at most, %d global rows; anon's cross-vma "
 	     "neighbour: file-shared in %s; hugetlb: %s", nr_memtypes, NR_ROWS, NR_GROWS,
 	     nb_dir, hugetlb_ok ? "ok" : hugetlb_reason);
-	if (fd < 0)
-		diag("userfaultfd unavailable: %s", strerror(-fd));
+	if (e)
+		diag("userfaultfd unavailable: %s", strerror(e));
 
 	for (i = 0; i < NR_GROWS; i++)
 		run_global_row(&grows[i]);
@@ -2128,9 +1903,7 @@ int main(void)
 			if (row_applies(&rows[k], &memtypes[i]))
 				run_memtype_row(&memtypes[i], &rows[k]);
 	if (!restore_system())
-		nr_fail++;
+		tap.fail++;
 
-	diag("Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0 (%lld ms)",
-	     nr_pass, nr_fail, nr_skip, (long long)(now_ms() - start_ms));
-	return nr_fail ? 1 : 0;
+	return tap_totals(start_ms);
 }

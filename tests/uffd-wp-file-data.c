@@ -42,7 +42,6 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -55,31 +54,14 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <linux/fs.h>
 #include <linux/userfaultfd.h>
 
-#ifndef UFFD_FEATURE_WP_FILE
-#define UFFD_FEATURE_WP_FILE		(1 << 17)
-#endif
-#ifndef USERFAULTFD_IOC_NEW
-#define USERFAULTFD_IOC_NEW		_IO(0xAA, 0x00)
-#endif
-#ifndef FALLOC_FL_KEEP_SIZE
-#define FALLOC_FL_KEEP_SIZE		0x01
-#endif
-#ifndef FALLOC_FL_PUNCH_HOLE
-#define FALLOC_FL_PUNCH_HOLE		0x02
-#endif
-
-/* /proc/self/pagemap bits */
-#define PM_PRESENT		(1ULL << 63)
-#define PM_UFFD_WP		(1ULL << 57)
+#include "uffdwp.h"
 
 #define MAXPG			64
 #define WAIT_MS			10000	/* longest wait for a report / writers */
@@ -87,11 +69,6 @@
 #define CASE_TIMEOUT_S		60	/* hard limit for one case process */
 #define DEFAULT_BUDGET_S	110	/* hard limit for the whole run */
 #define NWRITERS		4
-#define REASON_LEN		256
-
-enum { PASS = 0, FAIL = 1, SKIP = 4 };
-
-#define TRY(expr) do { int __rc = (expr); if (__rc) return __rc; } while (0)
 
 static size_t psize;
 static atomic_int evseq;	/* orders reports read and SIGBUS taken */
@@ -99,98 +76,7 @@ static uint64_t kfeatures;
 static bool have_wp_file;
 
 /* ------------------------------------------------------------------ */
-/* output                                                              */
-
-static void __attribute__((format(printf, 1, 2))) diag(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	printf("# %s\n", buf);	/* one call: lines of threads do not mix */
-}
-
-static int __attribute__((format(printf, 1, 2))) fail(const char *fmt, ...)
-{
-	int e = errno;
-	char buf[1024];
-	va_list ap;
-
-	errno = e;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	printf("# FAIL: %s\n", buf);
-	return FAIL;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-/* ------------------------------------------------------------------ */
-/* userfaultfd helpers: 0 or a positive errno (uffd_open: fd or -errno) */
-
-static int uffd_open(uint64_t features, uint64_t *supported)
-{
-	struct uffdio_api api = { .api = UFFD_API, .features = features };
-	int fd, e;
-
-	fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-
-		if (dev < 0)
-			return -errno;
-		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-		e = errno;
-		close(dev);
-		if (fd < 0)
-			return -e;
-	}
-	if (ioctl(fd, UFFDIO_API, &api)) {
-		e = errno;
-		close(fd);
-		return -e;
-	}
-	if (supported)
-		*supported = api.features;
-	return fd;
-}
-
-static int uffd_register(int uffd, void *addr, size_t len)
-{
-	struct uffdio_register reg = {
-		.range = { .start = (unsigned long)addr, .len = len },
-		.mode = UFFDIO_REGISTER_MODE_WP,
-	};
-
-	return ioctl(uffd, UFFDIO_REGISTER, &reg) ? errno : 0;
-}
-
-static int uffd_wp(int uffd, void *addr, size_t len, bool wp)
-{
-	struct uffdio_writeprotect w = {
-		.range = { .start = (unsigned long)addr, .len = len },
-		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
-	};
-
-	return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) ? errno : 0;
-}
+/* /proc/self/pagemap                                                  */
 
 static uint64_t pagemap(void *addr)
 {
@@ -386,7 +272,8 @@ static int area_map(struct area *a, bool shared)
 	a->uffd = uffd_open(0, NULL);
 	if (a->uffd < 0)
 		return fail("userfaultfd/UFFDIO_API: %s", strerror(-a->uffd));
-	e = uffd_register(a->uffd, a->map, (size_t)a->n * psize);
+	e = uffd_register(a->uffd, a->map, (size_t)a->n * psize, UFFDIO_REGISTER_MODE_WP,
+			  NULL);
 	if (e)
 		return fail("UFFDIO_REGISTER(MODE_WP) on a %s mapping of %s: %s%s",
 			    shared ? "MAP_SHARED" : "MAP_PRIVATE", a->path, strerror(e),
@@ -1527,13 +1414,7 @@ out:
 /* ------------------------------------------------------------------ */
 /* runner: each case in its own process group, with a hard timeout     */
 
-struct fsent {
-	const char *name;
-	const char *dir;
-};
-
-#define MAX_FS	16
-static struct fsent fss[MAX_FS];
+static struct test_fs fss[MAX_TEST_FS];
 static int nr_fs;
 
 enum ckind { C_REMOUNT, C_EVICT, C_ENOSPC_MARKER, C_ENOSPC_PRESENT, C_NOBLOCK, C_PRIVATE };
@@ -1541,12 +1422,14 @@ enum ckind { C_REMOUNT, C_EVICT, C_ENOSPC_MARKER, C_ENOSPC_PRESENT, C_NOBLOCK, C
 struct tcase {
 	enum ckind kind;
 	const char *name;
-	const struct fsent *fs;	/* NULL: the small fs */
+	const struct test_fs *fs;	/* NULL: the small fs */
 	int salt;
 };
 
-static int run_tcase(const struct tcase *t)
+static int run_tcase(const void *arg)
 {
+	const struct tcase *t = arg;
+
 	switch (t->kind) {
 	case C_REMOUNT:
 		return small_fs() ? data_case(small_fs(), "ext4-small", true, t->salt) :
@@ -1566,78 +1449,6 @@ static int run_tcase(const struct tcase *t)
 }
 
 static int64_t start_ms, budget_ms;
-static int test_num, nr_pass, nr_fail, nr_skip;
-
-static int run_isolated(const struct tcase *t, int timeout_ms)
-{
-	int64_t deadline = now_ms() + timeout_ms;
-	sigset_t chld;
-	int status = 0, rc;
-	pid_t pid, r;
-
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0)
-		return fail("fork: %m");
-	if (pid == 0) {
-		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		sigprocmask(SIG_UNBLOCK, &chld, NULL);
-		alarm(timeout_ms / 1000 + 2);
-		rc = run_tcase(t);
-		fflush(stdout);
-		_exit(rc);
-	}
-	setpgid(pid, pid);
-	while ((r = waitpid(pid, &status, WNOHANG)) == 0) {
-		int64_t left = deadline - now_ms();
-		struct timespec ts = { 0, 100 * 1000000L };
-
-		if (left <= 0)
-			break;
-		if (left < 100)
-			ts.tv_nsec = left * 1000000L;
-		sigtimedwait(&chld, NULL, &ts);
-	}
-	if (r != pid) {
-		kill(-pid, SIGKILL);
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		rc = fail("case did not finish within %d ms", timeout_ms);
-	} else if (WIFSIGNALED(status)) {
-		rc = fail("case process killed by signal %d (%s)", WTERMSIG(status),
-			  strsignal(WTERMSIG(status)));
-	} else {
-		rc = WEXITSTATUS(status) == PASS ? PASS : FAIL;
-	}
-	kill(-pid, SIGKILL);	/* leftovers of the case, if any */
-	return rc;
-}
-
-static bool expect_wp_file(void)
-{
-	const char *e = getenv("UFFDWP_EXPECT_WP_FILE");
-
-	return !(e && !strcmp(e, "0"));
-}
-
-static void report(int rc, const char *desc, const char *reason)
-{
-	test_num++;
-	if (rc == SKIP) {
-		nr_skip++;
-		printf("ok %d - %s # SKIP %s\n", test_num, desc, reason);
-	} else if (rc == PASS) {
-		nr_pass++;
-		printf("ok %d - %s\n", test_num, desc);
-	} else {
-		nr_fail++;
-		printf("not ok %d - %s\n", test_num, desc);
-	}
-	fflush(stdout);
-}
 
 /* put the small fs back if a case left it unmounted */
 static void ensure_mounted(const char *dir, const char *dev, const char *type)
@@ -1671,20 +1482,24 @@ static void cleanup_files(const struct tcase *t)
 static void run_one(const struct tcase *t, const char *sdev, const char *stype)
 {
 	int64_t t0 = now_ms(), left = budget_ms - (t0 - start_ms);
+	struct isolated iso;
 	char desc[256];
 	int rc;
 
 	snprintf(desc, sizeof(desc), "%s %s", t->name, t->fs ? t->fs->name : "ext4-small");
 	if (!have_wp_file && !expect_wp_file()) {
-		report(SKIP, desc, "kernel lacks UFFD_FEATURE_WP_FILE (expected)");
+		tap_result(SKIP, "kernel lacks UFFD_FEATURE_WP_FILE (expected)", "%s", desc);
 		return;
 	}
 	if (left <= 0) {
 		fail("time budget of %lld s exhausted", (long long)budget_ms / 1000);
-		report(FAIL, desc, "");
+		tap_result(FAIL, NULL, "%s", desc);
 		return;
 	}
-	rc = run_isolated(t, left < CASE_TIMEOUT_S * 1000 ? (int)left : CASE_TIMEOUT_S * 1000);
+	rc = run_isolated(run_tcase, t, left < CASE_TIMEOUT_S * 1000 ?
+			  (int)left : CASE_TIMEOUT_S * 1000, &iso);
+	if (iso.why[0])
+		fail("case %s", iso.why);
 	ensure_mounted(small_fs(), sdev, stype);
 	cleanup_files(t);
 	if (!have_wp_file) {
@@ -1694,52 +1509,22 @@ static void run_one(const struct tcase *t, const char *sdev, const char *stype)
 		rc = FAIL;
 	}
 	diag("%s: %lld ms", desc, (long long)(now_ms() - t0));
-	report(rc, desc, "");
-}
-
-static void parse_fs(void)
-{
-	const char *env = getenv("UFFDWP_FS");
-	char *s, *tok, *save = NULL, *colon;
-
-	if (!env || !*env) {
-		fss[nr_fs++] = (struct fsent){ "cwd", "." };
-		return;
-	}
-	s = strdup(env);
-	for (tok = strtok_r(s, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-		colon = strchr(tok, ':');
-		if (!colon || colon == tok || !colon[1]) {
-			diag("ignoring malformed UFFDWP_FS entry '%s'", tok);
-			continue;
-		}
-		if (nr_fs >= MAX_FS) {
-			diag("too many file systems in UFFDWP_FS, ignoring %s", tok);
-			continue;
-		}
-		*colon = 0;
-		fss[nr_fs++] = (struct fsent){ tok, colon + 1 };
-	}
-	/* s stays allocated: fss points into it */
+	tap_result(rc, NULL, "%s", desc);
 }
 
 int main(void)
 {
-	static struct tcase cases[3 + 3 * MAX_FS];
+	static struct tcase cases[3 + 3 * MAX_TEST_FS];
 	const char *b = getenv("UFFDWP_BUDGET");
 	char sdev[512] = "", stype[64] = "";
-	int i, n = 0, fd;
-	sigset_t chld;
+	int i, n = 0, e;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	psize = sysconf(_SC_PAGESIZE);
 	start_ms = now_ms();
 	budget_ms = (b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S) * 1000LL;
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, NULL);
 
-	parse_fs();
+	nr_fs = parse_test_fs(fss, MAX_TEST_FS);
 	cases[n++] = (struct tcase){ C_REMOUNT, "no-data-loss-remount", NULL, 0 };
 	for (i = 0; i < nr_fs; i++)
 		cases[n++] = (struct tcase){ C_EVICT, "no-data-loss-evict", &fss[i], 0 };
@@ -1751,15 +1536,11 @@ int main(void)
 		cases[n++] = (struct tcase){ C_PRIVATE, "private-no-file-modification", &fss[i], 0 };
 	for (i = 0; i < n; i++)
 		cases[i].salt = 16 * (i + 1);
-	printf("1..%d\n", n);
+	tap_plan(n);
 
-	fd = uffd_open(0, &kfeatures);
-	if (fd < 0) {
-		diag("userfaultfd unavailable: %s", strerror(-fd));
-		kfeatures = 0;
-	} else {
-		close(fd);
-	}
+	e = uffd_features(&kfeatures);
+	if (e)
+		diag("userfaultfd unavailable: %s", strerror(e));
 	have_wp_file = kfeatures & UFFD_FEATURE_WP_FILE;
 	diag("UFFDIO_API features %#llx: UFFD_FEATURE_WP_FILE %s, expected %s",
 	     (unsigned long long)kfeatures, have_wp_file ? "advertised" : "not advertised",
@@ -1770,7 +1551,5 @@ int main(void)
 	for (i = 0; i < n; i++)
 		run_one(&cases[i], sdev, stype);
 
-	diag("Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0 (%lld ms)",
-	     nr_pass, nr_fail, nr_skip, (long long)(now_ms() - start_ms));
-	return nr_fail ? 1 : 0;
+	return tap_totals(start_ms);
 }

@@ -32,12 +32,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -45,74 +43,7 @@
 #include <linux/fs.h>
 #include <linux/userfaultfd.h>
 
-/* uapi bits that older headers do not have */
-#ifndef UFFD_FEATURE_WP_UNPOPULATED
-#define UFFD_FEATURE_WP_UNPOPULATED	(1 << 13)
-#endif
-#ifndef UFFD_FEATURE_POISON
-#define UFFD_FEATURE_POISON		(1 << 14)
-#endif
-#ifndef UFFD_FEATURE_WP_ASYNC
-#define UFFD_FEATURE_WP_ASYNC		(1 << 15)
-#endif
-#ifndef UFFD_FEATURE_MOVE
-#define UFFD_FEATURE_MOVE		(1 << 16)
-#endif
-#ifndef UFFD_FEATURE_WP_FILE
-#define UFFD_FEATURE_WP_FILE		(1 << 17)
-#endif
-#ifndef USERFAULTFD_IOC_NEW
-#define USERFAULTFD_IOC_NEW		_IO(0xAA, 0x00)
-#endif
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT			21
-#endif
-#ifndef MPOL_MF_MOVE
-#define MPOL_MF_MOVE			(1 << 1)
-#endif
-#ifndef FALLOC_FL_KEEP_SIZE
-#define FALLOC_FL_KEEP_SIZE		0x01
-#endif
-#ifndef FALLOC_FL_PUNCH_HOLE
-#define FALLOC_FL_PUNCH_HOLE		0x02
-#endif
-
-#ifndef PAGEMAP_SCAN
-#define PAGE_IS_WPALLOWED	(1 << 0)
-#define PAGE_IS_WRITTEN		(1 << 1)
-#define PAGE_IS_FILE		(1 << 2)
-#define PAGE_IS_PRESENT		(1 << 3)
-#define PAGE_IS_SWAPPED		(1 << 4)
-#define PAGE_IS_PFNZERO		(1 << 5)
-#define PAGE_IS_HUGE		(1 << 6)
-#define PAGE_IS_SOFT_DIRTY	(1 << 7)
-
-struct page_region {
-	__u64 start;
-	__u64 end;
-	__u64 categories;
-};
-
-#define PM_SCAN_WP_MATCHING	(1 << 0)
-#define PM_SCAN_CHECK_WPASYNC	(1 << 1)
-
-struct pm_scan_arg {
-	__u64 size;
-	__u64 flags;
-	__u64 start;
-	__u64 end;
-	__u64 walk_end;
-	__u64 vec;
-	__u64 vec_len;
-	__u64 max_pages;
-	__u64 category_inverted;
-	__u64 category_mask;
-	__u64 category_anyof_mask;
-	__u64 return_mask;
-};
-
-#define PAGEMAP_SCAN	_IOWR('f', 16, struct pm_scan_arg)
-#endif
+#include "uffdwp.h"
 
 #define NPAGES		16
 #define ALL_PAGES	((1u << NPAGES) - 1)
@@ -124,10 +55,6 @@ struct pm_scan_arg {
 #define CASE_TIMEOUT_S	20	/* hard limit for one case process */
 #define DEFAULT_BUDGET_S 600	/* hard limit for the whole run */
 #define REASON_LEN	256
-
-enum { PASS = 0, FAIL = 1, SKIP = 4 };
-
-#define TRY(expr) do { int __rc = (expr); if (__rc) return __rc; } while (0)
 
 static size_t psize;
 static uint64_t kfeatures;	/* features advertised by UFFDIO_API */
@@ -147,7 +74,7 @@ struct memtype {
 static const struct memtype mt_shmem = { "shmem", "memfd", NULL, true };
 static const struct memtype mt_shmem_private = { "shmem-private", "memfd", NULL, false };
 
-#define MAX_MEMTYPES	34
+#define MAX_MEMTYPES	(2 + 2 * MAX_TEST_FS)
 static struct memtype memtypes[MAX_MEMTYPES];
 static int nr_memtypes;
 
@@ -159,31 +86,6 @@ static bool is_file(const struct memtype *mt)
 /* ------------------------------------------------------------------ */
 /* output                                                              */
 
-static void __attribute__((format(printf, 1, 2))) diag(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("# ", stdout);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
-
-static int __attribute__((format(printf, 1, 2))) fail(const char *fmt, ...)
-{
-	int e = errno;
-	va_list ap;
-
-	fputs("# FAIL: ", stdout);
-	errno = e;
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	return FAIL;
-}
-
 static int __attribute__((format(printf, 1, 2))) skip(const char *fmt, ...)
 {
 	va_list ap;
@@ -192,84 +94,6 @@ static int __attribute__((format(printf, 1, 2))) skip(const char *fmt, ...)
 	vsnprintf(skip_reason, REASON_LEN, fmt, ap);
 	va_end(ap);
 	return SKIP;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-/* ------------------------------------------------------------------ */
-/* userfaultfd helpers: 0 or a positive errno (uffd_open: fd or -errno) */
-
-static int uffd_open(uint64_t features, uint64_t *supported)
-{
-	struct uffdio_api api = { .api = UFFD_API, .features = features };
-	int fd, e;
-
-	fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-
-		if (dev < 0)
-			return -errno;
-		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-		e = errno;
-		close(dev);
-		if (fd < 0)
-			return -e;
-	}
-	if (ioctl(fd, UFFDIO_API, &api)) {
-		e = errno;
-		close(fd);
-		return -e;
-	}
-	if (supported)
-		*supported = api.features;
-	return fd;
-}
-
-static int uffd_register(int uffd, void *addr, size_t len, uint64_t mode,
-			 uint64_t *ioctls)
-{
-	struct uffdio_register reg = {
-		.range = { .start = (unsigned long)addr, .len = len },
-		.mode = mode,
-	};
-
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
-		return errno;
-	if (ioctls)
-		*ioctls = reg.ioctls;
-	return 0;
-}
-
-static int uffd_unregister(int uffd, void *addr, size_t len)
-{
-	struct uffdio_range r = { .start = (unsigned long)addr, .len = len };
-
-	return ioctl(uffd, UFFDIO_UNREGISTER, &r) ? errno : 0;
-}
-
-static int uffd_wp(int uffd, void *addr, size_t len, bool wp, bool dontwake)
-{
-	struct uffdio_writeprotect w = {
-		.range = { .start = (unsigned long)addr, .len = len },
-		.mode = (wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0) |
-			(dontwake ? UFFDIO_WRITEPROTECT_MODE_DONTWAKE : 0),
-	};
-
-	return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) ? errno : 0;
-}
-
-static int uffd_wake(int uffd, void *addr, size_t len)
-{
-	struct uffdio_range r = { .start = (unsigned long)addr, .len = len };
-
-	return ioctl(uffd, UFFDIO_WAKE, &r) ? errno : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -385,14 +209,14 @@ static int protect(struct ctx *c, uint32_t mask, bool wp)
 	int i, e;
 
 	if (mask == ALL_PAGES) {
-		e = uffd_wp(c->uffd, c->addr, c->size, wp, false);
+		e = uffd_wp(c->uffd, c->addr, c->size, wp);
 		return e ? fail("UFFDIO_WRITEPROTECT(%s) whole area: %s",
 				wp ? "WP" : "0", strerror(e)) : PASS;
 	}
 	for (i = 0; i < NPAGES; i++) {
 		if (!(mask & BIT(i)))
 			continue;
-		e = uffd_wp(c->uffd, page_addr(c, i), psize, wp, false);
+		e = uffd_wp(c->uffd, page_addr(c, i), psize, wp);
 		if (e)
 			return fail("UFFDIO_WRITEPROTECT(%s) page %d: %s",
 				    wp ? "WP" : "0", i, strerror(e));
@@ -692,7 +516,7 @@ static void resolve_dontwake(struct job *j, int fd, unsigned long a,
 		usleep(1000);
 	if (!asleep)
 		diag("writer not seen asleep in the kernel (no wchan?): not-woken check skipped");
-	e = uffd_wp(fd, (void *)a, psize, false, true);
+	e = uffd_writeprotect(fd, (void *)a, psize, UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
 	if (e) {
 		diag("UFFDIO_WRITEPROTECT(0|DONTWAKE): %s", strerror(e));
 		lg->errors++;
@@ -753,7 +577,7 @@ static void on_msg(struct ctx *c, struct job *j, unsigned int pol,
 		resolve_dontwake(j, fd, a, lg);
 		return;
 	}
-	e = uffd_wp(fd, (void *)a, psize, false, false);
+	e = uffd_wp(fd, (void *)a, psize, false);
 	if (e) {
 		diag("resolving fault at %#lx: UFFDIO_WRITEPROTECT(0): %s", a, strerror(e));
 		lg->errors++;
@@ -814,9 +638,9 @@ static int run_job(struct ctx *c, struct job *j, unsigned int pol, struct log *l
 		     WAIT_MS, lg->n);
 		lg->errors++;
 		if (c->uffd >= 0)
-			uffd_wp(c->uffd, c->addr, c->size, false, false);
+			uffd_wp(c->uffd, c->addr, c->size, false);
 		if (c->child_uffd >= 0)
-			uffd_wp(c->child_uffd, c->addr, c->size, false, false);
+			uffd_wp(c->child_uffd, c->addr, c->size, false);
 		pid = atomic_load(&j->child);
 		if (pid > 0)
 			kill(pid, SIGKILL);
@@ -1082,7 +906,7 @@ static int t_register_ioctls(struct ctx *c)
 	e = uffd_unregister(c->uffd, c->addr, c->size);
 	if (e)
 		return fail("UFFDIO_UNREGISTER: %s", strerror(e));
-	e = uffd_wp(c->uffd, c->addr, c->size, true, false);
+	e = uffd_wp(c->uffd, c->addr, c->size, true);
 	if (e != ENOENT)
 		return fail("UFFDIO_WRITEPROTECT after unregister: %s, expected ENOENT",
 			    e ? strerror(e) : "success");
@@ -1142,7 +966,7 @@ static int t_register_rdonly(struct ctx *c)
 		return fail("mmap(PROT_READ) of the O_RDONLY file: %m");
 	e = uffd_register(c->uffd, m, c->size, UFFDIO_REGISTER_MODE_WP, NULL);
 	if (!e)
-		e = uffd_wp(c->uffd, m, c->size, true, false);
+		e = uffd_wp(c->uffd, m, c->size, true);
 	munmap(m, c->size);
 	if (e != want)
 		return fail("MODE_WP on a %s mapping of an O_RDONLY open: %s, expected %s",
@@ -1189,7 +1013,8 @@ static int t_dontwake(struct ctx *c)
 
 	populate(c);
 	TRY(protect(c, ALL_PAGES, true));
-	e = uffd_wp(c->uffd, c->addr, c->size, true, true);
+	e = uffd_writeprotect(c->uffd, c->addr, c->size,
+			      UFFDIO_WRITEPROTECT_MODE_WP | UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
 	if (e != EINVAL)
 		return fail("UFFDIO_WRITEPROTECT(WP|DONTWAKE): %s, expected EINVAL",
 			    e ? strerror(e) : "success");
@@ -1213,7 +1038,7 @@ static void sigbus_handler(int sig, siginfo_t *si, void *uc)
 	if (n < MAXMSG)
 		sigbus_page[n] = (a - (unsigned long)sigbus_base) / psize;
 	/* unprotect and retry; if that fails the next SIGBUS kills us */
-	if (n >= 4 * NPAGES || uffd_wp(sigbus_uffd, (void *)a, psize, false, false))
+	if (n >= 4 * NPAGES || uffd_wp(sigbus_uffd, (void *)a, psize, false))
 		sigaction(SIGBUS, &dfl, NULL);
 	errno = e;
 }
@@ -1496,35 +1321,6 @@ static int t_fork_event(struct ctx *c)
 	return fork_case(c, true);
 }
 
-/* the first two NUMA nodes with memory ("0-1", "0,2", ...) */
-static bool two_nodes(int *a, int *b)
-{
-	FILE *f = fopen("/sys/devices/system/node/has_memory", "r");
-	char line[256], *p, *end;
-	int n = 0, nodes[2];
-	long lo, hi;
-
-	if (!f)
-		return false;
-	p = fgets(line, sizeof(line), f);
-	fclose(f);
-	while (p && n < 2) {
-		lo = hi = strtol(p, &end, 10);
-		if (end == p)
-			break;
-		if (*end == '-')
-			hi = strtol(end + 1, &end, 10);
-		for (; lo <= hi && n < 2; lo++)
-			nodes[n++] = lo;
-		p = *end == ',' ? end + 1 : NULL;
-	}
-	if (n < 2)
-		return false;
-	*a = nodes[0];
-	*b = nodes[1];
-	return true;
-}
-
 static long sys_move_pages(void **pages, const int *nodes, int *status)
 {
 	return syscall(__NR_move_pages, 0, NPAGES, pages, nodes, status,
@@ -1536,7 +1332,7 @@ static int t_migrate(struct ctx *c)
 	int status[NPAGES], target[NPAGES], i, a, b, tries, bad = 0;
 	void *pages[NPAGES];
 
-	if (!two_nodes(&a, &b))
+	if (!two_numa_nodes(&a, &b))
 		return skip("needs two NUMA nodes with memory");
 	populate(c);
 	TRY(protect(c, ALL_PAGES, true));
@@ -1685,13 +1481,6 @@ static int run_case(const void *arg)
 /* ------------------------------------------------------------------ */
 /* global cases                                                        */
 
-static int expect_wp_file(void)
-{
-	const char *e = getenv("UFFDWP_EXPECT_WP_FILE");
-
-	return !(e && !strcmp(e, "0"));
-}
-
 static int g_capability(const void *arg)
 {
 	int i, fd, e;
@@ -1769,98 +1558,41 @@ static int g_devmem(const void *arg)
 /* runner: each case in its own process group, with a hard timeout     */
 
 static int64_t start_ms, budget_ms, last_ms, slowest_ms;
-static int test_num, nr_pass, nr_fail, nr_skip, slowest_num;
-
-static int run_isolated(int (*fn)(const void *), const void *arg,
-			const struct memtype *mt, int timeout_ms)
-{
-	sigset_t chld;
-	int64_t deadline = now_ms() + timeout_ms;
-	int status = 0, rc;
-	pid_t pid, r;
-
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	skip_reason[0] = 0;
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0)
-		return fail("fork: %m");
-	if (pid == 0) {
-		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		sigprocmask(SIG_UNBLOCK, &chld, NULL);
-		alarm(timeout_ms / 1000 + 2);
-		rc = fn(arg);
-		fflush(stdout);
-		_exit(rc);
-	}
-	setpgid(pid, pid);
-	while ((r = waitpid(pid, &status, WNOHANG)) == 0) {
-		int64_t left = deadline - now_ms();
-		struct timespec ts = { 0, 100 * 1000000L };
-
-		if (left <= 0)
-			break;
-		if (left < 100)
-			ts.tv_nsec = left * 1000000L;
-		sigtimedwait(&chld, NULL, &ts);
-	}
-	if (r != pid) {
-		kill(-pid, SIGKILL);
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		rc = fail("case did not finish within %d ms", timeout_ms);
-	} else if (WIFSIGNALED(status)) {
-		rc = fail("case process killed by signal %d (%s)", WTERMSIG(status),
-			  strsignal(WTERMSIG(status)));
-	} else if (WEXITSTATUS(status) == PASS || WEXITSTATUS(status) == SKIP) {
-		rc = WEXITSTATUS(status);
-	} else {
-		rc = FAIL;
-	}
-	kill(-pid, SIGKILL);	/* leftovers of the case, if any */
-	if (mt && is_file(mt)) {
-		char path[PATH_MAX];
-
-		snprintf(path, sizeof(path), "%s/.uffd-wp-file.%d", mt->dir, (int)pid);
-		unlink(path);
-	}
-	return rc;
-}
+static int slowest_num;
 
 static void report(int rc, const char *mtname, const char *fs, const char *name)
 {
 	int64_t now = now_ms();
 
-	test_num++;
 	if (now - last_ms > slowest_ms) {
 		slowest_ms = now - last_ms;
-		slowest_num = test_num;
+		slowest_num = tap.num + 1;
 	}
 	last_ms = now;
-	if (rc == SKIP) {
-		nr_skip++;
-		printf("ok %d - %s %s %s # SKIP %s\n", test_num, mtname, fs, name, skip_reason);
-	} else if (rc == PASS) {
-		nr_pass++;
-		printf("ok %d - %s %s %s\n", test_num, mtname, fs, name);
-	} else {
-		nr_fail++;
-		printf("not ok %d - %s %s %s\n", test_num, mtname, fs, name);
-	}
-	fflush(stdout);
+	tap_result(rc, skip_reason, "%s %s %s", mtname, fs, name);
 }
 
+/* fn in a process of its own, within the time budget; mt's file removed */
 static int run_budgeted(int (*fn)(const void *), const void *arg,
 			const struct memtype *mt)
 {
 	int64_t left = budget_ms - (now_ms() - start_ms);
+	struct isolated iso;
+	char path[PATH_MAX];
+	int rc;
 
 	if (left <= 0)
 		return fail("time budget of %lld s exhausted", (long long)budget_ms / 1000);
-	return run_isolated(fn, arg, mt, left < CASE_TIMEOUT_S * 1000 ?
-			    (int)left : CASE_TIMEOUT_S * 1000);
+	skip_reason[0] = 0;
+	rc = run_isolated(fn, arg, left < CASE_TIMEOUT_S * 1000 ?
+			  (int)left : CASE_TIMEOUT_S * 1000, &iso);
+	if (iso.why[0])
+		fail("case %s", iso.why);
+	if (mt && is_file(mt) && iso.pid > 0) {
+		snprintf(path, sizeof(path), "%s/.uffd-wp-file.%d", mt->dir, (int)iso.pid);
+		unlink(path);
+	}
+	return rc;
 }
 
 static void run_memtype_case(const struct memtype *mt, const struct test_case *tc)
@@ -1886,44 +1618,26 @@ static void run_memtype_case(const struct memtype *mt, const struct test_case *t
 
 static void add_memtype(const char *name, const char *fs, const char *dir, bool shared)
 {
-	if (nr_memtypes >= MAX_MEMTYPES) {
-		diag("too many filesystems in UFFDWP_FS, ignoring %s", fs);
-		return;
-	}
 	memtypes[nr_memtypes++] = (struct memtype){ name, fs, dir, shared };
 }
 
 static void parse_fs(void)
 {
-	const char *env = getenv("UFFDWP_FS");
-	char *s, *tok, *save = NULL, *colon;
+	struct test_fs fs[MAX_TEST_FS];
+	int i, n = parse_test_fs(fs, MAX_TEST_FS);
 
 	add_memtype(mt_shmem.name, mt_shmem.fs, NULL, true);
 	add_memtype(mt_shmem_private.name, mt_shmem_private.fs, NULL, false);
-	if (!env || !*env) {
-		add_memtype("file-shared", "cwd", ".", true);
-		add_memtype("file-private", "cwd", ".", false);
-		return;
+	for (i = 0; i < n; i++) {
+		add_memtype("file-shared", fs[i].name, fs[i].dir, true);
+		add_memtype("file-private", fs[i].name, fs[i].dir, false);
 	}
-	s = strdup(env);
-	for (tok = strtok_r(s, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-		colon = strchr(tok, ':');
-		if (!colon || colon == tok || !colon[1]) {
-			diag("ignoring malformed UFFDWP_FS entry '%s'", tok);
-			continue;
-		}
-		*colon = 0;
-		add_memtype("file-shared", tok, colon + 1, true);
-		add_memtype("file-private", tok, colon + 1, false);
-	}
-	/* s stays allocated: memtypes point into it */
 }
 
 int main(void)
 {
 	const char *b = getenv("UFFDWP_BUDGET");
-	sigset_t chld;
-	int i, k, fd;
+	int i, k, e;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	psize = sysconf(_SC_PAGESIZE);
@@ -1935,22 +1649,18 @@ int main(void)
 		perror("mmap");
 		return 1;
 	}
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, NULL);
 
 	parse_fs();
-	printf("1..%d\n", 2 + nr_memtypes * NR_CASES);
+	tap_plan(2 + nr_memtypes * NR_CASES);
 
-	fd = uffd_open(0, &kfeatures);
-	if (fd < 0) {
-		diag("userfaultfd unavailable: %s", strerror(-fd));
+	e = uffd_features(&kfeatures);
+	if (e) {
+		diag("userfaultfd unavailable: %s", strerror(e));
 		snprintf(skip_reason, REASON_LEN, "userfaultfd unavailable");
 		for (i = 0; i < 2 + nr_memtypes * NR_CASES; i++)
 			report(SKIP, "-", "-", "userfaultfd");
 		return 0;
 	}
-	close(fd);
 	have_wp_file = kfeatures & UFFD_FEATURE_WP_FILE;
 
 	report(run_budgeted(g_capability, NULL, NULL), "global", "-", "wp-file-capability");
@@ -1960,7 +1670,5 @@ int main(void)
 			run_memtype_case(&memtypes[i], &cases[k]);
 
 	diag("slowest case: %d (%lld ms)", slowest_num, (long long)slowest_ms);
-	diag("Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0 (%lld ms)",
-	     nr_pass, nr_fail, nr_skip, (long long)(now_ms() - start_ms));
-	return nr_fail ? 1 : 0;
+	return tap_totals(start_ms);
 }

@@ -92,7 +92,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -101,18 +100,7 @@
 #include <sys/wait.h>
 #include <linux/userfaultfd.h>
 
-#ifndef UFFD_FEATURE_WP_FILE
-#define UFFD_FEATURE_WP_FILE		(1 << 17)
-#endif
-#ifndef USERFAULTFD_IOC_NEW
-#define USERFAULTFD_IOC_NEW		_IO(0xAA, 0x00)
-#endif
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT			21
-#endif
-#ifndef MPOL_MF_MOVE
-#define MPOL_MF_MOVE			(1 << 1)
-#endif
+#include "uffdwp.h"
 
 #define NPAGES		1024	/* 4 MiB with 4 KiB pages */
 #define NWRITERS	3
@@ -125,14 +113,7 @@
 #define EV_MAXPAGES	64	/* largest sub-range of an event */
 #define MIGRATE_MAX	32	/* pages per move_pages() */
 #define COMPACT_GAP_MS	1000	/* at most one compaction per second */
-#define PM_PRESENT	(1ULL << 63)	/* /proc/PID/pagemap */
-#define PM_SWAP		(1ULL << 62)
-#define PM_FILE		(1ULL << 61)
-#define PM_UFFD_WP	(1ULL << 57)
-#define PM_PFN		((1ULL << 55) - 1)
 #define KPF_COMPOUND	((1ULL << 15) | (1ULL << 16))	/* /proc/kpageflags */
-
-enum { PASS = 0, FAIL = 1, SKIP = 4 };
 
 /* ------------------------------------------------------------------ */
 /* memory types                                                        */
@@ -147,7 +128,7 @@ struct memtype {
 	bool shared;
 };
 
-#define MAX_MEMTYPES	34
+#define MAX_MEMTYPES	(2 + 2 * MAX_TEST_FS)
 static struct memtype memtypes[MAX_MEMTYPES];
 static int nr_memtypes;
 
@@ -252,31 +233,6 @@ static _Atomic int64_t h_last_ms;
 /* ------------------------------------------------------------------ */
 /* output                                                              */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static void vline(const char *prefix, const char *fmt, va_list ap)
-{
-	char buf[1024];
-
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	printf("%s%s\n", prefix, buf);	/* one call: lines do not mix */
-}
-
-static void __attribute__((format(printf, 1, 2))) diag(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vline("# ", fmt, ap);
-	va_end(ap);
-}
-
 /* an invariant violation: counted, the first MAXDIAG printed */
 static void __attribute__((format(printf, 1, 2))) violation(const char *fmt, ...)
 {
@@ -291,7 +247,7 @@ static void __attribute__((format(printf, 1, 2))) violation(const char *fmt, ...
 	n = atomic_fetch_add(&n_diag, 1);
 	if (n < MAXDIAG) {
 		va_start(ap, fmt);
-		vline("# FAIL: ", fmt, ap);
+		tap_vline("# FAIL: ", fmt, ap);
 		va_end(ap);
 	} else if (n == MAXDIAG) {
 		diag("(further failures of this memory type not shown)");
@@ -319,50 +275,17 @@ static uint64_t seed_for(uint64_t salt)
 /* ------------------------------------------------------------------ */
 /* userfaultfd                                                         */
 
-static int uffd_open(uint64_t features, uint64_t *supported)
+/* uffd_wp() on the area's uffd; EAGAIN (mmap changing) is retried */
+static int wp_retry(char *addr, size_t len, bool wp)
 {
-	struct uffdio_api api = { .api = UFFD_API, .features = features };
-	int fd, e;
+	int tries, e = EAGAIN;
 
-	fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-
-		if (dev < 0)
-			return -errno;
-		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-		e = errno;
-		close(dev);
-		if (fd < 0)
-			return -e;
+	for (tries = 0; tries < 10000 && e == EAGAIN; tries++) {
+		if (tries)
+			sched_yield();
+		e = uffd_wp(uffd, addr, len, wp);
 	}
-	if (ioctl(fd, UFFDIO_API, &api)) {
-		e = errno;
-		close(fd);
-		return -e;
-	}
-	if (supported)
-		*supported = api.features;
-	return fd;
-}
-
-/* 0 or an errno; EAGAIN (mmap changing) is retried */
-static int uffd_wp(char *addr, size_t len, bool wp)
-{
-	struct uffdio_writeprotect w = {
-		.range = { .start = (unsigned long)addr, .len = len },
-		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
-	};
-	int tries;
-
-	for (tries = 0; tries < 10000; tries++) {
-		if (!ioctl(uffd, UFFDIO_WRITEPROTECT, &w))
-			return 0;
-		if (errno != EAGAIN)
-			return errno;
-		sched_yield();
-	}
-	return EAGAIN;
+	return e;
 }
 
 /* the uffd-wp bit of page i in /proc/self/pagemap: 1, 0, or -1 */
@@ -589,7 +512,7 @@ static void on_msg(const struct uffd_msg *m)
 			q->mask |= 1u << w;
 		q->count++;
 		if (wp != 0) {
-			e = uffd_wp(page(i), psize, false);	/* do not leave it blocked */
+			e = wp_retry(page(i), psize, false);	/* do not leave it blocked */
 			if (e)
 				violation("round %u page %d: UFFDIO_WRITEPROTECT(0): %s", r, i, strerror(e));
 		}
@@ -617,7 +540,7 @@ static void on_msg(const struct uffd_msg *m)
 		violation("round %u page %d: reported by writer %d but the page already holds count %u (shadow %u): the write was not blocked",
 			  r, i, w, h->cnt, cnt);
 
-	e = uffd_wp(page(i), psize, false);
+	e = wp_retry(page(i), psize, false);
 	if (e)
 		violation("round %u page %d: UFFDIO_WRITEPROTECT(0): %s", r, i, strerror(e));
 	q->unprot = 1;
@@ -1106,7 +1029,7 @@ static void run_round(uint32_t r, uint64_t *s)
 	atomic_store(&cur_round, r);
 	atomic_store(&win_lo, lo);
 	atomic_store(&win_span, span);
-	e = uffd_wp(area, area_len, true);
+	e = wp_retry(area, area_len, true);
 	if (e)
 		violation("round %u: UFFDIO_WRITEPROTECT(WP) of the area: %s", r, strerror(e));
 
@@ -1262,11 +1185,10 @@ static void print_summary(void)
 
 static int run_memtype(void)
 {
-	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_WP };
 	pthread_t wth[NWRITERS], hth, eth, dth;
 	pthread_mutexattr_t ma;
 	struct sigaction sa = { .sa_sigaction = segv_handler, .sa_flags = SA_SIGINFO };
-	uint64_t s = seed_for(1), features = 0;
+	uint64_t s = seed_for(1), features = 0, ioctls = 0;
 	uint32_t r = 0;
 	int i, e;
 
@@ -1282,15 +1204,14 @@ static int run_memtype(void)
 	uffd = uffd_open(UFFD_FEATURE_THREAD_ID, &features);
 	if (uffd < 0)
 		return violation("userfaultfd/UFFDIO_API(THREAD_ID): %s", strerror(-uffd)), FAIL;
-	reg.range.start = (unsigned long)area;
-	reg.range.len = area_len;
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
-		return violation("UFFDIO_REGISTER(MODE_WP) on %s %s: %m%s", mt->name, mt->fs,
-				 errno == EINVAL && is_file() && !have_wp_file ?
+	e = uffd_register(uffd, area, area_len, UFFDIO_REGISTER_MODE_WP, &ioctls);
+	if (e)
+		return violation("UFFDIO_REGISTER(MODE_WP) on %s %s: %s%s", mt->name, mt->fs,
+				 strerror(e), e == EINVAL && is_file() && !have_wp_file ?
 				 " (kernel without UFFD_FEATURE_WP_FILE)" : ""), FAIL;
-	if (!(reg.ioctls & (1ULL << _UFFDIO_WRITEPROTECT)))
+	if (!(ioctls & (1ULL << _UFFDIO_WRITEPROTECT)))
 		return violation("UFFDIO_REGISTER returned ioctls %#llx without UFFDIO_WRITEPROTECT",
-				 (unsigned long long)reg.ioctls), FAIL;
+				 (unsigned long long)ioctls), FAIL;
 	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	kpageflags_fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
 
@@ -1353,15 +1274,8 @@ static int run_memtype(void)
 /* ------------------------------------------------------------------ */
 /* runner                                                              */
 
-static int expect_wp_file(void)
-{
-	const char *e = getenv("UFFDWP_EXPECT_WP_FILE");
-
-	return !(e && !strcmp(e, "0"));
-}
-
 /* run the memory type in a child; PASS or FAIL, the result in *res */
-static int run_isolated(const struct memtype *m)
+static int run_in_child(const struct memtype *m)
 {
 	int64_t deadline = now_ms() + (duration_s + WATCHDOG_SLACK_S + PARENT_SLACK_S) * 1000LL;
 	int status = 0;
@@ -1417,65 +1331,20 @@ static int run_isolated(const struct memtype *m)
 static void add_memtype(const char *name, const char *fs, const char *dir,
 			enum mkind kind, bool shared)
 {
-	if (nr_memtypes >= MAX_MEMTYPES) {
-		diag("too many filesystems in UFFDWP_FS, ignoring %s", fs);
-		return;
-	}
 	memtypes[nr_memtypes++] = (struct memtype){ name, fs, dir, kind, shared };
 }
 
 static void parse_fs(void)
 {
-	const char *env = getenv("UFFDWP_FS");
-	char *s, *tok, *save = NULL, *colon;
+	struct test_fs fs[MAX_TEST_FS];
+	int i, n = parse_test_fs(fs, MAX_TEST_FS);
 
 	add_memtype("anon", "-", NULL, M_ANON, false);
 	add_memtype("shmem", "memfd", NULL, M_SHMEM, true);
-	if (!env || !*env) {
-		add_memtype("file-shared", "cwd", ".", M_FILE, true);
-		add_memtype("file-private", "cwd", ".", M_FILE, false);
-		return;
+	for (i = 0; i < n; i++) {
+		add_memtype("file-shared", fs[i].name, fs[i].dir, M_FILE, true);
+		add_memtype("file-private", fs[i].name, fs[i].dir, M_FILE, false);
 	}
-	s = strdup(env);
-	for (tok = strtok_r(s, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-		colon = strchr(tok, ':');
-		if (!colon || colon == tok || !colon[1]) {
-			diag("ignoring malformed UFFDWP_FS entry '%s'", tok);
-			continue;
-		}
-		*colon = 0;
-		add_memtype("file-shared", tok, colon + 1, M_FILE, true);
-		add_memtype("file-private", tok, colon + 1, M_FILE, false);
-	}
-	/* s stays allocated: memtypes point into it */
-}
-
-static bool two_nodes(int *a, int *b)
-{
-	FILE *f = fopen("/sys/devices/system/node/has_memory", "r");
-	char line[256], *p, *end;
-	int n = 0, nodes[2];
-	long lo, hi;
-
-	if (!f)
-		return false;
-	p = fgets(line, sizeof(line), f);
-	fclose(f);
-	while (p && n < 2) {
-		lo = hi = strtol(p, &end, 10);
-		if (end == p)
-			break;
-		if (*end == '-')
-			hi = strtol(end + 1, &end, 10);
-		for (; lo <= hi && n < 2; lo++)
-			nodes[n++] = lo;
-		p = *end == ',' ? end + 1 : NULL;
-	}
-	if (n < 2)
-		return false;
-	*a = nodes[0];
-	*b = nodes[1];
-	return true;
 }
 
 static const char *swap_state(void)
@@ -1494,10 +1363,41 @@ static const char *swap_state(void)
 	return buf;
 }
 
+/* one memory type: its TAP result */
+static void run_one(const struct memtype *m)
+{
+	int rc;
+
+	if (m->kind == M_FILE && !have_wp_file && !expect_wp_file()) {
+		tap_result(SKIP, "kernel does not support sync uffd-wp on files (expected)",
+			   "stress %s %s", m->name, m->fs);
+		return;
+	}
+	if (m->kind == M_FILE && access(m->dir, W_OK)) {
+		fail("%s not writable: %m", m->dir);
+		tap_result(FAIL, NULL, "stress %s %s", m->name, m->fs);
+		return;
+	}
+	rc = run_in_child(m);
+	if (m->kind == M_FILE && !have_wp_file) {
+		diag("UFFD_FEATURE_WP_FILE expected but not advertised");
+		rc = FAIL;
+	}
+	if (rc != PASS && res->reason[0])
+		diag("%s %s: first failure: %s", m->name, m->fs, res->reason);
+	tap_result(rc, NULL, "stress %s %s: %llu rounds, %llu writes, %llu reports, %llu events, %llu bytes verified, %llu mismatches",
+		   m->name, m->fs, (unsigned long long)res->rounds,
+		   (unsigned long long)res->writes, (unsigned long long)res->reports,
+		   (unsigned long long)(res->events[0] + res->events[1] + res->events[2] +
+					res->events[3] + res->events[4] + res->events[5]),
+		   (unsigned long long)(res->bytes_round + res->bytes_map + res->bytes_read),
+		   (unsigned long long)res->violations);
+}
+
 int main(void)
 {
 	const char *d = getenv("DURATION"), *sd = getenv("SEED");
-	int i, fd, rc, nr_fail = 0, nr_skip = 0;
+	int i, e;
 	int64_t t0 = now_ms();
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1512,19 +1412,18 @@ int main(void)
 		perror("mmap");
 		return 1;
 	}
-	have_nodes = two_nodes(&node_a, &node_b);
+	have_nodes = two_numa_nodes(&node_a, &node_b);
 	have_compact = !access("/proc/sys/vm/compact_memory", W_OK);
 
-	printf("1..%d\n", nr_memtypes);
-	fd = uffd_open(0, &kfeatures);
-	if (fd < 0) {
-		diag("userfaultfd unavailable: %s", strerror(-fd));
+	tap_plan(nr_memtypes);
+	e = uffd_features(&kfeatures);
+	if (e) {
+		diag("userfaultfd unavailable: %s", strerror(e));
 		for (i = 0; i < nr_memtypes; i++)
-			printf("ok %d - stress %s %s # SKIP userfaultfd unavailable\n", i + 1,
-			       memtypes[i].name, memtypes[i].fs);
+			tap_result(SKIP, "userfaultfd unavailable", "stress %s %s",
+				   memtypes[i].name, memtypes[i].fs);
 		return 0;
 	}
-	close(fd);
 	have_wp_file = kfeatures & UFFD_FEATURE_WP_FILE;
 	diag("uffd-wp-stress: %d pages of %zu bytes, %d writers, %d s per memory type, seed %#llx",
 	     NPAGES, psize, NWRITERS, duration_s, (unsigned long long)seed0);
@@ -1534,41 +1433,7 @@ int main(void)
 	     have_nodes ? "nodes available, move_pages on" : "one node, move_pages skipped",
 	     have_compact ? "on" : "/proc/sys/vm/compact_memory not writable, skipped");
 
-	for (i = 0; i < nr_memtypes; i++) {
-		const struct memtype *m = &memtypes[i];
-
-		if (m->kind == M_FILE && !have_wp_file && !expect_wp_file()) {
-			nr_skip++;
-			printf("ok %d - stress %s %s # SKIP kernel does not support sync uffd-wp on files (expected)\n",
-			       i + 1, m->name, m->fs);
-			continue;
-		}
-		if (m->kind == M_FILE && access(m->dir, W_OK)) {
-			nr_fail++;
-			diag("FAIL: %s not writable: %m", m->dir);
-			printf("not ok %d - stress %s %s\n", i + 1, m->name, m->fs);
-			continue;
-		}
-		rc = run_isolated(m);
-		if (m->kind == M_FILE && !have_wp_file) {
-			diag("UFFD_FEATURE_WP_FILE expected but not advertised");
-			rc = FAIL;
-		}
-		if (rc != PASS) {
-			nr_fail++;
-			if (res->reason[0])
-				diag("%s %s: first failure: %s", m->name, m->fs, res->reason);
-		}
-		printf("%sok %d - stress %s %s: %llu rounds, %llu writes, %llu reports, %llu events, %llu bytes verified, %llu mismatches\n",
-		       rc == PASS ? "" : "not ", i + 1, m->name, m->fs,
-		       (unsigned long long)res->rounds, (unsigned long long)res->writes,
-		       (unsigned long long)res->reports,
-		       (unsigned long long)(res->events[0] + res->events[1] + res->events[2] +
-					    res->events[3] + res->events[4] + res->events[5]),
-		       (unsigned long long)(res->bytes_round + res->bytes_map + res->bytes_read),
-		       (unsigned long long)res->violations);
-	}
-	diag("Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0 (%lld ms)",
-	     nr_memtypes - nr_fail - nr_skip, nr_fail, nr_skip, (long long)(now_ms() - t0));
-	return nr_fail ? 1 : 0;
+	for (i = 0; i < nr_memtypes; i++)
+		run_one(&memtypes[i]);
+	return tap_totals(t0);
 }
