@@ -8,6 +8,9 @@ cd "$top"
 set -a
 . "$expect_file"
 set +a
+# EXPECT_WP_FILE=1 demands the feature whatever the kernel (to see the
+# series' tests fail on KERNEL=base).
+UFFDWP_EXPECT_WP_FILE=${EXPECT_WP_FILE:-$UFFDWP_EXPECT_WP_FILE}
 name=check-$KERNEL
 vmdir=build/vm/$name
 start=$(date +%s)
