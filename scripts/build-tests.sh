@@ -24,8 +24,11 @@ mkdir -p build/tests
 for c in tests/*.c; do
 	[ -e "$c" ] || continue
 	out=build/tests/$(basename "$c" .c)
-	if [ ! -x "$out" ] || [ "$c" -nt "$out" ] || [ tests/lib -nt "$out" ] ||
-	   [ build/headers/include/linux/userfaultfd.h -nt "$out" ]; then
+	stale=0
+	for dep in "$c" tests/lib/*.[ch] build/headers/include/linux/userfaultfd.h; do
+		[ -e "$dep" ] && [ "$dep" -nt "$out" ] && stale=1
+	done
+	if [ ! -x "$out" ] || [ $stale = 1 ]; then
 		gcc -O2 -g -Wall -Wextra -Werror -pthread -isystem build/headers/include \
 			-Itests/lib -o "$out" "$c" $(ls tests/lib/*.c 2>/dev/null) -lrt
 	fi
