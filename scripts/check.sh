@@ -37,6 +37,16 @@ if [ "$vmrc" != 0 ] && [ "$fail" = 0 ]; then
 	echo "not ok - the guest exited with status $vmrc"
 	fail=$((fail + 1))
 fi
+if [ -f "$res" ]; then
+	# Reliability summary: what the stress test did, summed over memory types.
+	grep -E '^ok .* stress .* rounds, ' "$res" | sed 's/.*: //' | awk -F', ' '
+		{ for (i = 1; i <= NF; i++) { split($i, w, " "); sum[w[2]] += w[1] } n++ }
+		END { if (n) printf "# reliability: %d stress cells, %d writes, %d reports checked, %d mm events injected, %d bytes verified, %d mismatches\n",
+			n, sum["writes"], sum["reports"], sum["events"], sum["bytes"], sum["mismatches"] }'
+	splat=0
+	scripts/check-console.sh "$vmdir/console.log" >/dev/null 2>&1 || splat="at least 1"
+	echo "# reliability: $(grep -c '' "$res") test points from $(ls "$vmdir/logs" | wc -l) tests; kernel splats: $splat"
+fi
 echo "# KERNEL=$KERNEL ($UFFDWP_EXPECT_WP_FILE = expected sync uffd-wp on files), $(( $(date +%s) - start ))s in the VM; logs in $vmdir/"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" = 0 ]
