@@ -14,7 +14,7 @@
 KERNEL ?= series
 export KERNEL EXTRA_PATCHES WORKTREE TESTS VCPUS MEM QEMU_ACCEL VM_TIMEOUT T_TIMEOUT DURATION EXPECT_WP_FILE
 
-.PHONY: help deps src series kernel tests check check-debug run vmrun shell series-check clean
+.PHONY: help deps src series kernel tests check check-debug run vmrun shell series-check bench clean
 
 help:
 	@echo "make run          build the patched kernel, boot it, show uffd-wp write tracking (the main job)"
@@ -27,6 +27,7 @@ help:
 	@echo "make src          create build/linux = base + patches/series (FORCE=1 to discard tree work)"
 	@echo "make series       export build/linux (base..HEAD) to patches/"
 	@echo "make series-check build every prefix of the series (each patch builds on its own)"
+	@echo "make bench        write-tracking benchmarks in the guest and natively (QUICK=1, FULL=1); build/bench/"
 	@echo "make deps         install the Debian packages needed"
 	@echo "KERNEL=series|base|extra|debug EXTRA_PATCHES=dir WORKTREE=1 TESTS='glob' VCPUS= MEM= QEMU_ACCEL="
 
@@ -68,6 +69,15 @@ shell: kernel tests
 
 series-check: deps
 	@scripts/series-check.sh
+
+# Benchmarks (bench/README.md): the guest run, then the host run, then the
+# tables and plots.  Not a test: no timing is asserted anywhere.
+BENCH_MODE = $(if $(filter 1,$(QUICK)),--quick)
+bench: kernel
+	@VM_NAME=bench-$(KERNEL) $(if $(filter 1,$(FULL)),VM_TIMEOUT=7800) \
+		scripts/vm.sh build/obj/$(KERNEL)/vmlinux '$(if $(filter 1,$(FULL)),FULL=1 )bench/run.sh $(BENCH_MODE)'
+	@$(if $(filter 1,$(FULL)),FULL=1) bench/run.sh --native $(BENCH_MODE)
+	@/usr/bin/python3 bench/report.py build/bench
 
 clean:
 	rm -rf build/obj build/vm build/tests build/selftests build/headers build/bench
