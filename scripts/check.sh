@@ -1,5 +1,5 @@
 #!/bin/bash
-# check.sh [run-tests args]: boot the selected kernel, run the test suite in
+# check.sh: boot the selected kernel, run the test suite in
 # the guest, then add the host's own test point (the kernel console is
 # clean) and print the closing line "N passed, N failed, N skipped".
 set -uo pipefail
