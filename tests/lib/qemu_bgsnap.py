@@ -356,6 +356,15 @@ def targets():
             ts.append((mnt, name, False))
     return ts
 
+
+def qemu_tails(label, res):
+    """Print the stderr tail of every QEMU the case started."""
+    for q in res["qemu"]:
+        diag(f"{label}: qemu stderr tail:")
+        for l in q.stderr_tail():
+            diag("  " + l)
+
+
 def run_target(d, label, ref, tmp, kernel):
     res = {"files": [], "qemu": []}
     desc1 = f"qemu background-snapshot, RAM file on {label} ({MEM_MIB} MiB)"
@@ -380,10 +389,7 @@ def run_target(d, label, ref, tmp, kernel):
                 point(True, desc2, skip=why)
             return
         except Fail as e:
-            for q in res["qemu"]:
-                diag(f"{label}: qemu stderr tail:")
-                for l in q.stderr_tail():
-                    diag("  " + l)
+            qemu_tails(label, res)
             point(False, f"{desc1}: {e}")
             point(False, f"{desc2}: no snapshot")
             return
@@ -393,10 +399,7 @@ def run_target(d, label, ref, tmp, kernel):
             ecx, cut = verify(label, d, tmp, kernel, res)
             point(True, f"{desc2} ({NPAGES} pages: {cut} at {ecx}, {NPAGES - cut} at {ecx - 1})")
         except Fail as e:
-            for q in res["qemu"]:
-                diag(f"{label}: qemu stderr tail:")
-                for l in q.stderr_tail():
-                    diag("  " + l)
+            qemu_tails(label, res)
             point(False, f"{desc2}: {e}")
     finally:
         for q in list(res["qemu"]):
