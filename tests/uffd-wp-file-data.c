@@ -7,8 +7,8 @@
  *   no-data-loss-remount <small>   MAP_SHARED writes through protected
  *                                  pages survive umount + mount
  *   no-data-loss-evict <fs>        ... survive fsync + POSIX_FADV_DONTNEED
- *                                  (mincore-checked); also prints when
- *                                  ->page_mkwrite ran relative to the report
+ *                                  (mincore-checked); also checks that
+ *                                  ->page_mkwrite runs in the documented order
  *   enospc-sigbus-marker <small>   full fs, write to a protected page that is
  *                                  not mapped (pte marker): SIGBUS
  *   enospc-sigbus-present <small>  full fs, write to a protected page that is
@@ -679,7 +679,7 @@ static const char *small_fs(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* ordering of ->page_mkwrite and the report (diagnostic)              */
+/* ordering of ->page_mkwrite and the report (the documented order)    */
 
 struct fstate {
 	long long blocks;
@@ -763,6 +763,16 @@ static int probe_order(const char *dir, const char *fsname, int salt)
 		     mtime_changed(&s0, &s1) ? "updated" : "unchanged", pm_str(pm1),
 		     s2.blocks, mtime_changed(&s1, &s2) ? "updated" : "unchanged",
 		     before ? "BEFORE" : "AFTER");
+		/* The order documented in userfaultfd.rst */
+		if (k == 0 && !before)
+			rc = fail("%s: ->page_mkwrite had not run when the write to a page %s was reported (documented: before the report)",
+				  fsname, kind[k]);
+		if (k == 1 && before)
+			rc = fail("%s: ->page_mkwrite ran before the write to a page %s was reported (documented: after the un-protect)",
+				  fsname, kind[k]);
+		if (k == 1 && !before && s2.blocks == s1.blocks && !mtime_changed(&s1, &s2))
+			rc = fail("%s: no sign of ->page_mkwrite after the un-protect of a page %s",
+				  fsname, kind[k]);
 	}
 	area_destroy(&a);
 	return rc;
