@@ -62,7 +62,7 @@ run: kernel tests
 
 vmrun: kernel tests
 	@set -a; . config/expect-$(if $(filter base,$(KERNEL)),base,series); set +a; \
-	VM_NAME=vmrun-$(KERNEL) scripts/vm.sh build/obj/$(KERNEL)/vmlinux '$(CMD)'
+	VM_NAME=$(or $(VM_NAME),vmrun-$(KERNEL)) scripts/vm.sh build/obj/$(KERNEL)/vmlinux '$(CMD)'
 
 shell: kernel tests
 	@VM_NAME=shell-$(KERNEL) scripts/vm.sh build/obj/$(KERNEL)/vmlinux shell

@@ -11,7 +11,7 @@ set +a
 # EXPECT_WP_FILE=1 demands the feature whatever the kernel (to see the
 # series' tests fail on KERNEL=base).
 UFFDWP_EXPECT_WP_FILE=${EXPECT_WP_FILE:-$UFFDWP_EXPECT_WP_FILE}
-name=check-$KERNEL
+name=${CHECK_NAME:-check-$KERNEL}
 vmdir=build/vm/$name
 start=$(date +%s)
 VM_NAME=$name KERNEL_NAME=$KERNEL scripts/vm.sh "$kobj/vmlinux" scripts/run-tests
