@@ -43,6 +43,11 @@ if [ -f "$res" ]; then
 		{ for (i = 1; i <= NF; i++) { split($i, w, " "); sum[w[2]] += w[1] } n++ }
 		END { if (n) printf "# reliability: %d stress cells, %d writes, %d reports checked, %d mm events injected, %d bytes verified, %d mismatches\n",
 			n, sum["writes"], sum["reports"], sum["events"], sum["bytes"], sum["mismatches"] }'
+	# The semantics matrix: its own closing diag line, summed the same way.
+	grep -h '^# reliability: cells=' "$vmdir"/logs/*.log 2>/dev/null | awk '
+		{ for (i = 3; i <= NF; i++) { split($i, kv, "="); sum[kv[1]] += kv[2] } n++ }
+		END { if (n) printf "# reliability: %d matrix cells, %d mm events injected, %.0f bytes verified, %d reports checked\n",
+			sum["cells"], sum["events"], sum["bytes_verified"], sum["reports"] }'
 	splat=0
 	scripts/check-console.sh "$vmdir/console.log" >/dev/null 2>&1 || splat="at least 1"
 	echo "# reliability: $(grep -c '' "$res") test points from $(ls "$vmdir/logs" | wc -l) tests; kernel splats: $splat"
