@@ -1,0 +1,1501 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * uffd-security: who may create which userfaultfd, and what a write
+ * protection on a file mapping can do to other processes.
+ *
+ * A table of cases, each run on the memory types it applies to, one TAP
+ * point per (case, memory type), each in a process of its own under a hard
+ * timeout (run_isolated()), so a hang is one failing point:
+ *
+ * priv-*   (as the non-root UFFDWP_USER, capabilities dropped) creation of
+ *          a userfaultfd with vm.unprivileged_userfaultfd 0 and 1, with and
+ *          without UFFD_USER_MODE_ONLY, through userfaultfd(2) and through
+ *          /dev/userfaultfd (mode 0600 and 0666), and what becomes of a
+ *          kernel-mode fault (read(2) from a pipe into a write-protected
+ *          range: copy_to_user() faults) and of a user-mode fault: reported,
+ *          or not reported and EFAULT.  The sysctl and the device mode are
+ *          changed by the root parent and restored after every case.
+ *          uffd-hostile checks the creation errnos alone; here they are the
+ *          first step of a case that then exercises the fd.
+ * iso-*    process A (root) write-protects its MAP_SHARED or MAP_PRIVATE
+ *          mapping of a file (or memfd, the reference) and leaves a writer
+ *          blocked on a protected page, its handler not resolving; process
+ *          B (the non-root user where a user can do it) does pwrite(2),
+ *          writes through its own MAP_SHARED mapping, fsync/fdatasync/
+ *          syncfs, truncate and hole punch; root does sync(2) and
+ *          drop_caches; the flusher writes back A's dirty protected pages
+ *          (vm.dirty_* shortened, restored).  B is never blocked (hang bound
+ *          HANG_MS, not a timing assertion), its data is in the file and in
+ *          A's MAP_SHARED mapping, A's reads never block, A's writer is still
+ *          blocked afterwards and completes once A un-protects.
+ * ro-*     a non-root user with only read access to a root-owned file (and
+ *          a read-only memfd fd) never gets write access through uffd.
+ * scm-*    a uffd passed over SCM_RIGHTS to an unrelated non-root process
+ *          operates on the creator's mm only, and after the creator exited
+ *          its ioctls fail.
+ *
+ * Errnos are asserted where documentation gives them; the document is
+ * cited next to each.  "userfaultfd.rst" and "vm.rst" are
+ * Documentation/admin-guide/mm/userfaultfd.rst and
+ * Documentation/admin-guide/sysctl/vm.rst of the series' tree; the
+ * man pages are those of Debian 12 (manpages-dev 6.03).
+ *
+ * File cases need UFFD_FEATURE_WP_FILE: without it they SKIP when
+ * UFFDWP_EXPECT_WP_FILE=0 and fail when it is expected.  Cases that need
+ * root and UFFDWP_USER SKIP without them (they are always there in the
+ * harness's guest).
+ *
+ * Environment: UFFDWP_FS, UFFDWP_EXPECT_WP_FILE, UFFDWP_USER (see
+ * tests/lib/uffdwp.h).
+ *
+ * Output is TAP; exit status 0 when no case failed, 1 otherwise.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <linux/fs.h>
+#include <linux/userfaultfd.h>
+
+#include "uffdwp.h"
+
+#define CASE_TIMEOUT_MS		40000	/* hard limit for one case process */
+#define HANG_MS			10000	/* an operation that must not block */
+#define WAIT_MS			5000	/* longest wait for a report */
+#define NPAGES			8
+#define KWLEN			64	/* bytes written by the kernel-mode write */
+
+/* ------------------------------------------------------------------ */
+/* memory types                                                        */
+
+enum kind { K_ANON, K_SHMEM, K_SHMEMP, K_FSHARED, K_FPRIVATE, NKINDS };
+
+#define T(k)		(1u << (k))
+#define T_FILE		(T(K_FSHARED) | T(K_FPRIVATE))
+#define T_FD		(T(K_SHMEM) | T(K_SHMEMP) | T_FILE)
+#define T_ALL		((1u << NKINDS) - 1)
+
+struct memtype {
+	char label[64];
+	enum kind kind;
+	const char *dir;
+};
+
+static struct memtype memtypes[2 + 3 * MAX_TEST_FS];
+static int nr_memtypes;
+
+static bool is_file(enum kind k)
+{
+	return k == K_FSHARED || k == K_FPRIVATE;
+}
+
+static bool is_shared(enum kind k)
+{
+	return k == K_SHMEM || k == K_FSHARED;
+}
+
+static size_t ps;
+static bool have_wp_file, expect_wp, have_user, have_dev;
+static uid_t user_uid;
+static gid_t user_gid;
+static char orig_unpriv[16], orig_expire[16], orig_wb[16];
+static mode_t orig_devmode;
+
+/* ------------------------------------------------------------------ */
+/* state shared by the processes of a case                             */
+
+struct shared {
+	atomic_int stage;
+	char step[160];		/* what the case is doing (for a hang) */
+};
+
+static struct shared *S;
+
+static void __attribute__((format(printf, 1, 2))) step(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(S->step, sizeof(S->step), fmt, ap);
+	va_end(ap);
+}
+
+/* wait until S->stage >= n; false after ms */
+static bool wait_stage(int n, int ms)
+{
+	int64_t end = now_ms() + ms;
+
+	while (atomic_load(&S->stage) < n) {
+		if (now_ms() > end)
+			return false;
+		sleep_ms(5);
+	}
+	return true;
+}
+
+/* stages only move forward */
+static void set_stage(int n)
+{
+	int cur = atomic_load(&S->stage);
+
+	while (cur < n && !atomic_compare_exchange_weak(&S->stage, &cur, n))
+		;
+}
+
+/* ------------------------------------------------------------------ */
+/* system knobs                                                        */
+
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), e = 0;
+
+	if (fd < 0)
+		return errno;
+	if (write(fd, val, strlen(val)) < 0)
+		e = errno;
+	close(fd);
+	return e;
+}
+
+static void read_file(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+
+	buf[0] = 0;
+	if (f) {
+		if (!fgets(buf, len, f))
+			buf[0] = 0;
+		fclose(f);
+	}
+}
+
+#define SYSCTL_UNPRIV	"/proc/sys/vm/unprivileged_userfaultfd"
+#define SYSCTL_EXPIRE	"/proc/sys/vm/dirty_expire_centisecs"
+#define SYSCTL_WB	"/proc/sys/vm/dirty_writeback_centisecs"
+#define DEV_UFFD	"/dev/userfaultfd"
+
+/* put the knobs back; false (and a diagnostic) when one was not restored */
+static bool restore_system(void)
+{
+	static const char *const paths[] = { SYSCTL_UNPRIV, SYSCTL_EXPIRE, SYSCTL_WB };
+	const char *const vals[] = { orig_unpriv, orig_expire, orig_wb };
+	char now[16];
+	struct stat st;
+	bool ok = true;
+	int i;
+
+	if (geteuid() != 0)
+		return true;
+	for (i = 0; i < 3; i++) {
+		if (!vals[i][0])
+			continue;
+		write_file(paths[i], vals[i]);
+		read_file(paths[i], now, sizeof(now));
+		if (strcmp(now, vals[i])) {
+			diag("%s not restored to %s", paths[i], vals[i]);
+			ok = false;
+		}
+	}
+	if (have_dev && (chmod(DEV_UFFD, orig_devmode) || stat(DEV_UFFD, &st) ||
+			 (st.st_mode & 07777) != orig_devmode)) {
+		diag("mode of %s not restored to %#o", DEV_UFFD, (unsigned int)orig_devmode);
+		ok = false;
+	}
+	return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* processes                                                           */
+
+static void child_exit(int rc)
+{
+	fflush(stdout);
+	_exit(rc);
+}
+
+/* become the non-root user, without any capability */
+static int drop_to_user(void)
+{
+	char line[256];
+	bool capok = false;
+	FILE *f;
+
+	if (setgroups(0, NULL) || setresgid(user_gid, user_gid, user_gid) ||
+	    setresuid(user_uid, user_uid, user_uid))
+		return fail("cannot become uid %d: %m", (int)user_uid);
+	f = fopen("/proc/self/status", "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "CapEff:", 7))
+			capok = strtoull(line + 7, NULL, 16) == 0;
+	if (f)
+		fclose(f);
+	if (!capok || geteuid() != user_uid)
+		return fail("still privileged after setresuid(%d)", (int)user_uid);
+	return PASS;
+}
+
+/* fork; the child runs fn(arg) (as the non-root user if as_user) */
+static pid_t spawn(int (*fn)(void *), void *arg, bool as_user)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		if (as_user && drop_to_user())
+			child_exit(FAIL);
+		child_exit(fn(arg));
+	}
+	if (pid < 0)
+		fail("fork: %m");
+	return pid;
+}
+
+/* the result of child pid; FAIL if it does not exit within ms (a hang) */
+static int reap(pid_t pid, const char *who, int ms)
+{
+	int64_t end = now_ms() + ms;
+	int status;
+	pid_t r;
+
+	if (pid < 0)
+		return FAIL;
+	while ((r = waitpid(pid, &status, WNOHANG)) == 0) {
+		if (now_ms() > end) {
+			kill(pid, SIGKILL);
+			return fail("%s did not finish within %d ms (blocked), at: %s",
+				    who, ms, S->step);
+		}
+		sleep_ms(5);
+	}
+	if (r != pid)
+		return fail("waitpid %s: %m", who);
+	if (WIFSIGNALED(status))
+		return fail("%s killed by signal %d (%s), at: %s", who, WTERMSIG(status),
+			    strsignal(WTERMSIG(status)), S->step);
+	return WEXITSTATUS(status) == PASS ? PASS : FAIL;
+}
+
+static int run_child(int (*fn)(void *), void *arg, bool as_user, const char *who, int ms)
+{
+	return reap(spawn(fn, arg, as_user), who, ms);
+}
+
+/* ------------------------------------------------------------------ */
+/* memory                                                              */
+
+struct mem {
+	const struct memtype *mt;
+	char path[PATH_MAX];	/* file kinds */
+	int fd;			/* read-write backing fd, -1 for anon */
+	char *p;
+	size_t len;
+};
+
+static char pat(int page)
+{
+	return (char)(0x10 + page);
+}
+
+/* the backing file (or memfd) of m, NPAGES pages of pat(), owned by owner */
+static int mem_backing(struct mem *m, const struct memtype *mt, uid_t owner, mode_t mode)
+{
+	static int seq;
+	char buf[4096];
+	int i;
+
+	memset(m, 0, sizeof(*m));
+	m->mt = mt;
+	m->fd = -1;
+	m->len = NPAGES * ps;
+	if (mt->kind == K_ANON)
+		return PASS;
+	if (is_file(mt->kind)) {
+		snprintf(m->path, sizeof(m->path), "%s/.uffd-security.%d.%d", mt->dir,
+			 (int)getpid(), seq++);
+		m->fd = open(m->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+		if (m->fd < 0)
+			return fail("open %s: %m", m->path);
+		if (fchown(m->fd, owner, owner) || fchmod(m->fd, mode))
+			return fail("chown/chmod %s: %m", m->path);
+	} else {
+		m->fd = memfd_create("uffd-security", MFD_CLOEXEC);
+		if (m->fd < 0)
+			return fail("memfd_create: %m");
+	}
+	for (i = 0; i < NPAGES; i++) {
+		memset(buf, pat(i), sizeof(buf));
+		if (pwrite(m->fd, buf, ps < sizeof(buf) ? ps : sizeof(buf),
+			   (off_t)i * ps) < 0)
+			return fail("fill: %m");
+	}
+	return PASS;
+}
+
+static void mem_cleanup(struct mem *m)
+{
+	if (m->path[0])
+		unlink(m->path);
+}
+
+/* map fd (the kind's sharing) at at (MAP_FIXED) or anywhere */
+static char *map_kind(enum kind k, int fd, size_t len, int prot, void *at)
+{
+	int fl = is_shared(k) ? MAP_SHARED : MAP_PRIVATE;
+	void *p;
+
+	if (at)
+		fl |= MAP_FIXED;
+	if (k == K_ANON) {
+		fl |= MAP_ANONYMOUS;
+		fd = -1;
+	}
+	p = mmap(at, len, prot, fl, fd, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* the byte at offset off of the file (pread), or -1 */
+static int file_byte(int fd, off_t off)
+{
+	unsigned char c;
+
+	return pread(fd, &c, 1, off) == 1 ? c : -1;
+}
+
+/* /proc/self/pagemap entry of addr */
+static uint64_t pagemap(const void *addr)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (pread(fd, &e, sizeof(e), (unsigned long)addr / ps * sizeof(e)) != sizeof(e))
+			e = 0;
+		close(fd);
+	}
+	return e;
+}
+
+/* ------------------------------------------------------------------ */
+/* faults                                                              */
+
+/* the next message on uffd within ms: 0, ETIMEDOUT or an errno */
+static int wait_msg(int uffd, struct uffd_msg *msg, int ms)
+{
+	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
+	int64_t end = now_ms() + ms;
+	ssize_t n;
+
+	for (;;) {
+		int left = (int)(end - now_ms());
+
+		if (left < 0)
+			return ETIMEDOUT;
+		n = poll(&pfd, 1, left);
+		if (n < 0 && errno != EINTR)
+			return errno;
+		if (n <= 0)
+			continue;
+		n = read(uffd, msg, sizeof(*msg));
+		if (n == sizeof(*msg))
+			return 0;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return errno;
+	}
+}
+
+/* a thread that writes one byte */
+struct writer {
+	volatile char *p;
+	char val;
+	atomic_int done;
+	pthread_t t;
+};
+
+static void *writer_fn(void *arg)
+{
+	struct writer *w = arg;
+
+	*w->p = w->val;
+	atomic_store(&w->done, 1);
+	return NULL;
+}
+
+static int writer_start(struct writer *w, void *p, char val)
+{
+	w->p = p;
+	w->val = val;
+	atomic_store(&w->done, 0);
+	if (pthread_create(&w->t, NULL, writer_fn, w))
+		return fail("pthread_create: %m");
+	return PASS;
+}
+
+static bool writer_wait(struct writer *w, int ms)
+{
+	int64_t end = now_ms() + ms;
+
+	while (!atomic_load(&w->done)) {
+		if (now_ms() > end)
+			return false;
+		sleep_ms(2);
+	}
+	pthread_join(w->t, NULL);
+	return true;
+}
+
+/* the next message must be a WP fault at addr (page) */
+static int expect_wp_msg(int uffd, void *addr, const char *what)
+{
+	struct uffd_msg msg;
+	int e = wait_msg(uffd, &msg, WAIT_MS);
+
+	if (e)
+		return fail("%s: no report within %d ms: %s", what, WAIT_MS, strerror(e));
+	if (msg.event != UFFD_EVENT_PAGEFAULT ||
+	    !(msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) ||
+	    msg.arg.pagefault.address / ps != (unsigned long)addr / ps)
+		return fail("%s: unexpected message event %#x flags %#llx address %#llx", what,
+			    msg.event, (unsigned long long)msg.arg.pagefault.flags,
+			    (unsigned long long)msg.arg.pagefault.address);
+	return PASS;
+}
+
+/* no message pending on uffd */
+static int expect_no_msg(int uffd, const char *what)
+{
+	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
+
+	if (poll(&pfd, 1, 0) > 0)
+		return fail("%s: a message is pending on the userfaultfd", what);
+	return PASS;
+}
+
+/* handler thread: one WP report at addr, then un-protect */
+struct handler {
+	int uffd;
+	void *addr;
+	int rc;
+	pthread_t t;
+};
+
+static void *handler_fn(void *arg)
+{
+	struct handler *h = arg;
+
+	h->rc = expect_wp_msg(h->uffd, h->addr, "handler");
+	if (uffd_wp(h->uffd, (void *)((unsigned long)h->addr & ~(ps - 1)), ps, false))
+		h->rc = fail("handler: un-protect: %m");
+	return NULL;
+}
+
+/*
+ * The kernel writes KWLEN bytes of val to dst: read(2) from a pipe, so the
+ * write fault is taken by copy_to_user() in kernel mode.  0 or the errno of
+ * read(2); *sigbus counts SIGBUS signals taken meanwhile.
+ */
+static volatile sig_atomic_t sigbus_count;
+
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	sigbus_count++;
+}
+
+static int kernel_write(char *dst, char val)
+{
+	char buf[KWLEN];
+	int p[2], e = 0;
+	ssize_t n;
+
+	memset(buf, val, sizeof(buf));
+	if (pipe2(p, O_CLOEXEC))
+		return errno;
+	if (write(p[1], buf, sizeof(buf)) != sizeof(buf))
+		e = errno ? errno : EIO;
+	if (!e) {
+		n = read(p[0], dst, sizeof(buf));
+		if (n < 0)
+			e = errno;
+		else if (n != sizeof(buf))
+			e = EIO;
+	}
+	close(p[0]);
+	close(p[1]);
+	return e;
+}
+
+/* a write to p: 0, or the signal it raised */
+static sigjmp_buf probe_jb;
+static volatile sig_atomic_t probe_sig;
+
+static void on_probe(int sig)
+{
+	probe_sig = sig;
+	siglongjmp(probe_jb, 1);
+}
+
+static int try_write(volatile char *p, char val)
+{
+	struct sigaction sa = { .sa_handler = on_probe }, o1, o2;
+
+	probe_sig = 0;
+	sigaction(SIGSEGV, &sa, &o1);
+	sigaction(SIGBUS, &sa, &o2);
+	if (!sigsetjmp(probe_jb, 1))
+		*p = val;
+	sigaction(SIGSEGV, &o1, NULL);
+	sigaction(SIGBUS, &o2, NULL);
+	return probe_sig;
+}
+
+/* ------------------------------------------------------------------ */
+/* the cases                                                           */
+
+struct tcase;
+
+struct ctx {
+	const struct tcase *tc;
+	const struct memtype *mt;
+	struct mem m;
+	int rofd;		/* read-only fd of the backing (ro-*) */
+};
+
+struct tcase {
+	const char *name;
+	unsigned int types;	/* memory types; 0: once, not per type */
+	int (*fn)(struct ctx *c);
+	int arg;
+	bool nonroot;		/* needs root and UFFDWP_USER */
+};
+
+/* ---- priv-*: creating a userfaultfd as the non-root user ---------- */
+
+enum {
+	PR_SYS0_KERNEL, PR_SYS0_UMO, PR_SYS1_KERNEL, PR_SYS1_UMO, PR_DEV0600,
+	PR_DEV0666_KERNEL, PR_DEV0666_UMO,
+};
+
+/* how: { vm.unprivileged_userfaultfd, /dev/userfaultfd mode (0: as it is) } */
+static const struct { const char *sysctl; mode_t devmode; } priv_setup[] = {
+	[PR_SYS0_KERNEL] = { "0", 0 },
+	[PR_SYS0_UMO] = { "0", 0 },
+	[PR_SYS1_KERNEL] = { "1", 0 },
+	[PR_SYS1_UMO] = { "1", 0 },
+	[PR_DEV0600] = { "1", 0600 },
+	[PR_DEV0666_KERNEL] = { "0", 0666 },
+	[PR_DEV0666_UMO] = { "0", 0666 },
+};
+
+/* the userfaultfd of a priv case, or -errno; its creation flags in *flags */
+static int priv_open(int how, int *flags)
+{
+	int dev, fd;
+
+	switch (how) {
+	case PR_SYS0_KERNEL:
+	case PR_SYS1_KERNEL:
+		*flags = O_CLOEXEC | O_NONBLOCK;
+		return sys_userfaultfd(*flags);
+	case PR_SYS0_UMO:
+	case PR_SYS1_UMO:
+		*flags = O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY;
+		return sys_userfaultfd(*flags);
+	}
+	/* /dev/userfaultfd: the flags of USERFAULTFD_IOC_NEW, both ways */
+	*flags = how == PR_DEV0666_UMO ? O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY : 0;
+	dev = open(DEV_UFFD, O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		return -errno;
+	fd = ioctl(dev, USERFAULTFD_IOC_NEW, *flags);
+	if (fd < 0)
+		fd = -errno;
+	close(dev);
+	return fd;
+}
+
+static int priv_user(void *arg)
+{
+	struct ctx *c = arg;
+	int how = c->tc->arg, flags, fd, fl, fdfl, e, rc = PASS, i;
+	bool umo, anon;
+	struct uffdio_api api = { .api = UFFD_API };
+	struct sigaction sa = { .sa_handler = on_sigbus };
+	/* pages: 0 mapped (written), 2 never touched (not for anon) */
+	int kpages[2] = { 0, 2 };
+	struct handler h;
+	char *p;
+
+	step("create the userfaultfd");
+	fd = priv_open(how, &flags);
+	umo = flags & UFFD_USER_MODE_ONLY;
+	if (how == PR_SYS0_KERNEL) {
+		/*
+		 * vm.rst: "users without SYS_CAP_PTRACE must pass
+		 * UFFD_USER_MODE_ONLY in order for userfaultfd to succeed";
+		 * userfaultfd(2) ERRORS: "EPERM ... The caller is not privileged
+		 * ... and /proc/sys/vm/unprivileged_userfaultfd has the value 0."
+		 */
+		if (fd != -EPERM)
+			return fail("userfaultfd(O_CLOEXEC) as uid %d with the sysctl 0: %s, "
+				    "want EPERM", (int)user_uid,
+				    fd < 0 ? strerror(-fd) : "success");
+		return PASS;
+	}
+	if (how == PR_DEV0600) {
+		/*
+		 * userfaultfd.rst: "access to /dev/userfaultfd is controlled via
+		 * normal filesystem permissions (user/group/mode)"; open(2):
+		 * "EACCES The requested access to the file is not allowed".
+		 */
+		if (fd != -EACCES)
+			return fail("open %s (0600 root) as uid %d: %s, want EACCES", DEV_UFFD,
+				    (int)user_uid, fd < 0 ? strerror(-fd) : "success");
+		return PASS;
+	}
+	/*
+	 * userfaultfd.rst: "Any user can always create a userfaultfd which
+	 * traps userspace page faults only ... with the flag
+	 * UFFD_USER_MODE_ONLY"; "either the process needs the CAP_SYS_PTRACE
+	 * capability, or the system must have vm.unprivileged_userfaultfd set
+	 * to 1"; "Users who have access to /dev/userfaultfd can always create
+	 * userfaultfds that trap kernel page faults; vm.unprivileged_userfaultfd
+	 * is not considered."  So every remaining case creates its fd.
+	 */
+	if (fd < 0)
+		return fail("creating the userfaultfd (flags %#x) as uid %d: %s", flags,
+			    (int)user_uid, strerror(-fd));
+	/* the creation flags are honoured, through either interface */
+	fl = fcntl(fd, F_GETFL);
+	fdfl = fcntl(fd, F_GETFD);
+	if (!!(fl & O_NONBLOCK) != !!(flags & O_NONBLOCK) ||
+	    !!(fdfl & FD_CLOEXEC) != !!(flags & O_CLOEXEC))
+		rc = fail("creation flags %#x not honoured: F_GETFL %#x F_GETFD %#x", flags,
+			  fl, fdfl);
+	if (ioctl(fd, UFFDIO_API, &api))
+		return fail("UFFDIO_API: %m");
+	if (flags & O_NONBLOCK) {
+		struct uffd_msg msg;
+
+		/* read(2) of an empty non-blocking uffd: EAGAIN (userfaultfd(2)) */
+		if (read(fd, &msg, sizeof(msg)) != -1 || errno != EAGAIN)
+			rc = fail("read of an empty O_NONBLOCK userfaultfd: not EAGAIN (%m)");
+	}
+
+	step("map and protect %s", c->mt->label);
+	anon = c->mt->kind == K_ANON;
+	p = map_kind(c->mt->kind, c->m.fd, c->m.len, PROT_READ | PROT_WRITE, NULL);
+	if (!p)
+		return fail("mmap %s: %m", c->mt->label);
+	p[0] = 1;
+	p[ps] = 1;
+	if (anon)
+		p[2 * ps] = 1;	/* anon: none ptes are not protected without WP_UNPOPULATED */
+	e = uffd_register(fd, p, c->m.len, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (e)
+		return fail("UFFDIO_REGISTER(WP) of %s as uid %d: %s", c->mt->label,
+			    (int)user_uid, strerror(e));
+	if (uffd_wp(fd, p, c->m.len, true))
+		return fail("UFFDIO_WRITEPROTECT: %m");
+
+	sigaction(SIGBUS, &sa, NULL);
+	for (i = 0; i < 2; i++) {
+		char *dst = p + kpages[i] * ps;
+
+		step("kernel-mode write into page %d", kpages[i]);
+		if (umo) {
+			/*
+			 * UFFD_USER_MODE_ONLY: userfaultfd.rst, the fd "traps
+			 * userspace page faults only"; vm.rst: the restriction
+			 * prohibits "use of userfaultfd for handling faults from
+			 * kernel mode".  handle_userfault() gives VM_FAULT_SIGBUS,
+			 * copy_to_user() fails: read(2) "EFAULT buf is outside
+			 * your accessible address space".  (userfaultfd(2) says
+			 * a SIGBUS is delivered: counted and printed, not
+			 * asserted; the kernel delivers none to a kernel-mode
+			 * access.)
+			 */
+			sigbus_count = 0;
+			e = kernel_write(dst, 0x5a);
+			if (e != EFAULT)
+				rc = fail("kernel-mode write to protected page %d with "
+					  "UFFD_USER_MODE_ONLY: %s, want EFAULT", kpages[i],
+					  e ? strerror(e) : "success");
+			if (dst[0] == 0x5a)
+				rc = fail("the kernel-mode write landed on protected page %d",
+					  kpages[i]);
+			TRY(expect_no_msg(fd, "kernel-mode write with UFFD_USER_MODE_ONLY"));
+			if (sigbus_count)
+				diag("page %d: %d SIGBUS delivered for the kernel-mode fault",
+				     kpages[i], (int)sigbus_count);
+		} else {
+			/* a uffd that may trap kernel faults reports it, the write completes */
+			h = (struct handler){ .uffd = fd, .addr = dst };
+			if (pthread_create(&h.t, NULL, handler_fn, &h))
+				return fail("pthread_create: %m");
+			e = kernel_write(dst, 0x5a);
+			pthread_join(h.t, NULL);
+			if (h.rc)
+				rc = fail("the kernel-mode write to page %d was not reported",
+					  kpages[i]);
+			if (e || dst[0] != 0x5a)
+				rc = fail("kernel-mode write to page %d after the report: %s, "
+					  "byte %#x", kpages[i], e ? strerror(e) : "success",
+					  (unsigned char)dst[0]);
+		}
+	}
+	/* a user-mode write is reported in every mode */
+	step("user-mode write into page 1");
+	h = (struct handler){ .uffd = fd, .addr = p + ps };
+	if (pthread_create(&h.t, NULL, handler_fn, &h))
+		return fail("pthread_create: %m");
+	p[ps] = 0x33;
+	pthread_join(h.t, NULL);
+	if (h.rc)
+		rc = fail("the user-mode write was not reported");
+	return rc;
+}
+
+static int c_priv(struct ctx *c)
+{
+	const char *sv = priv_setup[c->tc->arg].sysctl;
+	mode_t dm = priv_setup[c->tc->arg].devmode;
+	int e, rc;
+
+	if (write_file(SYSCTL_UNPRIV, sv))
+		return fail("cannot set vm.unprivileged_userfaultfd=%s: %m", sv);
+	if (dm) {
+		if (!have_dev)
+			return fail("no %s", DEV_UFFD);
+		if (chmod(DEV_UFFD, dm))
+			return fail("chmod %s: %m", DEV_UFFD);
+	}
+	if (c->mt) {
+		/* the user's own file */
+		e = mem_backing(&c->m, c->mt, user_uid, 0600);
+		if (e)
+			return e;
+	} else {
+		c->m = (struct mem){ .fd = -1 };
+	}
+	rc = run_child(priv_user, c, true, "the non-root process", HANG_MS + WAIT_MS);
+	mem_cleanup(&c->m);
+	return rc;
+}
+
+/* ---- iso-*: A's protection never blocks B ------------------------- */
+
+enum { ISO_AREAD, ISO_PWRITE, ISO_MMAP, ISO_FSYNC, ISO_SYNC, ISO_FLUSHER, ISO_TRUNC };
+
+static const char *const iso_what[] = {
+	[ISO_AREAD] = "A's reads (mapping and pread)",
+	[ISO_PWRITE] = "B's pwrite(2)",
+	[ISO_MMAP] = "B's own MAP_SHARED mapping",
+	[ISO_FSYNC] = "B's fsync/fdatasync/syncfs/sync_file_range",
+	[ISO_SYNC] = "sync(2) and drop_caches",
+	[ISO_FLUSHER] = "flusher writeback",
+	[ISO_TRUNC] = "B's ftruncate and hole punch",
+};
+
+#define B_VAL(page)	((char)(0xb0 + (page)))
+#define B_OFF		128	/* B writes [B_OFF, ps) of a page: not A's byte 0 */
+
+/* B's fd of the backing: its own open of the path, or the inherited memfd */
+static int b_open(struct ctx *c)
+{
+	int fd;
+
+	if (!is_file(c->mt->kind))
+		return c->m.fd;
+	fd = open(c->m.path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		fail("B: open %s as uid %d: %m", c->m.path, (int)getuid());
+	return fd;
+}
+
+static int b_write_pages(int fd, const int *pages, int n)
+{
+	char buf[4096];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		step("B: pwrite page %d", pages[i]);
+		memset(buf, B_VAL(pages[i]), sizeof(buf));
+		if (pwrite(fd, buf, ps - B_OFF, (off_t)pages[i] * ps + B_OFF) !=
+		    (ssize_t)(ps - B_OFF))
+			return fail("B: pwrite page %d: %m", pages[i]);
+	}
+	return PASS;
+}
+
+static int b_check_pages(int fd, const int *pages, int n)
+{
+	int i, b;
+
+	for (i = 0; i < n; i++) {
+		b = file_byte(fd, (off_t)pages[i] * ps + B_OFF);
+		if (b != (unsigned char)B_VAL(pages[i]))
+			return fail("B: page %d of the file reads %#x after B's write, want %#x",
+				    pages[i], b, (unsigned char)B_VAL(pages[i]));
+	}
+	return PASS;
+}
+
+static const int b_pages[] = { 0, 1, 2 };	/* A: 0 blocked writer, 1 read, 2 untouched */
+
+static int iso_b(void *arg)
+{
+	struct ctx *c = arg;
+	int fd = b_open(c), i;
+	char *q;
+
+	if (fd < 0)
+		return FAIL;
+	switch (c->tc->arg) {
+	case ISO_PWRITE:
+		TRY(b_write_pages(fd, b_pages, 3));
+		return b_check_pages(fd, b_pages, 3);
+	case ISO_MMAP:
+		step("B: mmap MAP_SHARED");
+		q = mmap(NULL, c->m.len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (q == MAP_FAILED)
+			return fail("B: mmap MAP_SHARED of the file: %m");
+		for (i = 0; i < 3; i++) {
+			step("B: store to page %d of B's mapping", b_pages[i]);
+			memset(q + b_pages[i] * ps + B_OFF, B_VAL(b_pages[i]), ps - B_OFF);
+		}
+		step("B: msync");
+		if (msync(q, c->m.len, MS_SYNC))
+			return fail("B: msync: %m");
+		munmap(q, c->m.len);
+		return b_check_pages(fd, b_pages, 3);
+	case ISO_FSYNC:
+		TRY(b_write_pages(fd, b_pages, 3));
+		step("B: fsync");
+		if (fsync(fd))
+			return fail("B: fsync: %m");
+		step("B: fdatasync");
+		if (fdatasync(fd))
+			return fail("B: fdatasync: %m");
+		step("B: syncfs");
+		if (syncfs(fd))
+			return fail("B: syncfs: %m");
+		step("B: sync_file_range");
+		if (sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE |
+				    SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER))
+			return fail("B: sync_file_range: %m");
+		return PASS;
+	case ISO_SYNC:
+		/* root: the kernel writes back and drops what it can */
+		step("root: sync");
+		sync();
+		step("root: drop_caches");
+		if (write_file("/proc/sys/vm/drop_caches", "3"))
+			return fail("drop_caches: %m");
+		step("root: sync again");
+		sync();
+		return PASS;
+	case ISO_TRUNC:
+		step("B: ftruncate to 2 pages");
+		if (ftruncate(fd, 2 * ps))
+			return fail("B: ftruncate shrink: %m");
+		step("B: ftruncate back to %d pages", NPAGES);
+		if (ftruncate(fd, c->m.len))
+			return fail("B: ftruncate grow: %m");
+		step("B: punch hole in pages 0-1");
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 2 * ps))
+			return fail("B: punch hole: %m");
+		return PASS;
+	}
+	return fail("unknown iso case");
+}
+
+/* bytes of smaps' Shared_Dirty + Private_Dirty of the VMA at p, or -1 */
+static long vma_dirty_kb(void *p)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	unsigned long lo, hi;
+	bool in = false, seen = false;
+	long kb, sum = 0;
+	char line[512];
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			in = (unsigned long)p >= lo && (unsigned long)p < hi;
+			seen |= in;
+			continue;
+		}
+		if (in && (sscanf(line, "Shared_Dirty: %ld kB", &kb) == 1 ||
+			   sscanf(line, "Private_Dirty: %ld kB", &kb) == 1))
+			sum += kb;
+	}
+	fclose(f);
+	return seen ? sum : -1;
+}
+
+static int iso_flusher(struct ctx *c, char *p)
+{
+	int64_t end;
+	long kb;
+
+	kb = vma_dirty_kb(p);
+	if (kb <= 0)
+		return fail("A's protected mapping has no dirty pages to write back (%ld kB)", kb);
+	if (write_file(SYSCTL_EXPIRE, "1") || write_file(SYSCTL_WB, "10"))
+		return fail("cannot shorten vm.dirty_expire/writeback_centisecs: %m");
+	step("flusher: wait for A's dirty protected pages to be written back");
+	end = now_ms() + HANG_MS;
+	while ((kb = vma_dirty_kb(p)) > 0 && now_ms() < end)
+		sleep_ms(20);
+	write_file(SYSCTL_EXPIRE, orig_expire);
+	write_file(SYSCTL_WB, orig_wb);
+	if (kb != 0)
+		return fail("%ld kB of A's protected pages still dirty %d ms after the flusher "
+			    "was told to write back everything older than 10 ms (blocked?)",
+			    kb, HANG_MS);
+	(void)c;
+	return PASS;
+}
+
+static int c_iso(struct ctx *c)
+{
+	int what = c->tc->arg, uffd, rc = PASS, i, b;
+	enum kind k = c->mt->kind;
+	struct writer w;
+	volatile char sink;
+	char *p;
+
+	/* the file is the user's, so that B (uid UFFDWP_USER) may open it */
+	TRY(mem_backing(&c->m, c->mt, user_uid, 0600));
+	step("A: map, populate, protect");
+	p = map_kind(k, c->m.fd, c->m.len, PROT_READ | PROT_WRITE, NULL);
+	if (!p)
+		return fail("A: mmap: %m");
+	p[0] = (char)0xa1;		/* mapped, dirty */
+	sink = p[ps];			/* mapped read-only */
+	p[3 * ps] = (char)0xa3;		/* mapped, dirty; 2, 4-7 untouched */
+	(void)sink;
+	uffd = uffd_open(0, NULL);
+	if (uffd < 0)
+		return fail("A: userfaultfd: %s", strerror(-uffd));
+	if (uffd_register(uffd, p, c->m.len, UFFDIO_REGISTER_MODE_WP, NULL) ||
+	    uffd_wp(uffd, p, c->m.len, true))
+		return fail("A: register/protect %s: %m", c->mt->label);
+	step("A: writer blocks on page 0");
+	TRY(writer_start(&w, p, (char)0xa0));
+	TRY(expect_wp_msg(uffd, p, "A's writer on page 0"));
+	/* the handler does not resolve: the writer stays blocked */
+
+	switch (what) {
+	case ISO_AREAD:
+		break;	/* below, as in every case */
+	case ISO_FLUSHER:
+		rc = iso_flusher(c, p);
+		break;
+	default:
+		rc = run_child(iso_b, c, what != ISO_SYNC,
+			       what == ISO_SYNC ? "root's sync/drop_caches" : "process B", HANG_MS);
+		break;
+	}
+
+	/* A's read-only access never blocks (a hang is the case's timeout) */
+	for (i = 0; i < NPAGES; i++) {
+		step("A: read page %d of the protected mapping", i);
+		sink = p[i * ps + B_OFF];
+	}
+	step("A: pread the file");
+	if (c->m.fd >= 0 && file_byte(c->m.fd, B_OFF) < 0)
+		rc = fail("A: pread: %m");
+	/* B's data is in A's MAP_SHARED mapping */
+	if (is_shared(k) && (what == ISO_PWRITE || what == ISO_MMAP || what == ISO_FSYNC)) {
+		for (i = 0; i < 3; i++) {
+			b = (unsigned char)p[b_pages[i] * ps + B_OFF];
+			if (b != (unsigned char)B_VAL(b_pages[i]))
+				rc = fail("A's MAP_SHARED mapping, page %d: %#x after B's write, "
+					  "want %#x", b_pages[i], b,
+					  (unsigned char)B_VAL(b_pages[i]));
+		}
+	}
+	if (atomic_load(&w.done))
+		rc = fail("A's writer on the protected page 0 completed without being "
+			  "resolved (after %s)", iso_what[what]);
+	if (expect_no_msg(uffd, "after B's accesses"))
+		rc = FAIL;
+
+	step("A: resolve; the writer completes");
+	if (uffd_wp(uffd, p, ps, false))
+		return fail("A: un-protect: %m");
+	if (!writer_wait(&w, WAIT_MS))
+		return fail("A's writer still blocked %d ms after the un-protect", WAIT_MS);
+	if (p[0] != (char)0xa0)
+		rc = fail("A's write lost: page 0 byte 0 is %#x", (unsigned char)p[0]);
+	b = file_byte(c->m.fd, 0);
+	if (is_shared(k) && b != 0xa0)
+		rc = fail("A's MAP_SHARED write is not in the file: %#x", b);
+	if (!is_shared(k) && b == 0xa0)
+		rc = fail("A's MAP_PRIVATE write reached the file");
+	close(uffd);
+	munmap(p, c->m.len);
+	mem_cleanup(&c->m);
+	return rc;
+}
+
+/* ---- ro-*: read access never becomes write access ----------------- */
+
+static int ro_user(void *arg)
+{
+	struct ctx *c = arg;
+	enum kind k = c->mt->kind;
+	int fd, uffd, e, sig, rc = PASS, i, b;
+	struct handler h;
+	char *p;
+
+	/* only the read-only fd: the root parent's read-write one is closed */
+	close(c->m.fd);
+	step("user: open read-only, map PROT_READ");
+	fd = is_file(k) ? open(c->m.path, O_RDONLY | O_CLOEXEC) : c->rofd;
+	if (fd < 0)
+		return fail("open %s read-only: %m", c->m.path);
+	if (is_file(k) && open(c->m.path, O_RDWR | O_CLOEXEC) >= 0)
+		return fail("uid %d can open the root-owned 0644 file for writing", (int)getuid());
+	p = map_kind(k, fd, c->m.len, PROT_READ, NULL);
+	if (!p)
+		return fail("mmap PROT_READ: %m");
+	for (i = 0; i < 2; i++)
+		(void)*(volatile char *)(p + i * ps);	/* page 0, 1 mapped; the rest not */
+	/* whatever the sysctl: userfaultfd.rst, UFFD_USER_MODE_ONLY is always allowed */
+	uffd = uffd_open_flags(O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, NULL);
+	if (uffd < 0)
+		return fail("userfaultfd(UFFD_USER_MODE_ONLY): %s", strerror(-uffd));
+
+	e = uffd_register(uffd, p, c->m.len, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (is_shared(k)) {
+		/*
+		 * userfaultfd.rst: "A MAP_SHARED mapping of a file opened
+		 * read-only cannot be registered (EPERM)."
+		 */
+		if (e != EPERM)
+			rc = fail("UFFDIO_REGISTER(WP) of a read-only MAP_SHARED mapping: %s, "
+				  "want EPERM", e ? strerror(e) : "success");
+		/*
+		 * ioctl_userfaultfd(2) UFFDIO_WRITEPROTECT: "ENOENT The range
+		 * specified in range is not valid" (not registered)
+		 */
+		e = uffd_wp(uffd, p, c->m.len, false);
+		if (e != ENOENT)
+			rc = fail("UFFDIO_WRITEPROTECT(clear) of the unregistered read-only "
+				  "mapping: %s, want ENOENT", e ? strerror(e) : "success");
+		/*
+		 * mprotect(2): "EACCES ... if you mmap(2) a file to which you
+		 * have read-only access, then ask mprotect() to mark it
+		 * PROT_WRITE."
+		 */
+		if (!mprotect(p, c->m.len, PROT_READ | PROT_WRITE) || errno != EACCES)
+			rc = fail("mprotect(PROT_WRITE) of the read-only MAP_SHARED mapping: "
+				  "%m, want EACCES");
+	} else {
+		/* a private mapping may be registered: its writes never reach the file */
+		if (e)
+			return fail("UFFDIO_REGISTER(WP) of a read-only MAP_PRIVATE mapping: %s",
+				    strerror(e));
+		if (uffd_wp(uffd, p, c->m.len, true) || uffd_wp(uffd, p, c->m.len, false))
+			return fail("UFFDIO_WRITEPROTECT: %m");
+	}
+	/* un-protecting never made the PROT_READ mapping writable */
+	for (i = 0; i < 3; i++) {
+		step("user: write page %d of the PROT_READ mapping", i);
+		sig = try_write(p + i * ps, 0x66);
+		if (sig != SIGSEGV)
+			rc = fail("write to page %d of the PROT_READ mapping after "
+				  "UFFDIO_WRITEPROTECT: %s, want SIGSEGV", i,
+				  sig ? strsignal(sig) : "it succeeded");
+	}
+	if (!is_shared(k)) {
+		/* made writable: a protected write is reported, lands privately */
+		step("user: mprotect RW, protect, write page 1");
+		if (mprotect(p, c->m.len, PROT_READ | PROT_WRITE))
+			return fail("mprotect(PROT_WRITE) of MAP_PRIVATE: %m");
+		if (uffd_wp(uffd, p, c->m.len, true))
+			return fail("UFFDIO_WRITEPROTECT: %m");
+		h = (struct handler){ .uffd = uffd, .addr = p + ps };
+		if (pthread_create(&h.t, NULL, handler_fn, &h))
+			return fail("pthread_create: %m");
+		p[ps] = 0x77;
+		pthread_join(h.t, NULL);
+		if (h.rc)
+			rc = fail("write to the protected MAP_PRIVATE page was not reported");
+		if (p[ps] != 0x77)
+			rc = fail("the private write was lost");
+	}
+	for (i = 0; i < 3; i++) {
+		b = file_byte(fd, (off_t)i * ps);
+		if (b != (unsigned char)pat(i))
+			rc = fail("page %d of the file changed: %#x, want %#x", i, b,
+				  (unsigned char)pat(i));
+	}
+	return rc;
+}
+
+static int c_ro(struct ctx *c)
+{
+	char path[64];
+	int rc, b, i;
+
+	/* root's file, 0644: the user may read it, not write it */
+	TRY(mem_backing(&c->m, c->mt, 0, 0644));
+	c->rofd = -1;
+	if (!is_file(c->mt->kind)) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", c->m.fd);
+		c->rofd = open(path, O_RDONLY);	/* inherited by the user's process */
+		if (c->rofd < 0)
+			return fail("reopen the memfd read-only: %m");
+	}
+	rc = run_child(ro_user, c, true, "the non-root process", HANG_MS + WAIT_MS);
+	for (i = 0; i < 3; i++) {
+		b = file_byte(c->m.fd, (off_t)i * ps);
+		if (b != (unsigned char)pat(i))
+			rc = fail("root: page %d of the file changed: %#x", i, b);
+	}
+	mem_cleanup(&c->m);
+	return rc;
+}
+
+/* ---- scm-*: a passed uffd acts on its creator's mm only ----------- */
+
+struct scm {
+	struct ctx *c;
+	char *X;		/* A's protected mapping; B maps the file here too */
+	char *Y;		/* B's mapping where A has nothing */
+	int sv[2];
+};
+
+static int scm_a(void *arg)
+{
+	struct scm *s = arg;
+	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+	struct iovec iov = { .iov_base = "u", .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	int uffd, rc = PASS;
+
+	step("A: map, protect, send the uffd");
+	munmap(s->Y, NPAGES * ps);	/* A has nothing at Y */
+	if (!map_kind(s->c->mt->kind, s->c->m.fd, NPAGES * ps, PROT_READ | PROT_WRITE, s->X))
+		return fail("A: mmap: %m");
+	s->X[0] = (char)0xa1;		/* page 0 mapped, page 1 not */
+	uffd = uffd_open(0, NULL);
+	if (uffd < 0)
+		return fail("A: userfaultfd: %s", strerror(-uffd));
+	if (uffd_register(uffd, s->X, NPAGES * ps, UFFDIO_REGISTER_MODE_WP, NULL) ||
+	    uffd_wp(uffd, s->X, NPAGES * ps, true))
+		return fail("A: register/protect: %m");
+	if (!(pagemap(s->X) & PM_UFFD_WP))
+		return fail("A: page 0 not uffd-wp in pagemap after protecting");
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &uffd, sizeof(int));
+	set_stage(1);
+	if (sendmsg(s->sv[0], &mh, 0) != 1)
+		return fail("A: sendmsg SCM_RIGHTS: %m");
+	if (!wait_stage(2, HANG_MS + WAIT_MS))
+		return fail("A: B did not get to un-protecting A's page 0, at: %s", S->step);
+	/* B's UFFDIO_WRITEPROTECT acted on A's page tables */
+	if (pagemap(s->X) & PM_UFFD_WP)
+		rc = fail("A: page 0 still uffd-wp after B un-protected it through the "
+			  "passed fd");
+	if (!(pagemap(s->X + ps) & PM_UFFD_WP))
+		rc = fail("A: page 1 lost its protection");
+	if (expect_no_msg(uffd, "A: after B's writes to B's own mapping"))
+		rc = FAIL;
+	step("A: exits");
+	return rc;
+}
+
+static int scm_b(void *arg)
+{
+	struct scm *s = arg;
+	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+	char c1;
+	struct iovec iov = { .iov_base = &c1, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct pollfd pfd = { .fd = s->sv[1], .events = POLLIN };
+	struct cmsghdr *cm;
+	struct uffd_msg msg;
+	int fd, uffd = -1, e, rc = PASS;
+
+	fd = b_open(s->c);
+	if (fd < 0)
+		return FAIL;
+	step("B: map the same file at X and at Y");
+	if (!map_kind(s->c->mt->kind, fd, NPAGES * ps, PROT_READ | PROT_WRITE, s->X) ||
+	    !map_kind(s->c->mt->kind, fd, NPAGES * ps, PROT_READ | PROT_WRITE, s->Y))
+		return fail("B: mmap: %m");
+	step("B: receive the uffd");
+	if (poll(&pfd, 1, HANG_MS) != 1 || recvmsg(s->sv[1], &mh, 0) != 1)
+		return fail("B: recvmsg: %m");
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+			memcpy(&uffd, CMSG_DATA(cm), sizeof(int));
+	if (uffd < 0)
+		return fail("B: no fd received");
+
+	/*
+	 * The ioctls act on ctx->mm, A's.  ioctl_userfaultfd(2)
+	 * UFFDIO_REGISTER: "EINVAL There is no mapping in the specified address
+	 * range" (A has none at Y, B's own mapping there does not count).
+	 */
+	step("B: UFFDIO_REGISTER of B's own mapping at Y");
+	e = uffd_register(uffd, s->Y, NPAGES * ps, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (e != EINVAL)
+		rc = fail("B: UFFDIO_REGISTER of B's mapping at Y through A's uffd: %s, "
+			  "want EINVAL", e ? strerror(e) : "success");
+	/* UFFDIO_WRITEPROTECT: "ENOENT The range specified in range is not valid" */
+	e = uffd_wp(uffd, s->Y, NPAGES * ps, true);
+	if (e != ENOENT)
+		rc = fail("B: UFFDIO_WRITEPROTECT of Y: %s, want ENOENT",
+			  e ? strerror(e) : "success");
+	/* B's memory at X is not A's: B's writes never fault into the uffd */
+	step("B: write B's own mapping at X");
+	s->X[0] = (char)0xb0;
+	s->X[ps] = (char)0xb1;
+	if (pagemap(s->X) & PM_UFFD_WP)
+		rc = fail("B: B's own page at X is uffd-wp");
+	if (read(uffd, &msg, sizeof(msg)) != -1 || errno != EAGAIN)
+		rc = fail("B: a message about B's writes, or read: %m");
+	/* ... but the fd's authority over A's mm moved with it */
+	step("B: un-protect A's page 0 through the uffd");
+	e = uffd_wp(uffd, s->X, ps, false);
+	if (e)
+		rc = fail("B: UFFDIO_WRITEPROTECT(clear) of A's page 0: %s", strerror(e));
+	set_stage(2);
+	step("B: wait for A to exit");
+	if (!wait_stage(4, HANG_MS + WAIT_MS))
+		return fail("B: A did not exit");
+	/*
+	 * A's mm is gone.  ioctl_userfaultfd(2) gives ESRCH "The faulting
+	 * process has exited" for UFFDIO_COPY/ZEROPAGE/CONTINUE and says
+	 * nothing for UFFDIO_WRITEPROTECT: fs/userfaultfd.c
+	 * userfaultfd_writeprotect() returns ESRCH too ("if
+	 * (mmget_not_zero(ctx->mm)) ... else return -ESRCH").  The
+	 * UFFDIO_REGISTER section notes "ENOMEM if the process is exiting and
+	 * the mm_struct has gone by the time userfault grabs it."
+	 */
+	step("B: ioctls after A exited");
+	e = uffd_wp(uffd, s->X, ps, true);
+	if (e != ESRCH)
+		rc = fail("B: UFFDIO_WRITEPROTECT after the creator exited: %s, want ESRCH",
+			  e ? strerror(e) : "success");
+	e = uffd_register(uffd, s->X, NPAGES * ps, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (e != ENOMEM)
+		rc = fail("B: UFFDIO_REGISTER after the creator exited: %s, want ENOMEM",
+			  e ? strerror(e) : "success");
+	/* and B's own mapping still works */
+	s->X[2 * ps] = (char)0xb2;
+	if (file_byte(fd, 2 * ps) != 0xb2 || file_byte(fd, 0) != 0xb0)
+		rc = fail("B: B's writes at X are not in the file");
+	close(uffd);
+	return rc;
+}
+
+static int c_scm(struct ctx *c)
+{
+	struct scm s = { .c = c };
+	pid_t a, b;
+	char *r;
+	int rc;
+
+	TRY(mem_backing(&c->m, c->mt, user_uid, 0600));
+	r = mmap(NULL, 2 * NPAGES * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r == MAP_FAILED)
+		return fail("reserve: %m");
+	s.X = r;
+	s.Y = r + NPAGES * ps;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s.sv))
+		return fail("socketpair: %m");
+	a = spawn(scm_a, &s, false);
+	b = spawn(scm_b, &s, true);
+	rc = reap(a, "A (the creator)", 2 * HANG_MS + WAIT_MS);
+	set_stage(4);		/* A is reaped: its mm is gone */
+	if (reap(b, "B (the receiver)", HANG_MS + WAIT_MS))
+		rc = FAIL;
+	mem_cleanup(&c->m);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* the table                                                           */
+
+#define T_ISO		(T(K_SHMEM) | T(K_SHMEMP) | T_FILE)
+#define T_PRIV		(T(K_ANON) | T(K_SHMEM) | T_FILE)
+
+static const struct tcase cases[] = {
+	{ "priv-sysctl0-userfaultfd(0)-EPERM", 0, c_priv, PR_SYS0_KERNEL, true },
+	{ "priv-sysctl0-USER_MODE_ONLY-kernel-fault-EFAULT", T_PRIV, c_priv, PR_SYS0_UMO, true },
+	{ "priv-sysctl1-userfaultfd(0)-kernel-fault-reported", T_PRIV, c_priv, PR_SYS1_KERNEL,
+	  true },
+	{ "priv-sysctl1-USER_MODE_ONLY-kernel-fault-EFAULT", T_PRIV, c_priv, PR_SYS1_UMO, true },
+	{ "priv-dev-0600-EACCES", 0, c_priv, PR_DEV0600, true },
+	{ "priv-dev-0666-sysctl0-IOC_NEW(0)-kernel-fault-reported", T_PRIV, c_priv,
+	  PR_DEV0666_KERNEL, true },
+	{ "priv-dev-0666-IOC_NEW(USER_MODE_ONLY|CLOEXEC|NONBLOCK)-kernel-fault-EFAULT", T_PRIV,
+	  c_priv, PR_DEV0666_UMO, true },
+	{ "iso-A-reads-never-block", T_ISO, c_iso, ISO_AREAD, false },
+	{ "iso-B-pwrite", T_ISO, c_iso, ISO_PWRITE, true },
+	{ "iso-B-own-MAP_SHARED", T_ISO, c_iso, ISO_MMAP, true },
+	{ "iso-B-fsync-syncfs", T_ISO, c_iso, ISO_FSYNC, true },
+	{ "iso-sync-drop_caches", T_ISO, c_iso, ISO_SYNC, false },
+	{ "iso-flusher-writeback", T(K_FSHARED), c_iso, ISO_FLUSHER, false },
+	{ "iso-B-truncate-punch", T_ISO, c_iso, ISO_TRUNC, true },
+	{ "ro-no-write-access", T_ISO, c_ro, 0, true },
+	{ "scm-fd-acts-on-creator-mm", T(K_SHMEM) | T(K_FSHARED), c_scm, 0, true },
+};
+
+#define NR_CASES	(int)(sizeof(cases) / sizeof(cases[0]))
+
+static int run_case(const void *arg)
+{
+	struct ctx *c = (struct ctx *)arg;
+
+	return c->tc->fn(c);
+}
+
+static void run_one(const struct tcase *tc, const struct memtype *mt)
+{
+	const char *label = mt ? mt->label : "nonroot";
+	struct ctx c = { .tc = tc, .mt = mt, .rofd = -1 };
+	struct isolated iso;
+	const char *why = NULL;
+	int rc;
+
+	if (tc->nonroot && (geteuid() != 0 || !have_user)) {
+		rc = SKIP;
+		why = "needs root and UFFDWP_USER";
+	} else if (mt && is_file(mt->kind) && !have_wp_file) {
+		if (expect_wp) {
+			rc = fail("UFFD_FEATURE_WP_FILE is expected but not advertised: a file "
+				  "range cannot be write-protected");
+		} else {
+			rc = SKIP;
+			why = "needs sync uffd-wp on files, absent from this kernel (expected)";
+		}
+	} else {
+		memset(S, 0, sizeof(*S));
+		rc = run_isolated(run_case, &c, CASE_TIMEOUT_MS, &iso);
+		if (iso.why[0])
+			fail("the case %s, at: %s", iso.why, S->step);
+	}
+	if (!restore_system())
+		rc = FAIL;
+	tap_result(rc, why, "%s %s", label, tc->name);
+}
+
+static void add_memtype(const char *label, const char *fsname, enum kind k, const char *dir)
+{
+	struct memtype *mt = &memtypes[nr_memtypes++];
+
+	if (fsname)
+		snprintf(mt->label, sizeof(mt->label), "%s:%s", label, fsname);
+	else
+		snprintf(mt->label, sizeof(mt->label), "%s", label);
+	mt->kind = k;
+	mt->dir = dir;
+}
+
+static void probe(void)
+{
+	const char *name = getenv("UFFDWP_USER");
+	struct test_fs fs[MAX_TEST_FS];
+	int i, n = parse_test_fs(fs, MAX_TEST_FS);
+	uint64_t features = 0;
+	struct passwd *pw;
+	struct stat st;
+
+	add_memtype("anon", NULL, K_ANON, NULL);
+	add_memtype("shmem", NULL, K_SHMEM, NULL);
+	add_memtype("shmem-private", NULL, K_SHMEMP, NULL);
+	for (i = 0; i < n; i++) {
+		add_memtype("file-shared", fs[i].name, K_FSHARED, fs[i].dir);
+		add_memtype("file-private", fs[i].name, K_FPRIVATE, fs[i].dir);
+	}
+	uffd_features(&features);
+	have_wp_file = features & UFFD_FEATURE_WP_FILE;
+	expect_wp = expect_wp_file();
+	if (name && *name) {
+		pw = getpwnam(name);
+		if (pw) {
+			user_uid = pw->pw_uid;
+			user_gid = pw->pw_gid;
+			have_user = user_uid != 0;
+		}
+	}
+	read_file(SYSCTL_UNPRIV, orig_unpriv, sizeof(orig_unpriv));
+	read_file(SYSCTL_EXPIRE, orig_expire, sizeof(orig_expire));
+	read_file(SYSCTL_WB, orig_wb, sizeof(orig_wb));
+	if (!stat(DEV_UFFD, &st)) {
+		orig_devmode = st.st_mode & 07777;
+		have_dev = true;
+	}
+	diag("UFFDIO_API features %#llx: UFFD_FEATURE_WP_FILE %s, expected %s",
+	     (unsigned long long)features, have_wp_file ? "advertised" : "not advertised",
+	     expect_wp ? "yes" : "no");
+	diag("user %s uid %d; vm.unprivileged_userfaultfd %.1s; %s mode %#o",
+	     name ? name : "(none)", (int)user_uid, orig_unpriv, DEV_UFFD,
+	     (unsigned int)orig_devmode);
+}
+
+int main(void)
+{
+	int64_t start = now_ms();
+	int i, k, plan = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	ps = sysconf(_SC_PAGESIZE);
+	S = mmap(NULL, sizeof(*S), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (S == MAP_FAILED) {
+		perror("mmap");
+		return 1;
+	}
+	probe();
+	for (i = 0; i < NR_CASES; i++) {
+		if (!cases[i].types)
+			plan++;
+		for (k = 0; k < nr_memtypes; k++)
+			plan += !!(cases[i].types & T(memtypes[k].kind));
+	}
+	tap_plan(plan);
+	for (i = 0; i < NR_CASES; i++) {
+		if (!cases[i].types)
+			run_one(&cases[i], NULL);
+		for (k = 0; k < nr_memtypes; k++)
+			if (cases[i].types & T(memtypes[k].kind))
+				run_one(&cases[i], &memtypes[k]);
+	}
+	if (!restore_system())
+		tap.fail++;
+	return tap_totals(start);
+}
