@@ -48,6 +48,22 @@
 #ifndef UFFD_FEATURE_WP_ASYNC
 #define UFFD_FEATURE_WP_ASYNC (1 << 15)
 #endif
+#ifndef UFFD_FEATURE_WAKE_ON_CURRENT_CPU
+#define UFFD_FEATURE_WAKE_ON_CURRENT_CPU (1ULL << 18)
+#endif
+#ifndef UFFD_FEATURE_WP_RESOLVE
+#define UFFD_FEATURE_WP_RESOLVE (1ULL << 19)
+struct uffdio_wp_resolve {
+	struct uffdio_range range;
+	__u64 mode;
+	struct uffd_msg msg;
+};
+#define _UFFDIO_WP_RESOLVE (0x09)
+#define UFFDIO_WP_RESOLVE _IOWR(UFFDIO, _UFFDIO_WP_RESOLVE, struct uffdio_wp_resolve)
+#endif
+#ifndef UFFD_FEATURE_BUSY_POLL
+#define UFFD_FEATURE_BUSY_POLL (1ULL << 20)
+#endif
 #ifndef UFFD_FEATURE_WP_FILE
 #define UFFD_FEATURE_WP_FILE (1ULL << 17)
 #endif
@@ -67,9 +83,44 @@ struct pm_scan_arg {
 #endif
 
 enum method { M_NONE, M_MPROTECT, M_SOFTDIRTY, M_UFFD_READ, M_UFFD_POLL,
-	      M_UFFD_SIGBUS, M_ASYNC_WPMATCH, M_ASYNC_REARM };
+	      M_UFFD_SIGBUS, M_ASYNC_WPMATCH, M_ASYNC_REARM,
+	      M_UFFD_READ_CPU, M_UFFD_RESOLVE, M_UFFD_RESOLVE_CPU,
+	      M_UFFD_READ_SPIN, M_UFFD_RESOLVE_SPIN, M_NMETHODS };
 static const char *method_names[] = { "none", "mprotect", "softdirty",
-	"uffd-read", "uffd-poll", "uffd-sigbus", "async-scan-wp", "async-scan-rearm" };
+	"uffd-read", "uffd-poll", "uffd-sigbus", "async-scan-wp", "async-scan-rearm",
+	"uffd-read-cpu", "uffd-resolve", "uffd-resolve-cpu",
+	"uffd-read-spin", "uffd-resolve-spin" };
+
+/* a handler thread serves the faults (not SIGBUS, not async) */
+static int thread_method(int m)
+{
+	return m == M_UFFD_READ || m == M_UFFD_POLL || m == M_UFFD_READ_CPU ||
+	       m == M_UFFD_RESOLVE || m == M_UFFD_RESOLVE_CPU ||
+	       m == M_UFFD_READ_SPIN || m == M_UFFD_RESOLVE_SPIN;
+}
+
+/* the uffd features a method needs beyond the memory type's */
+static uint64_t method_features(int m)
+{
+	switch (m) {
+	case M_UFFD_SIGBUS:
+		return UFFD_FEATURE_SIGBUS;
+	case M_ASYNC_WPMATCH:
+	case M_ASYNC_REARM:
+		return UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
+	case M_UFFD_READ_CPU:
+		return UFFD_FEATURE_WAKE_ON_CURRENT_CPU;
+	case M_UFFD_RESOLVE:
+		return UFFD_FEATURE_WP_RESOLVE;
+	case M_UFFD_RESOLVE_CPU:
+		return UFFD_FEATURE_WP_RESOLVE | UFFD_FEATURE_WAKE_ON_CURRENT_CPU;
+	case M_UFFD_READ_SPIN:
+		return UFFD_FEATURE_BUSY_POLL;
+	case M_UFFD_RESOLVE_SPIN:
+		return UFFD_FEATURE_WP_RESOLVE | UFFD_FEATURE_BUSY_POLL;
+	}
+	return 0;
+}
 enum memtype { T_ANON, T_SHMEM, T_HUGETLB, T_FILE_SHARED, T_FILE_PRIVATE };
 static const char *memtype_names[] = { "anon", "shmem", "hugetlb",
 	"file-shared", "file-private" };
@@ -229,11 +280,41 @@ static void handle_msgs(struct uffd_msg *m, int n)
 
 static void usr1(int s) { (void)s; }
 
+/*
+ * UFFDIO_WP_RESOLVE: resolve the previous fault and wait for the next one
+ * in one call.  The kernel clears range.len once the range is resolved,
+ * so after EINTR/EAGAIN the call is simply repeated.
+ */
+static void resolve_loop(void)
+{
+	struct uffdio_wp_resolve r = { 0 };
+
+	while (!stop_handler) {
+		if (ioctl(uffd, UFFDIO_WP_RESOLVE, &r)) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			perror("UFFDIO_WP_RESOLVE");
+			_exit(4);
+		}
+		if (r.msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		uintptr_t a = r.msg.arg.pagefault.address & ~(psize - 1);
+		record(a);	/* bookkeeping first: the resolve wakes the writer */
+		r.range.start = a;
+		r.range.len = psize;
+	}
+}
+
 static void *handler_thread(void *arg)
 {
 	(void)arg;
 	struct uffd_msg m[16];
 	pin_self();
+	if (method == M_UFFD_RESOLVE || method == M_UFFD_RESOLVE_CPU ||
+	    method == M_UFFD_RESOLVE_SPIN) {
+		resolve_loop();
+		return NULL;
+	}
 	while (!stop_handler) {
 		if (method == M_UFFD_POLL) {
 			struct pollfd p[2] = { { uffd, POLLIN, 0 }, { stop_evfd, POLLIN, 0 } };
@@ -378,15 +459,12 @@ static void setup_method(void)
 		return;
 
 	/* uffd methods */
-	uint64_t want = 0;
+	uint64_t want = method_features(method);
 	int oflags = O_CLOEXEC;
-	if (method == M_UFFD_SIGBUS)
-		want |= UFFD_FEATURE_SIGBUS;
-	if (method == M_ASYNC_WPMATCH || method == M_ASYNC_REARM)
-		want |= UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
 	if (memtype == T_SHMEM || memtype == T_HUGETLB)
 		want |= UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
-	if (method != M_UFFD_READ)
+	/* handler threads that block in the kernel need a blocking fd */
+	if (!thread_method(method) || method == M_UFFD_POLL)
 		oflags |= O_NONBLOCK;
 
 	/* probe the kernel's features first */
@@ -401,8 +479,12 @@ static void setup_method(void)
 	if ((memtype == T_FILE_SHARED || memtype == T_FILE_PRIVATE) &&
 	    !(have & UFFD_FEATURE_WP_FILE))
 		skip("no UFFD_FEATURE_WP_FILE (uffd-wp on files)");
-	if ((want & have) != want)
-		skip("uffd feature missing");
+	if ((want & have) != want) {
+		static char why[96];
+		snprintf(why, sizeof(why), "uffd feature missing (0x%llx)",
+			 (unsigned long long)(want & ~have));
+		skip(why);
+	}
 
 	uffd = syscall(SYS_userfaultfd, oflags);
 	api = (struct uffdio_api){ .api = UFFD_API, .features = want };
@@ -422,7 +504,7 @@ static void setup_method(void)
 		sa.sa_sigaction = sigbus_handler;
 		sigaction(SIGBUS, &sa, NULL);
 	}
-	if (method == M_UFFD_READ || method == M_UFFD_POLL) {
+	if (thread_method(method)) {
 		struct sigaction su = { .sa_handler = usr1 };	/* no SA_RESTART */
 		sigaction(SIGUSR1, &su, NULL);
 		stop_evfd = eventfd(0, EFD_CLOEXEC);
@@ -560,7 +642,7 @@ static void usage(void)
 "              [--pin] [-k STRIDE] [-d DIR] [-f FSLABEL] [-T SECONDS] [-H]\n"
 "              [--skip WHY]\n"
 "  -m none|mprotect|softdirty|uffd-read|uffd-poll|uffd-sigbus|\n"
-"     async-scan-wp|async-scan-rearm\n"
+"     async-scan-wp|async-scan-rearm|uffd-read-cpu|uffd-resolve|\n     uffd-resolve-cpu|uffd-read-spin|uffd-resolve-spin\n"
 "  -t anon|shmem|hugetlb|file-shared|file-private (file: in -d DIR)\n"
 "  -p seq|rand|scatter (scatter: every STRIDE-th page, default 2)\n"
 "  -s size in MiB (default 16), -r measured repeats (default 5; one\n"
@@ -586,7 +668,7 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "m:t:p:s:r:w:k:d:f:T:Hvh", lo, NULL)) != -1) {
 		switch (c) {
-		case 'm': method = lookup(optarg, method_names, 8); break;
+		case 'm': method = lookup(optarg, method_names, M_NMETHODS); break;
 		case 't': memtype = lookup(optarg, memtype_names, 5); break;
 		case 'p': pattern = lookup(optarg, pattern_names, 3); break;
 		case 's': size_mib = strtoul(optarg, 0, 0); break;

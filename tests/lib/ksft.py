@@ -8,7 +8,9 @@
 Points are printed as "ok N - LABEL: desc"; the plan is printed at the end
 (TAP allows a trailing plan).  Any SKIP is turned into a failure unless it
 is allowed: the file memory types of uffd-unit-tests when the kernel is not
-expected to support sync uffd-wp on files (UFFDWP_EXPECT_WP_FILE=0), or a
+expected to support sync uffd-wp on files (UFFDWP_EXPECT_WP_FILE=0), the
+hand-off tests when it is not expected to have the hand-off features
+(UFFDWP_EXPECT_HANDOFF=0), or a
 pattern listed in tests/lib/ksft-allowed-skips with its reason.
 Several invocations can be chained in one process with ksft.py multi FILE
 (each line of FILE: mode label [--cwd DIR] -- cmd...).
@@ -17,6 +19,7 @@ import os, re, shlex, subprocess, sys, time
 
 top = os.environ.get("UFFDWP_TOP", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 expect_file = os.environ.get("UFFDWP_EXPECT_WP_FILE", "1") == "1"
+expect_handoff = os.environ.get("UFFDWP_EXPECT_HANDOFF", "1") == "1"
 n = 0
 failed = False
 
@@ -52,6 +55,10 @@ def point(ok, desc, skip=None):
 
 def skip_allowed(desc):
     if not expect_file and re.search(r"( on file(-private)?\b|:file(-private)?-wp\[)", desc):
+        return True
+    # the hand-off features (UFFD_FEATURE_WAKE_ON_CURRENT_CPU, _WP_RESOLVE,
+    # _BUSY_POLL) of the series' second group
+    if not expect_handoff and re.search(r"\bwp-(handoff|resolve)", desc):
         return True
     return any(re.search(p, desc) for p in ALLOWED)
 
