@@ -153,6 +153,21 @@ static int stop_evfd = -1;
 static pthread_t handler_tid;
 static int have_handler;
 static struct page_region *pmvec;
+static int trace_fd = -1;	/* --trace: trace_marker around the writes */
+
+/* --trace: "wtrack: writes begin|end ..." in the ftrace buffer */
+static void trace_mark(const char *what, size_t writes)
+{
+	char buf[128];
+	int n;
+
+	if (trace_fd < 0)
+		return;
+	n = snprintf(buf, sizeof(buf), "wtrack: writes %s %zu tgid %d\n", what,
+		     writes, getpid());
+	if (write(trace_fd, buf, n) != n)
+		perror("trace_marker");
+}
 
 static uint64_t now_ns(void)
 {
@@ -642,12 +657,15 @@ static void usage(void)
 "              [--pin] [-k STRIDE] [-d DIR] [-f FSLABEL] [-T SECONDS] [-H]\n"
 "              [--skip WHY]\n"
 "  -m none|mprotect|softdirty|uffd-read|uffd-poll|uffd-sigbus|\n"
-"     async-scan-wp|async-scan-rearm|uffd-read-cpu|uffd-resolve|\n     uffd-resolve-cpu|uffd-read-spin|uffd-resolve-spin\n"
+"     async-scan-wp|async-scan-rearm|uffd-read-cpu|uffd-resolve|\n"
+"     uffd-resolve-cpu|uffd-read-spin|uffd-resolve-spin\n"
 "  -t anon|shmem|hugetlb|file-shared|file-private (file: in -d DIR)\n"
 "  -p seq|rand|scatter (scatter: every STRIDE-th page, default 2)\n"
 "  -s size in MiB (default 16), -r measured repeats (default 5; one\n"
 "     unmeasured warm-up round first), -w writers (uffd-read/poll: 1 handler)\n"
-"  --pin: writers and handler on CPU 0; -H: print the CSV header only\n");
+"  --pin: writers and handler on CPU 0; -H: print the CSV header only\n"
+"  --trace: write 'wtrack: writes begin|end N tgid T' to the ftrace\n"
+"     trace_marker around the writes of each measured round (bench/trace.sh)\n");
 	exit(2);
 }
 
@@ -662,7 +680,8 @@ static int lookup(const char *s, const char **names, int n)
 
 int main(int argc, char **argv)
 {
-	static struct option lo[] = { { "pin", 0, 0, 'P' }, { "skip", 1, 0, 'S' }, { "help", 0, 0, 'h' }, { 0 } };
+	static struct option lo[] = { { "pin", 0, 0, 'P' }, { "skip", 1, 0, 'S' }, { "help", 0, 0, 'h' },
+				      { "trace", 0, 0, 'M' }, { 0 } };
 	int c, fs_given = 0;
 	const char *skipwhy = NULL;
 
@@ -679,6 +698,10 @@ int main(int argc, char **argv)
 		case 'f': snprintf(fslabel, sizeof(fslabel), "%s", optarg); fs_given = 1; break;
 		case 'T': timeout_s = atoi(optarg); break;
 		case 'P': pin = 1; break;
+		case 'M': trace_fd = open("/sys/kernel/tracing/trace_marker", O_WRONLY | O_CLOEXEC);
+			if (trace_fd < 0)
+				fail("--trace: open /sys/kernel/tracing/trace_marker");
+			break;
 		case 'S': skipwhy = optarg; break;
 		case 'v': verbose = 1; break;
 		case 'H':
@@ -742,6 +765,8 @@ int main(int argc, char **argv)
 			w[k].from = k * share < nwrites ? k * share : nwrites;
 			w[k].to = (k + 1) * share < nwrites ? (k + 1) * share : nwrites;
 		}
+		if (rep >= 0)
+			trace_mark("begin", nwrites);
 		if (nwriters == 1) {
 			writer_run(&w[0]);
 		} else {
@@ -758,6 +783,8 @@ int main(int argc, char **argv)
 			done += w[k].done;
 		}
 
+		if (rep >= 0)
+			trace_mark("end", nwrites);
 		uint64_t t2 = now_ns();
 		collect();
 		uint64_t t3 = now_ns();
