@@ -202,6 +202,8 @@ static const char *ename(int e, char *buf, size_t len)
  * vma_can_userfault() before any other check.
  */
 #define KD(s, b)	((short)(0x4000 | ((s) << 7) | (b)))
+/* the same for the hand-off features (UFFDWP_EXPECT_HANDOFF) */
+#define HD(s, b)	((short)(0x2000 | ((s) << 7) | (b)))
 #define ALLW(e)		{ e, e, e, e, e, e }
 /*          anon shmem shmem-private hugetlb file-shared file-private */
 #define W6(a, s, p, h, f, q)	{ a, s, p, h, f, q }
@@ -210,7 +212,9 @@ static const char *ename(int e, char *buf, size_t len)
 static int decode_want(short v)
 {
 	if (v & 0x4000)
-		return expect_wp ? (v >> 7) & 0x7f : v & 0x7f;
+		return expect_wp ? (v >> 7) & 0x3f : v & 0x7f;
+	if (v & 0x2000)
+		return expect_handoff() ? (v >> 7) & 0x3f : v & 0x7f;
 	return v;
 }
 
@@ -1245,8 +1249,8 @@ static int g_capability(const struct grow *g, struct res *r)
  * (err_out: memset + copy_to_user).  A failed call does not initialise the
  * context (the cmpxchg is the last step), so it can be retried.
  */
-enum { API_BADAPI, API_BIT63, API_BIT18, API_WPFILE, API_TWICE, API_RETRY, API_NULL,
-       API_FORK };
+enum { API_BADAPI, API_BIT63, API_BIT21, API_WPFILE, API_TWICE, API_RETRY, API_NULL,
+       API_FORK, API_HANDOFF, API_RESOLVE_NOFEAT, API_RESOLVE_MODE };
 
 static int g_api(const struct grow *g, struct res *r)
 {
@@ -1263,9 +1267,31 @@ static int g_api(const struct grow *g, struct res *r)
 	case API_BIT63:
 		api.features = 1ULL << 63;
 		break;
-	case API_BIT18:
-		api.features = 1ULL << 18;
+	case API_BIT21:
+		api.features = 1ULL << 21;
 		break;
+	case API_HANDOFF:
+		api.features = UFFD_FEATURE_WAKE_ON_CURRENT_CPU |
+			       UFFD_FEATURE_WP_RESOLVE | UFFD_FEATURE_BUSY_POLL;
+		break;
+	case API_RESOLVE_NOFEAT:
+	case API_RESOLVE_MODE: {
+		/* UFFDIO_WP_RESOLVE: not enabled, or an unknown mode bit */
+		struct { uint64_t start, len, mode; unsigned char msg[32]; } res = {
+			.mode = g->arg == API_RESOLVE_MODE,
+		};
+
+		if (g->arg == API_RESOLVE_MODE)
+			api.features = UFFD_FEATURE_WP_RESOLVE;
+		if (ioctl(fd, UFFDIO_API, &api)) {
+			e = errno;
+			close(fd);
+			return expect(r, e, decode_want(g->want));
+		}
+		e = ioctl(fd, _IOWR(UFFDIO, 0x09, res), &res) ? errno : 0;
+		close(fd);
+		return expect(r, e, decode_want(g->want));
+	}
 	case API_WPFILE:
 		api.features = UFFD_FEATURE_WP_FILE;
 		break;
@@ -1595,7 +1621,13 @@ static const struct grow grows[] = {
 	{ "global", "UFFDIO_API", "wp-file-capability-as-expected", 0, 0, g_capability, false },
 	{ "global", "UFFDIO_API", "bad-api-version", API_BADAPI, EINVAL, g_api, false },
 	{ "global", "UFFDIO_API", "unknown-feature-bit-63", API_BIT63, EINVAL, g_api, false },
-	{ "global", "UFFDIO_API", "unknown-feature-bit-18", API_BIT18, EINVAL, g_api, false },
+	{ "global", "UFFDIO_API", "unknown-feature-bit-21", API_BIT21, EINVAL, g_api, false },
+	{ "global", "UFFDIO_API", "features-WAKE_ON_CURRENT_CPU|WP_RESOLVE|BUSY_POLL-bits-18-20",
+	  API_HANDOFF, HD(0, EINVAL), g_api, false },
+	{ "global", "UFFDIO_WP_RESOLVE", "feature-not-requested", API_RESOLVE_NOFEAT, EINVAL,
+	  g_api, false },
+	{ "global", "UFFDIO_WP_RESOLVE", "unknown-mode-bit", API_RESOLVE_MODE, EINVAL,
+	  g_api, false },
 	{ "global", "UFFDIO_API", "feature-WP_FILE-bit-17", API_WPFILE, KD(0, EINVAL),
 	  g_api, false },
 	{ "global", "UFFDIO_API", "called-twice", API_TWICE, EINVAL, g_api, false },

@@ -126,9 +126,10 @@ struct memtype {
 	const char *dir;	/* mountpoint for files */
 	enum mkind kind;
 	bool shared;
+	uint64_t xfeat;		/* uffd features requested on top of THREAD_ID */
 };
 
-#define MAX_MEMTYPES	(2 + 2 * MAX_TEST_FS)
+#define MAX_MEMTYPES	(4 + 2 * MAX_TEST_FS)
 static struct memtype memtypes[MAX_MEMTYPES];
 static int nr_memtypes;
 
@@ -1201,9 +1202,10 @@ static int run_memtype(void)
 	e = setup_area();
 	if (e)
 		return violation("setting up the %s area: %s", mt->name, strerror(e)), FAIL;
-	uffd = uffd_open(UFFD_FEATURE_THREAD_ID, &features);
+	uffd = uffd_open(UFFD_FEATURE_THREAD_ID | mt->xfeat, &features);
 	if (uffd < 0)
-		return violation("userfaultfd/UFFDIO_API(THREAD_ID): %s", strerror(-uffd)), FAIL;
+		return violation("userfaultfd/UFFDIO_API(THREAD_ID|%#llx): %s",
+				 (unsigned long long)mt->xfeat, strerror(-uffd)), FAIL;
 	e = uffd_register(uffd, area, area_len, UFFDIO_REGISTER_MODE_WP, &ioctls);
 	if (e)
 		return violation("UFFDIO_REGISTER(MODE_WP) on %s %s: %s%s", mt->name, mt->fs,
@@ -1331,7 +1333,7 @@ static int run_in_child(const struct memtype *m)
 static void add_memtype(const char *name, const char *fs, const char *dir,
 			enum mkind kind, bool shared)
 {
-	memtypes[nr_memtypes++] = (struct memtype){ name, fs, dir, kind, shared };
+	memtypes[nr_memtypes++] = (struct memtype){ name, fs, dir, kind, shared, 0 };
 }
 
 static void parse_fs(void)
@@ -1344,6 +1346,17 @@ static void parse_fs(void)
 	for (i = 0; i < n; i++) {
 		add_memtype("file-shared", fs[i].name, fs[i].dir, M_FILE, true);
 		add_memtype("file-private", fs[i].name, fs[i].dir, M_FILE, false);
+	}
+	/*
+	 * The hand-off wakeups on the current CPU under the same events: the
+	 * handler (poll) and the resolved writers woken with WF_CURRENT_CPU.
+	 */
+	add_memtype("anon+wake-on-current-cpu", "-", NULL, M_ANON, false);
+	memtypes[nr_memtypes - 1].xfeat = UFFD_FEATURE_WAKE_ON_CURRENT_CPU;
+	if (n) {
+		add_memtype("file-shared+wake-on-current-cpu", fs[0].name,
+			    fs[0].dir, M_FILE, true);
+		memtypes[nr_memtypes - 1].xfeat = UFFD_FEATURE_WAKE_ON_CURRENT_CPU;
 	}
 }
 
@@ -1371,6 +1384,17 @@ static void run_one(const struct memtype *m)
 	if (m->kind == M_FILE && !have_wp_file && !expect_wp_file()) {
 		tap_result(SKIP, "kernel does not support sync uffd-wp on files (expected)",
 			   "stress %s %s", m->name, m->fs);
+		return;
+	}
+	if (m->xfeat & ~kfeatures) {
+		if (!expect_handoff()) {
+			tap_result(SKIP, "kernel without the hand-off features (expected)",
+				   "stress %s %s", m->name, m->fs);
+			return;
+		}
+		fail("UFFDIO_API does not advertise %#llx, expected on this kernel",
+		     (unsigned long long)(m->xfeat & ~kfeatures));
+		tap_result(FAIL, NULL, "stress %s %s", m->name, m->fs);
 		return;
 	}
 	if (m->kind == M_FILE && access(m->dir, W_OK)) {

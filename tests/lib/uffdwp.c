@@ -242,6 +242,13 @@ bool expect_wp_file(void)
 	return !(e && !strcmp(e, "0"));
 }
 
+bool expect_handoff(void)
+{
+	const char *e = getenv("UFFDWP_EXPECT_HANDOFF");
+
+	return !(e && !strcmp(e, "0"));
+}
+
 /* from /sys/devices/system/node/has_memory: "0-1", "0,2", ... */
 bool two_numa_nodes(int *a, int *b)
 {
