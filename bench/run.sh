@@ -1,54 +1,61 @@
 #!/bin/bash
-# bench/run.sh [--quick] [--native] -- write-tracking benchmark matrix.
+# bench/run.sh [--quick] [--native] [--handler] -- write-tracking benchmark matrix.
 #
-# In the guest (default):
+# In the guest (default; the 2-vCPU boot of `make bench`):
 #   scripts/vm.sh build/obj/series/vmlinux 'bench/run.sh'
-#   -> build/bench/results.csv, build/bench/summary.md, build/bench/*.png
-# On the host (the methods the host kernel supports; file uffd rows SKIP
-# on kernels without UFFD_FEATURE_WP_FILE):
+#   -> build/bench/results-tcg2.csv, run-tcg2.log
+# The handler-thread rows only (the 1-vCPU boot of `make bench`):
+#   VCPUS=1 scripts/vm.sh build/obj/series/vmlinux 'bench/run.sh --handler'
+#   -> build/bench/results-tcg1.csv (tag gets "-handler" unless 1 vCPU)
+# On the host (the methods the host kernel supports; what it lacks SKIPs):
 #   bench/run.sh --native
-#   -> build/bench/native-results.csv, build/bench/native-summary.md, PNGs
+#   -> build/bench/results-native.csv
+# Then bench/report.py build/bench: summary.md and the PNG plots.
 #
-# --quick  ~2-3 min in the TCG guest (4 MiB, seq+scatter, one fs)
-# FULL=1   larger matrix (16 and 64 MiB, all patterns, pinning, 10 repeats)
-# Env: UFFDWP_FS (file systems to test, set by the guest init; --native:
-# defaults to a directory under /tmp), BENCH_OUT (build/bench),
-# BENCH_TIMEOUT (seconds per point, 300), BENCH_ENV (row label override),
-# BENCH_BUDGET (seconds for the whole matrix; points after it are SKIP rows:
-# quick 300, default 1140, FULL 7200), BENCH_MIB (range sizes, e.g. "16 64"),
-# BENCH_SYNC_MIB (range for uffd-read/poll in the guest; empty = BENCH_MIB).
+# --quick  a few minutes in the TCG guest (4 MiB, seq+scatter, one fs)
+# FULL=1   the full matrix (16, 128 and 1024 MiB, all patterns, all fs,
+#          2 writers x pinned, limit points of every method; hours)
+# Env: UFFDWP_FS (file systems, set by the guest init; --native: a directory
+# under /tmp), BENCH_OUT (build/bench), BENCH_TIMEOUT (seconds per point,
+# 120, FULL 600), BENCH_ENV (row label override), BENCH_TAG (file name tag override),
+# BENCH_BUDGET (seconds for the whole matrix; points after it are SKIP
+# rows), BENCH_MIB (range sizes, e.g. "16 64"), BENCH_SYNC_MIB (range for
+# the handler-thread methods in the guest; empty = BENCH_MIB).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${BENCH_OUT:-$top/build/bench}
-quick=0 native=0
+quick=0 native=0 handler=0
 for a in "$@"; do
 	case $a in
 	--quick) quick=1 ;;
 	--native) native=1 ;;
-	-h|--help) sed -n 2,19p "$0"; exit 0 ;;
+	--handler) handler=1 ;;
+	-h|--help) sed -n 2,24p "$0"; exit 0 ;;
 	*) echo "run.sh: unknown argument $a" >&2; exit 2 ;;
 	esac
 done
 full=${FULL:-0}
-ptimeout=${BENCH_TIMEOUT:-300}
+ptimeout=${BENCH_TIMEOUT:-$([ "${FULL:-0}" = 1 ] && echo 600 || echo 120)}
 mkdir -p "$out" || exit 1
 
 # --- build (gcc from the host root, visible in the guest too) ---
 bin=$out/wtrack
 if [ ! -x "$bin" ] || [ "$top/bench/wtrack.c" -nt "$bin" ]; then
 	tmp=$bin.tmp.$$
-	# a read-only or foreign build dir: fall back to /tmp
-	if ! gcc -O2 -Wall -pthread -o "$tmp" "$top/bench/wtrack.c" ||
+	inc=()
+	[ -d "$top/build/headers/include" ] && inc=(-isystem "$top/build/headers/include")
+	if ! gcc -O2 -Wall -pthread "${inc[@]}" -o "$tmp" "$top/bench/wtrack.c" ||
 	   ! mv -f "$tmp" "$bin"; then
 		echo "run.sh: cannot build wtrack" >&2
 		exit 1
 	fi
 fi
 
-# --- environment label ---
+# --- configuration label: "TCG guest 2 vCPU", "TCG guest 1 vCPU", "native" ---
+ncpu=$(nproc)
 if [ $native = 1 ]; then
-	envlabel=${BENCH_ENV:-"native, host kernel $(uname -r)"}
-	prefix=native-
+	envlabel=${BENCH_ENV:-native}
+	tag=native
 	fslist=${UFFDWP_FS:-}
 	if [ -z "$fslist" ]; then
 		d=$(mktemp -d /tmp/wtrack-fs.XXXXXX)
@@ -57,59 +64,73 @@ if [ $native = 1 ]; then
 	fi
 else
 	if grep -q 'TCG' /proc/cpuinfo; then
-		envlabel="TCG guest (emulated)"
+		kind=TCG short=tcg
 	elif grep -q '^flags.* hypervisor' /proc/cpuinfo; then
-		envlabel="KVM guest"
+		kind=KVM short=kvm
 	else
-		envlabel="guest"
+		kind=bare short=guest
 	fi
-	envlabel=${BENCH_ENV:-"$envlabel, kernel $(uname -r)"}
-	prefix=
+	envlabel=${BENCH_ENV:-"$kind guest $ncpu vCPU"}
+	tag=$short$ncpu
 	fslist=${UFFDWP_FS:-}
 	[ -n "$fslist" ] || echo "run.sh: UFFDWP_FS unset: no file rows (run in the guest via scripts/vm.sh)" >&2
 fi
-csv=$out/${prefix}results.csv
-log=$out/${prefix}run.log
+# the 1-vCPU boot runs --handler: its rows are "tcg1"; --handler elsewhere
+# gets its own file so it does not overwrite the full set of that config
+[ $handler = 1 ] && [ "$ncpu" != 1 ] && tag=$tag-handler
+tag=${BENCH_TAG:-$tag}
+kernel="$(uname -r)"
+csv=$out/results-$tag.csv
+log=$out/run-$tag.log
 : > "$log"
-echo "env,$("$bin" -H)" > "$csv"
+echo "env,kernel,$("$bin" -H)" > "$csv"
 
 # --- matrix ---
-methods="none mprotect softdirty uffd-read uffd-poll uffd-sigbus async-scan-wp async-scan-rearm"
-syncm="uffd-read uffd-poll"
+oldm="mprotect softdirty uffd-read uffd-poll uffd-sigbus async-scan-wp async-scan-rearm"
+newm="uffd-read-cpu uffd-resolve uffd-resolve-cpu uffd-read-spin uffd-resolve-spin"
+# one handler thread serves the faults: every write is a cross-thread wakeup
+handlerm="uffd-read uffd-poll $newm"
 reps=5
-# ssize: MiB for the methods with a handler thread (uffd-read/poll): every
-# write is a cross-thread wakeup, which costs milliseconds in a TCG guest on a
-# busy host, so they get a smaller range to stay inside the time budget.
+# ssize: MiB for the handler-thread methods: a wakeup of an idle vCPU costs
+# 0.1-5 ms in a TCG guest on a busy host, so they get a smaller range there
+# (mprotect is run at that size too, so their ratios are same-size).
 if [ $quick = 1 ]; then
-	size=4 ssize=1 hsize=8 patterns="seq scatter" fsuse=${fslist%% *} reps=5
-	budget=${BENCH_BUDGET:-300}
+	size=4 ssize=1 hsize=8 patterns="seq scatter" fsuse=${fslist%% *}
+	budget=$([ $handler = 1 ] && echo 60 || echo 120)
+	limit_methods="mprotect uffd-sigbus"
 elif [ "$full" = 1 ]; then
-	size="16 64" ssize=16 hsize=64 patterns="seq rand scatter" fsuse=$fslist reps=10
-	budget=${BENCH_BUDGET:-7200}
+	size="16 128" ssize=16 hsize=64 patterns="seq rand scatter" fsuse=$fslist reps=10
+	budget=$([ $handler = 1 ] && echo 2400 || echo 7200)
+	limit_methods="mprotect softdirty uffd-sigbus async-scan-wp async-scan-rearm $handlerm"
 else
 	size=16 ssize=1 hsize=32 patterns="seq rand scatter" fsuse=$fslist
-	budget=${BENCH_BUDGET:-1140}
+	budget=$([ $handler = 1 ] && echo 180 || echo 510)
+	# uffd-read/poll at 49152 writes: minutes in TCG; FULL=1 runs them
+	limit_methods="mprotect softdirty uffd-sigbus async-scan-wp async-scan-rearm $newm"
 fi
-[ $native = 1 ] && ssize=
+if [ $native = 1 ]; then
+	ssize=
+	[ $quick = 1 ] || limit_methods="mprotect softdirty uffd-sigbus async-scan-wp async-scan-rearm $handlerm"
+	# no TCG: each point is fast; the cap keeps a busy host bounded
+	budget=$([ $quick = 1 ] && echo 60 || { [ "$full" = 1 ] && echo 3600 || echo 180; })
+fi
+budget=${BENCH_BUDGET:-$budget}
 size=${BENCH_MIB:-$size} ssize=${BENCH_SYNC_MIB-$ssize}
 limit_size=384
 
 npoints=0 nfail=0 nskip=0
 start=$SECONDS
+is_handler() { case " $handlerm " in *" $1 "*) return 0 ;; esac; return 1; }
 point() {	# wtrack args...  (bash builtins only: every exec is slow in TCG)
 	npoints=$((npoints + 1))
-	local tmp=$out/.point.$$ rc line last=
-	# handler-thread methods: smaller range (see ssize; last -s wins)
-	case " $* " in *" hugetlb "*) ;;
-	*" uffd-read "*|*" uffd-poll "*) [ -n "$ssize" ] && set -- "$@" -s "$ssize" ;;
-	esac
+	local tmp=$out/.point.$$ rc line
 	if [ $((SECONDS - start)) -ge "$budget" ]; then
 		# time budget (BENCH_BUDGET s) exhausted: record what was not run
 		nskip=$((nskip + 1))
-		"$bin" "$@" --skip "run.sh time budget (${budget}s) exhausted" > "$tmp" 2>/dev/null
+		"$bin" "$@" --skip "run.sh time budget (${budget}s) exhausted" < /dev/null > "$tmp" 2>/dev/null
 		rc=0
 	else
-		timeout -k 5 "$ptimeout" "$bin" -T "$ptimeout" "$@" > "$tmp" 2> "$tmp.err"
+		timeout -k 5 "$ptimeout" "$bin" -T "$ptimeout" "$@" < /dev/null > "$tmp" 2> "$tmp.err"
 		rc=$?
 	fi
 	local rows=0 bad=0
@@ -126,7 +147,7 @@ point() {	# wtrack args...  (bash builtins only: every exec is slow in TCG)
 	fi
 	# 0 ok/SKIP/ENOMEM, 1 wrong dirty set (shown in the summary), else crash/timeout
 	[ $rc -le 1 ] || nfail=$((nfail + 1))
-	while IFS= read -r line; do echo "\"$envlabel\",$line"; done < "$tmp" >> "$csv"
+	while IFS= read -r line; do echo "\"$envlabel\",\"$kernel\",$line"; done < "$tmp" >> "$csv"
 	if [ -f "$tmp.err" ]; then
 		while IFS= read -r line; do
 			echo "$line" >> "$log"
@@ -135,53 +156,145 @@ point() {	# wtrack args...  (bash builtins only: every exec is slow in TCG)
 	fi
 	rm -f "$tmp" "$tmp.err"
 }
+# mpoint METHOD SIZE ARGS...: a point; handler-thread methods (not hugetlb:
+# its range is 4-32 huge pages already) run at ssize
+mpoint() {
+	local m=$1 s=$2; shift 2
+	case " $* " in *" hugetlb "*) ;;
+	*) is_handler "$m" && [ -n "$ssize" ] && s=$ssize ;; esac
+	point -m "$m" -s "$s" "$@"
+}
+# the same-size mprotect baseline for the handler-thread rows
+mbase() {	# SIZE ARGS...
+	local s=$1; shift
+	case " $* " in *" hugetlb "*) return ;; esac
+	[ -n "$ssize" ] && [ "$ssize" != "$s" ] || return 0
+	point -m mprotect -s "$ssize" "$@"
+	# uffd-sigbus too (sequential, 1 writer): the headline compares the
+	# handler-thread methods with it at the same size
+	case " $* " in *" -w "*|*" rand "*|*" scatter "*) ;;
+	*) point -m uffd-sigbus -s "$ssize" "$@" ;; esac
+}
 
-echo "run.sh: $envlabel; output $csv" >&2
-for s in $size; do
-	for t in anon shmem hugetlb; do
-		ts=$s; [ $t = hugetlb ] && ts=$hsize
-		for p in $patterns; do
-			# hugetlb: 2 MiB pages, scatter/rand over 4-32 pages is the same story
-			[ $t = hugetlb ] && [ $p = rand ] && continue
-			[ $t = hugetlb ] && [ $quick = 1 ] && [ $p != seq ] && continue
-			for m in $methods; do
-				point -m $m -t $t -p $p -s $ts -r $reps
-			done
-		done
-		# one handler serving 2 writers; pinned on one CPU
-		[ $quick = 1 ] && [ $t != anon ] && continue
-		for m in $syncm; do
-			point -m $m -t $t -p seq -s $ts -r $reps -w 2
-			point -m $m -t $t -p seq -s $ts -r $reps --pin
-			[ "$full" = 1 ] && point -m $m -t $t -p seq -s $ts -r $reps -w 2 --pin
-		done
-		[ "$full" = 1 ] && for m in mprotect uffd-sigbus; do
-			point -m $m -t $t -p seq -s $ts -r $reps -w 2
-		done
+# memsets SIZE: "memtype fsname dir size main" lines (fs/dir "-" for
+# anon/shmem/hugetlb), most important first (the budget cuts the tail).
+# main=1: everything (new methods, 2 writers, pinned): anon, file-shared on
+# the first fs (ext4 in the guest), shmem, hugetlb; main=0 (file-private,
+# file-shared on the other fs): the basic methods.
+memsets() {
+	local s=$1 fsd fsn d first=1
+	echo "anon - - $s 1"
+	for fsd in ${fsuse%% *}; do
+		case $fsd in *:*) fsn=${fsd%%:*} d=${fsd#*:} ;; *) fsn=- d=$fsd ;; esac
+		echo "file-shared $fsn $d $s 1"
 	done
+	echo "shmem - - $s 1"
+	echo "hugetlb - - $hsize 1"
 	for fsd in $fsuse; do
-		# UFFDWP_FS entries are NAME:DIR (guest init), or plain DIRs
-		case $fsd in *:*) fsn=${fsd%%:*} d=${fsd#*:} ;; *) fsn= d=$fsd ;; esac
-		for t in file-shared file-private; do
-			for p in $patterns; do
-				[ $quick = 1 ] && [ $t = file-private ] && [ $p != seq ] && continue
-				for m in $methods; do
-					point -m $m -t $t -d "$d" ${fsn:+-f "$fsn"} -p $p -s $s -r $reps
-				done
-			done
-			[ $t = file-shared ] && for m in $syncm; do
-				point -m $m -t $t -d "$d" ${fsn:+-f "$fsn"} -p seq -s $s -r $reps -w 2
-			done
-		done
+		case $fsd in *:*) fsn=${fsd%%:*} d=${fsd#*:} ;; *) fsn=- d=$fsd ;; esac
+		[ $first = 1 ] || echo "file-shared $fsn $d $s 0"
+		# file-private: every fs in FULL, the first one otherwise
+		{ [ $first = 1 ] || [ "$full" = 1 ]; } && echo "file-private $fsn $d $s 0"
+		first=0
 	done
+}
+fsargs() {	# memtype fsname dir -> wtrack args
+	case $1 in
+	file-*) if [ "$2" = - ]; then echo "-d $3"; else echo "-d $3 -f $2"; fi ;;
+	esac
+}
+
+memrow() {	# memtype fsname dir size main
+	local t=$1 ts=$4 main=$5 fa m p ms
+	fa=$(fsargs "$1" "$2" "$3")
+	if [ $handler = 1 ]; then
+		# handler-thread rows (1-vCPU boot): seq, 1 writer, free (+ pinned
+		# and 2 writers in FULL), with mprotect and uffd-sigbus of the same boot
+		[ $main = 1 ] || return 0
+		for m in mprotect uffd-sigbus $handlerm; do
+			mpoint $m "$ts" -t $t $fa -p seq -r $reps
+		done
+		mbase "$ts" -t $t $fa -p seq -r $reps
+		if [ "$full" = 1 ]; then
+			for m in $handlerm; do
+				mpoint $m "$ts" -t $t $fa -p seq -r $reps --pin
+				mpoint $m "$ts" -t $t $fa -p seq -r $reps -w 2
+			done
+			mbase "$ts" -t $t $fa -p seq -r $reps -w 2
+		fi
+		return 0
+	fi
+	for p in $patterns; do
+		# hugetlb: 2 MiB pages, scatter/rand over 4-32 pages is the same story
+		[ $t = hugetlb ] && [ $p = rand ] && continue
+		[ $t = hugetlb ] && [ $quick = 1 ] && [ $p != seq ] && continue
+		[ $quick = 1 ] && [ $t = file-private ] && [ $p != seq ] && continue
+		ms="none $oldm"
+		[ $main = 1 ] && ms="$ms $newm"
+		for m in $ms; do
+			mpoint $m "$ts" -t $t $fa -p $p -r $reps
+		done
+		mbase "$ts" -t $t $fa -p $p -r $reps
+	done
+	[ $main = 1 ] || return 0
+	[ $quick = 1 ] && [ $t != anon ] && [ $t != file-shared ] && return 0
+	# one handler (or signal handler, or the kernel) serving 2 writers: every
+	# method that has a meaning with 2 writers (not "none")
+	for m in $oldm $newm; do
+		mpoint $m "$ts" -t $t $fa -p seq -r $reps -w 2
+	done
+	mbase "$ts" -t $t $fa -p seq -r $reps -w 2
+	# writers and handler pinned to one CPU (CPU 0)
+	for m in $handlerm; do
+		mpoint $m "$ts" -t $t $fa -p seq -r $reps --pin
+		[ "$full" = 1 ] && mpoint $m "$ts" -t $t $fa -p seq -r $reps -w 2 --pin
+	done
+	return 0
+}
+
+rows() {	# SIZE GREP-PATTERN: memrow for the matching memsets lines
+	local t fsn d ts main
+	while read -r t fsn d ts main; do
+		[ -n "$t" ] || continue
+		memrow "$t" "$fsn" "$d" "$ts" "$main"
+	done <<< "$(memsets "$1" | grep -E "$2")"
+}
+echo "run.sh: $envlabel (kernel $kernel); output $csv" >&2
+# anon and file-shared on the first fs first, then where each method stops
+# working, then shmem and hugetlb, then the rest: a time budget cut on a
+# busy machine loses the least important points
+for s in $size; do
+	rows "$s" '^(anon|file-shared) .* 1$'
 done
-# where mprotect stops working: scattered writes split the VMA until
-# vm.max_map_count ($(cat /proc/sys/vm/max_map_count)); the same point for uffd-wp.
-point -m mprotect -t anon -p scatter -s $limit_size -r 1
-point -m uffd-sigbus -t anon -p scatter -s $limit_size -r 1
-[ "$full" = 1 ] && point -m mprotect -t shmem -p scatter -s $limit_size -r 1
+# where each method stops working: scattered writes (every 2nd page of
+# 384 MiB = 49152 writes) split the VMA under mprotect until
+# vm.max_map_count (65530: ENOMEM after 32753 writes); the same point for
+# the other methods (1 repeat)
+if [ $handler = 0 ]; then
+	for m in $limit_methods; do
+		point -m $m -t anon -p scatter -s $limit_size -r 1
+	done
+	[ "$full" = 1 ] && for m in $limit_methods; do
+		point -m $m -t shmem -p scatter -s $limit_size -r 1
+	done
+fi
+for s in $size; do
+	rows "$s" '^(shmem|hugetlb) .* 1$'
+done
+for s in $size; do
+	rows "$s" ' 0$'
+done
+# FULL: GiB ranges for the methods without a handler thread
+if [ "$full" = 1 ] && [ $handler = 0 ] && [ -z "${BENCH_MIB:-}" ]; then
+	for m in none mprotect softdirty uffd-sigbus async-scan-wp async-scan-rearm; do
+		point -m $m -t anon -p seq -s 1024 -r 5
+		while read -r t fsn d ts main; do
+			[ -n "$t" ] || continue
+			point -m $m -t $t $(fsargs "$t" "$fsn" "$d") -p seq -s 1024 -r 5
+		done <<< "$(memsets 1024 | grep '^file-shared.* 1$')"
+	done
+fi
 
 el=$((SECONDS - start))
-echo "run.sh: $npoints points, $nfail crashed/timed out, $nskip not run (budget), ${el}s; $csv" >&2
-/usr/bin/python3 "$top/bench/report.py" "$out" >&2 || nfail=$((nfail + 1))
+echo "run.sh: $envlabel: $npoints points, $nfail crashed/timed out, $nskip not run (budget ${budget}s), ${el}s; $csv" >&2
 [ $nfail = 0 ]

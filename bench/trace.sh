@@ -10,7 +10,8 @@
 #
 #   bench/trace.sh [OUTDIR]       (default build/bench)
 # Environment: TRACE_METHODS, TRACE_MEMTYPES ("anon file-shared"),
-# TRACE_SIZE (MiB, 4), TRACE_FS (/mnt/ext4).
+# TRACE_SIZE (MiB, 4), TRACE_FS (/mnt/ext4), TRACE_TIMEOUT (seconds per
+# run, 120; `make bench` runs it with TRACE_SIZE=1 in the 2-vCPU boot).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$top/build/bench}
@@ -29,6 +30,7 @@ memtypes=${TRACE_MEMTYPES:-"anon file-shared"}
 size=${TRACE_SIZE:-4}
 fsdir=${TRACE_FS:-/mnt/ext4}
 csv=$out/trace.csv
+: > "$out/trace.log"
 echo "method,config,writes,ctxsw,idle_sw,syscalls,faults,wakeups,xcpu_wakeups,migrations,cpus" > "$csv"
 setup() {
 	echo 0 > $T/tracing_on
@@ -50,7 +52,7 @@ for mt in $memtypes; do
 			[ $pin = pinned ] && args+=(--pin)
 			echo > $T/trace
 			echo 1 > $T/tracing_on
-			"$W" "${args[@]}" > /dev/null 2>> "$out/trace.log"
+			timeout -k 5 "${TRACE_TIMEOUT:-120}" "$W" -T "${TRACE_TIMEOUT:-120}" "${args[@]}" < /dev/null > /dev/null 2>> "$out/trace.log"
 			rc=$?
 			echo 0 > $T/tracing_on
 			label="$mt/$pin"
