@@ -260,11 +260,11 @@ rows() {	# SIZE GREP-PATTERN: memrow for the matching memsets lines
 	done <<< "$(memsets "$1" | grep -E "$2")"
 }
 echo "run.sh: $envlabel (kernel $kernel); output $csv" >&2
-# anon and file-shared on the first fs first, then where each method stops
-# working, then shmem and hugetlb, then the rest: a time budget cut on a
-# busy machine loses the least important points
+# anon first, then where each method stops working, then file-shared on the
+# first fs, shmem and hugetlb, then the rest: a time budget cut on a busy
+# machine loses the least important points
 for s in $size; do
-	rows "$s" '^(anon|file-shared) .* 1$'
+	rows "$s" '^anon .* 1$'
 done
 # where each method stops working: scattered writes (every 2nd page of
 # 384 MiB = 49152 writes) split the VMA under mprotect until
@@ -279,7 +279,7 @@ if [ $handler = 0 ]; then
 	done
 fi
 for s in $size; do
-	rows "$s" '^(shmem|hugetlb) .* 1$'
+	rows "$s" '^(file-shared|shmem|hugetlb) .* 1$'
 done
 for s in $size; do
 	rows "$s" ' 0$'
