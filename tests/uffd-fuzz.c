@@ -198,6 +198,7 @@ static struct {
 	unsigned long seed;
 	bool selftest;
 	bool trace;		/* UFFDWP_FUZZ_TRACE=1: print every operation */
+	bool force_anon;	/* the next mmap: anonymous (self-test) */
 	int nops;
 	enum umode mode;
 	uint64_t features, supported;
@@ -1284,7 +1285,10 @@ static void op_mmap(void)
 		if (g.objs[k].used)
 			o = &g.objs[k];
 	}
-	if (o) {
+	if (g.force_anon) {
+		o = NULL;
+		t = MT_ANON;
+	} else if (o) {
 		t = o->type;
 	} else {
 		int x = rnd(100);
@@ -2257,8 +2261,18 @@ static bool op_probe(void)
 /* self-test: corrupt the model of a known page and read it back */
 static bool selftest_corrupt(void)
 {
-	int ri, i;
+	int ri, i, tries;
 
+	if (!join_batch())
+		return false;
+	fix_prots();
+	/* no region at all yet, or all full: make room for an anonymous one */
+	for (tries = 0; tries < MAX_REGIONS && free_slot() < 0; tries++)
+		if (g.regions[tries].used)
+			free_region(&g.regions[tries]);
+	g.force_anon = true;
+	op_mmap();
+	g.force_anon = false;
 	for (ri = 0; ri < MAX_REGIONS; ri++) {
 		struct region *r = &g.regions[ri];
 
