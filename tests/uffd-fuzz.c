@@ -1868,7 +1868,7 @@ static void op_mfill(int which)
 	if (which == 0) {
 		if (len > (8UL << 20))
 			len = 8UL << 20;
-		memset(g.srcbuf, b, len);
+		memset(g.srcbuf, b, len + 1);	/* the source may start 1 byte in */
 		err = io_copy(fd, rg.start, (unsigned long)g.srcbuf + (chance(5) ? 1 : 0),
 			      rg.len > (8UL << 20) ? len : rg.len, mode, &done);
 		oplog("COPY [%#lx, +%#lx) byte %#x mode %#llx: %s, copied %#lx", rg.start,
@@ -2353,7 +2353,7 @@ static int fuzz_seed(const void *arg)
 	g.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	g.arena = mmap(NULL, (MAX_REGIONS + 1) * SLICE, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	g.srcbuf = mmap(NULL, 8UL << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	g.srcbuf = mmap(NULL, (8UL << 20) + PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	g.zerobuf = mmap(NULL, HPS, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (g.pagemap_fd < 0 || g.arena == MAP_FAILED || g.srcbuf == MAP_FAILED || g.zerobuf == MAP_FAILED)
 		return fail("seed %lu: setup: %m", g.seed);
