@@ -966,6 +966,17 @@ static bool wait_batch(void)
 	return done;
 }
 
+/*
+ * A read fault of a hugetlb MAP_PRIVATE page that is not in the page cache
+ * maps a private zeroed page: from then on it does not follow the file.
+ * (The model's 0 may be a hole or a cached page: it does not know which.)
+ */
+static bool hugetlb_read_detaches(struct region *r, int i)
+{
+	return r->type == MT_HUGETLB && !r->shared && r->priv[i] == FOLLOW &&
+	       r->obj->shadow[r->pgoff + i] == 0;
+}
+
 static void check_results(void)
 {
 	int k;
@@ -1017,6 +1028,8 @@ static void check_results(void)
 			continue;
 		}
 		v = value(r, a->page);
+		if (hugetlb_read_detaches(r, a->page))
+			r->priv[a->page] = UNKNOWN;
 		if (v >= 0 && (a->got0 != v || a->got1 != v))
 			violation(true, "read of region %d (%s %s, object %d) page %d at %p: bytes %#x/%#x, expected %#x",
 				  r->id, mt_name[r->type], r->shared ? "shared" : "private",
@@ -1474,14 +1487,18 @@ static void op_mprotect(void)
 	for (ri = 0; ri < MAX_REGIONS; ri++) {
 		struct region *r = &g.regions[ri];
 
-		if (!r->used || err == EINVAL)
+		if (!r->used)
 			continue;
 		pages_in(r, rg.start, rg.len, &f, &e, &tf, &te);
 		for (i = tf; i < te; i++) {
 			if (r->prot[i] == -1)
 				continue;
 			disturb(r);
-			/* on ENOMEM, part of it may have changed: assume nothing */
+			/*
+			 * on an error, part of it may have changed (EINVAL too:
+			 * a hugetlb vma that cannot split at an unaligned end
+			 * after the vmas before it changed): assume nothing
+			 */
 			r->prot[i] = err ? -2 : prot;
 		}
 	}
@@ -1530,6 +1547,17 @@ static void op_madvise(void)
 	oplog("madvise [%#lx, +%#lx) %s: %s", rg.start, rg.len, advs[k].name, errname(err));
 	if (err && (err >= 64 || !(A_MADV & E(err))))
 		violation(false, "madvise %s: unexpected %s", advs[k].name, errname(err));
+	if (adv == MADV_POPULATE_READ || adv == MADV_WILLNEED)
+		for (ri = 0; ri < MAX_REGIONS; ri++) {
+			struct region *r = &g.regions[ri];
+
+			if (!r->used)
+				continue;
+			pages_in(r, rg.start, rg.len, &f, &e, &tf, &te);
+			for (i = tf; i < te; i++)
+				if (r->prot[i] != -1 && hugetlb_read_detaches(r, i))
+					r->priv[i] = UNKNOWN;
+		}
 	if (adv != MADV_DONTNEED && adv != MADV_REMOVE && adv != MADV_FREE &&
 	    adv != MADV_POPULATE_WRITE)
 		return;
