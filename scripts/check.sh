@@ -41,7 +41,7 @@ if [ -f "$res" ]; then
 	# Reliability summary: what the stress test did, summed over memory types.
 	grep -E '^ok .* stress .* rounds, ' "$res" | sed 's/.*: //' | awk -F', ' '
 		{ for (i = 1; i <= NF; i++) { split($i, w, " "); sum[w[2]] += w[1] } n++ }
-		END { if (n) printf "# reliability: %d stress cells, %d writes, %d reports checked, %d mm events injected, %d bytes verified, %d mismatches\n",
+		END { if (n) printf "# reliability: %d stress cells, %.0f writes, %.0f reports checked, %.0f mm events injected, %.0f bytes verified, %.0f mismatches\n",
 			n, sum["writes"], sum["reports"], sum["events"], sum["bytes"], sum["mismatches"] }'
 	# The semantics matrix: its own closing diag line, summed the same way.
 	grep -h '^# reliability: cells=' "$vmdir"/logs/*.log 2>/dev/null | awk '
@@ -52,6 +52,6 @@ if [ -f "$res" ]; then
 	scripts/check-console.sh "$vmdir/console.log" >/dev/null 2>&1 || splat="at least 1"
 	echo "# reliability: $(grep -c '' "$res") test points from $(ls "$vmdir/logs" | wc -l) tests; kernel splats: $splat"
 fi
-echo "# KERNEL=$KERNEL ($UFFDWP_EXPECT_WP_FILE = expected sync uffd-wp on files), $(( $(date +%s) - start ))s in the VM; logs in $vmdir/"
+echo "# KERNEL=$KERNEL (expected: sync uffd-wp on files $UFFDWP_EXPECT_WP_FILE, hand-off features ${UFFDWP_EXPECT_HANDOFF:-1}), $(( $(date +%s) - start ))s in the VM; logs in $vmdir/"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" = 0 ]
