@@ -4,7 +4,11 @@
  *
  *   memory types  anon, anon-thp, shmem, shmem-private, hugetlb,
  *                 hugetlb-private, file-shared and file-private on every
- *                 file system of UFFDWP_FS
+ *                 file system of UFFDWP_FS; for THP split and collapse only
+ *                 also shmem-thp (a 2 MiB shmem folio, shmem_enabled set to
+ *                 "advise" for the duration of the test) and
+ *                 file-shared-thp, file-private-thp (large page cache
+ *                 folios) on the file systems that give large folios
  *   x events      none, fsync, zap+evict, memcg reclaim with swap, NUMA
  *                 migration, compaction, fork (with and without
  *                 EVENT_FORK), mremap, mprotect toggling, THP split, THP
@@ -30,6 +34,12 @@
  *   UFFDWP_FS              space-separated "name:mountpoint" list
  *   UFFDWP_EXPECT_WP_FILE  1 (default) or 0: is UFFD_FEATURE_WP_FILE expected
  *   UFFDWP_BUDGET          total time budget in seconds (default 600)
+ *
+ * A large folio type checks before protecting that a PMD maps the 2 MiB
+ * (PAGEMAP_SCAN PAGE_IS_HUGE); a file without one runs on whatever large
+ * folios its page cache holds (/proc/kpageflags through the pagemap PFNs).
+ * Which file systems give large folios is probed at start; xfs is expected
+ * to (Linux 6.12), the others are tried when the probe finds some.
  *
  * The last line is "# reliability: cells=N events=N bytes_verified=N
  * reports=N".  Output is TAP; exit status 0 when no cell failed.
@@ -87,6 +97,8 @@ struct memtype {
 	const char *fs;
 	const char *dir;
 	enum kind kind;
+	bool thp;	/* shmem or file: a 2 MiB aligned MADV_HUGEPAGE mapping */
+	bool lf_expected;	/* file: large folios are expected on this fs */
 };
 
 enum event { E_NONE, E_FSYNC, E_ZAP, E_MEMCG, E_MIGRATE, E_COMPACT, E_FORK,
@@ -131,8 +143,13 @@ static bool is_private(enum kind k)
 	       k == K_HUGETLB_PRIV || k == K_FILE_PRIV;
 }
 
-static bool applies(enum event e, enum kind k)
+static bool applies(enum event e, const struct memtype *mt)
 {
+	enum kind k = mt->kind;
+
+	/* large folios of shmem and files: only the events that act on them */
+	if (mt->thp)
+		return e == E_SPLIT || e == E_COLLAPSE;
 	switch (e) {
 	case E_FSYNC:
 		return has_fd(k);
@@ -178,6 +195,7 @@ static uint64_t kfeatures;
 static bool have_wp_file, have_numa, have_memcg;
 static int numa_a, numa_b;
 static char thp_enabled[64];
+static char shmem_thp_why[160];	/* why shmem-thp cannot run, or "" */
 
 /* ------------------------------------------------------------------ */
 /* a cell                                                              */
@@ -194,6 +212,7 @@ enum { OBS_ZERO = 1, OBS_BASE = 2, OBS_OLD = 3, OBS_REPORTED = 4, OBS_WRITTEN = 
 struct area {
 	const struct cell *cell;
 	enum kind kind;
+	bool thp;		/* a 2 MiB THP or large folios (anon-thp too) */
 	int fd;
 	char path[PATH_MAX];
 	char *volatile addr;
@@ -582,6 +601,159 @@ static int setup_thp(struct area *a)
 	return PASS;
 }
 
+/* ------------------------------------------------------------------ */
+/* large folios of shmem and files                                     */
+
+#define KPF_COMPOUND_HEAD	15
+#define KPF_COMPOUND_TAIL	16
+#define KPF_THP			22
+#define THP_SYSFS		"/sys/kernel/mm/transparent_hugepage/"
+
+/* what backs a range: PMD mappings and the folios of its mapped pages */
+struct folios {
+	long huge;		/* bytes mapped by PMDs (PAGE_IS_HUGE) */
+	int pages;		/* pages in the range */
+	int present;		/* pages mapped */
+	int large;		/* mapped pages that belong to large folios */
+	int heads;		/* large folios whose head is mapped */
+	int biggest;		/* the most pages of a large folio seen in a row */
+	int thp;		/* mapped pages with KPF_THP */
+	bool pfns;		/* PFNs and kpageflags were readable */
+};
+
+static void folios_of(char *addr, size_t len, struct folios *f)
+{
+	struct area a = { .addr = addr, .len = len, .unit = psize };
+	uint64_t pm[MAXU], fl;
+	size_t n = len / psize, i;
+	int pfd, kfd, run = 0;
+
+	memset(f, 0, sizeof(*f));
+	f->pages = n;
+	f->huge = scan(&a, getpid(), PAGE_IS_HUGE, NULL);
+	pfd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	kfd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	if (pfd >= 0 && kfd >= 0 && n <= MAXU &&
+	    pread(pfd, pm, n * 8, (uintptr_t)addr / psize * 8) == (ssize_t)(n * 8)) {
+		for (i = 0; i < n; i++) {
+			if (!(pm[i] & PM_PRESENT)) {
+				run = 0;
+				continue;
+			}
+			f->present++;
+			if (!(pm[i] & PM_PFN) ||
+			    pread(kfd, &fl, 8, (pm[i] & PM_PFN) * 8) != 8) {
+				run = 0;
+				continue;
+			}
+			f->pfns = true;
+			if (fl & (1ULL << KPF_COMPOUND_HEAD)) {
+				f->heads++;
+				run = 0;
+			}
+			if (fl & (1ULL << KPF_THP))
+				f->thp++;
+			if (fl & ((1ULL << KPF_COMPOUND_HEAD) | (1ULL << KPF_COMPOUND_TAIL))) {
+				f->large++;
+				if (++run > f->biggest)
+					f->biggest = run;
+			} else {
+				run = 0;
+			}
+		}
+	}
+	if (pfd >= 0)
+		close(pfd);
+	if (kfd >= 0)
+		close(kfd);
+}
+
+static const char *folios_str(const struct folios *f)
+{
+	static char buf[200];
+
+	if (!f->pfns)
+		snprintf(buf, sizeof(buf), "%ld bytes PMD-mapped, %d of %d pages mapped, folios unknown (no PFNs or /proc/kpageflags)",
+			 f->huge, f->present, f->pages);
+	else
+		snprintf(buf, sizeof(buf), "%ld bytes PMD-mapped, %d of %d pages mapped, %d in large folios (%d heads, up to %d pages in a row, %d KPF_THP)",
+			 f->huge, f->present, f->pages, f->large, f->heads, f->biggest,
+			 f->thp);
+	return buf;
+}
+
+/* read every page: what is in the page cache gets mapped */
+static void touch_all(char *addr, size_t len)
+{
+	size_t o;
+
+	for (o = 0; o < len; o += psize)
+		(void)*(volatile char *)(addr + o);
+}
+
+/* a mapping of fd; 2 MiB aligned with MADV_HUGEPAGE for large folio types */
+static char *map_fd(int fd, size_t len, int flags, bool thp)
+{
+	char *raw, *p;
+
+	if (!thp)
+		return mmap(NULL, len, PROT_READ | PROT_WRITE, flags, fd, 0);
+	raw = mmap(NULL, len + HPAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
+	if (raw == MAP_FAILED)
+		return raw;
+	p = (char *)(((uintptr_t)raw + HPAGE - 1) & ~(HPAGE - 1));
+	if (p > raw)
+		munmap(raw, p - raw);
+	munmap(p + len, raw + HPAGE - p);
+	p = mmap(p, len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0);
+	if (p != MAP_FAILED && madvise(p, len, MADV_HUGEPAGE)) {
+		int e = errno;
+
+		munmap(p, len);
+		errno = e;
+		return MAP_FAILED;
+	}
+	return p;
+}
+
+/*
+ * Before protecting a shmem/file large folio type: a PMD maps it, or (files)
+ * large folios back it; shmem without a PMD fails.
+ */
+static int check_large(struct area *a)
+{
+	const struct memtype *mt = a->cell->mt;
+	struct folios f;
+
+	(void)*(volatile char *)a->addr;
+	folios_of(a->addr, a->len, &f);
+	if (f.huge < 0)
+		return fail("PAGEMAP_SCAN(PAGE_IS_HUGE): %m");
+	if (f.huge == (long)HPAGE) {
+		diag("%s %s: before protection: %s", mt->name, mt->fs, folios_str(&f));
+		return PASS;
+	}
+	touch_all(a->addr, a->len);
+	folios_of(a->addr, a->len, &f);
+	if (!is_file(a->kind))
+		return fail("no PMD mapping of a shmem THP with shmem_enabled=advise and MADV_HUGEPAGE: %s",
+			    folios_str(&f));
+	if (!f.pfns)
+		return skip("%s: no PMD mapping and the folios cannot be seen (%s)", mt->fs,
+			    folios_str(&f));
+	if (f.large) {
+		diag("%s %s: no PMD mapping, split/collapse on the large folios there: %s",
+		     mt->name, mt->fs, folios_str(&f));
+		return PASS;
+	}
+	if (mt->lf_expected)
+		return fail("%s: no large folio after a MADV_HUGEPAGE fault although %s has large folios in 6.12: %s",
+			    mt->fs, mt->fs, folios_str(&f));
+	return skip("%s: no large folio in the page cache after a MADV_HUGEPAGE fault (%s)",
+		    mt->fs, folios_str(&f));
+}
+
 static int setup(struct area *a)
 {
 	enum kind k = a->kind;
@@ -591,8 +763,9 @@ static int setup(struct area *a)
 	int flags = priv ? MAP_PRIVATE : MAP_SHARED;
 
 	a->fd = -1;
+	a->thp = k == K_THP || a->cell->mt->thp;
 	a->unit = is_hugetlb(k) ? HPAGE : psize;
-	a->nunits = k == K_THP ? HPAGE / psize : is_hugetlb(k) ? 4 : NSLOTS;
+	a->nunits = a->thp ? HPAGE / psize : is_hugetlb(k) ? 4 : NSLOTS;
 	a->len = a->unit * a->nunits;
 	a->salt = ((uint32_t)getpid() & 0xfffff) << 8;
 	for (u = 0; u < a->nunits; u++)
@@ -631,8 +804,12 @@ static int setup(struct area *a)
 			return fail("memfd_create/open: %m");
 		if (ftruncate(a->fd, a->len))
 			return fail("ftruncate: %m");
-		/* the backing data, through a shared mapping (hugetlbfs has no write()) */
-		tmp = mmap(NULL, a->len, PROT_READ | PROT_WRITE, MAP_SHARED, a->fd, 0);
+		/*
+		 * the backing data, through a shared mapping: hugetlbfs has no
+		 * write(), and the MADV_HUGEPAGE faults of this mapping are what
+		 * allocates the large folios of the large folio types
+		 */
+		tmp = map_fd(a->fd, a->len, MAP_SHARED, a->thp);
 		if (tmp == MAP_FAILED)
 			return fail("mmap backing: %m");
 		for (u = 0; u < a->nunits; u++)
@@ -642,9 +819,11 @@ static int setup(struct area *a)
 		munmap(tmp, a->len);
 		if (is_file(k) && fsync(a->fd))
 			return fail("fsync: %m");
-		a->addr = mmap(NULL, a->len, PROT_READ | PROT_WRITE, flags, a->fd, 0);
+		a->addr = map_fd(a->fd, a->len, flags, a->thp);
 		if (a->addr == MAP_FAILED)
 			return fail("mmap: %m");
+		if (a->thp)
+			TRY(check_large(a));
 	}
 	/*
 	 * anon: everything written; fd-backed: S2 units stay unmapped, slots
@@ -766,19 +945,44 @@ static int do_migrate(struct area *a, int round)
 	return PASS;
 }
 
-/* split the PMD (partial mprotect) and the folio (debugfs) */
+#define SPLIT_DEBUGFS	"/sys/kernel/debug/split_huge_pages"
+
+/*
+ * split the PMD (partial mprotect) and the folios (debugfs): the mapped
+ * ones by address; for shmem and files also those of the page cache by file
+ * offset, written back first (a dirty xfs folio cannot be split: its
+ * iomap state is not released)
+ */
 static int do_split(struct area *a)
 {
+	struct folios f;
 	char buf[128];
 	long huge;
-	int e;
+	int e, ef = 0;
 
+	if (has_fd(a->kind) && a->thp) {
+		touch_all(a->addr, a->len);
+		folios_of(a->addr, a->len, &f);
+		diag("split: protected, before (pages read): %s", folios_str(&f));
+		if (is_file(a->kind) && (msync(a->addr, a->len, MS_SYNC) || fsync(a->fd)))
+			return fail("msync/fsync: %m");
+	}
 	if (mprotect(a->addr + HPAGE / 2, psize, PROT_READ) ||
 	    mprotect(a->addr + HPAGE / 2, psize, PROT_READ | PROT_WRITE))
 		return fail("partial mprotect: %m");
 	snprintf(buf, sizeof(buf), "%d,%#lx,%#lx", (int)getpid(), (long)a->addr,
 		 (long)(a->addr + a->len));
-	e = write_file("/sys/kernel/debug/split_huge_pages", buf);
+	e = write_file(SPLIT_DEBUGFS, buf);
+	if (has_fd(a->kind) && a->thp) {
+		snprintf(buf, sizeof(buf), "/proc/self/fd/%d,0x0,0x%lx", a->fd,
+			 (unsigned long)(a->len / psize));
+		ef = write_file(SPLIT_DEBUGFS, buf);
+		touch_all(a->addr, a->len);
+		folios_of(a->addr, a->len, &f);
+		diag("split: debugfs split_huge_pages by address %s, by file offset %s; after (pages read): %s",
+		     e ? strerror(e) : "done", ef ? strerror(ef) : "done", folios_str(&f));
+		return PASS;
+	}
 	huge = scan(a, getpid(), PAGE_IS_HUGE, NULL);
 	diag("split: debugfs split_huge_pages %s, %ld bytes still mapped huge",
 	     e ? strerror(e) : "done", huge);
@@ -787,11 +991,20 @@ static int do_split(struct area *a)
 
 static int do_collapse(struct area *a)
 {
+	struct folios f;
 	long huge;
 	int r;
 
 	TRY(do_split(a));
 	r = madvise(a->addr, a->len, MADV_COLLAPSE);
+	if (has_fd(a->kind) && a->thp) {
+		r = r ? errno : 0;
+		touch_all(a->addr, a->len);
+		folios_of(a->addr, a->len, &f);
+		diag("MADV_COLLAPSE: %s; after (pages read): %s", r ? strerror(r) : "done",
+		     folios_str(&f));
+		return PASS;
+	}
 	huge = scan(a, getpid(), PAGE_IS_HUGE, NULL);
 	diag("MADV_COLLAPSE: %s, %ld bytes mapped huge", r ? strerror(errno) : "done", huge);
 	return PASS;
@@ -799,7 +1012,7 @@ static int do_collapse(struct area *a)
 
 static int do_mremap(struct area *a)
 {
-	size_t extra = a->kind == K_THP || is_hugetlb(a->kind) ? HPAGE : 0;
+	size_t extra = a->thp || is_hugetlb(a->kind) ? HPAGE : 0;
 	char *r = mmap(NULL, a->len + extra, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0), *to, *got;
 
@@ -1196,6 +1409,8 @@ static const char *cell_skip(const struct cell *c)
 	}
 	if (c->ev == E_COMPACT && access("/proc/sys/vm/compact_memory", W_OK))
 		return "no /proc/sys/vm/compact_memory (CONFIG_COMPACTION=n)";
+	if (c->mt->thp && !is_file(k) && shmem_thp_why[0])
+		return shmem_thp_why;
 	return NULL;
 }
 
@@ -1254,7 +1469,7 @@ static void run_one(const struct cell *c)
 		tot_bytes += res->bytes;
 		tot_reports += res->reports;
 	}
-	if (c->mt->kind == K_SHMEM || c->mt->kind == K_SHMEM_PRIV) {
+	if ((c->mt->kind == K_SHMEM || c->mt->kind == K_SHMEM_PRIV) && !c->mt->thp) {
 		r = &ref[c->ev][c->mode][c->mt->kind == K_SHMEM_PRIV];
 		r->valid = rc == PASS;
 		r->nobs = res->nobs;
@@ -1284,7 +1499,78 @@ static bool setup_memcg(void)
 	       !write_file(CGROUP "/memory.swap.max", "max");
 }
 
-#define MAX_MT	(6 + 2 * MAX_TEST_FS)
+/*
+ * Does the page cache of files in dir get large folios?  A 2 MiB file,
+ * written through a 2 MiB aligned MADV_HUGEPAGE shared mapping, read back
+ * through another one: its folios into *f; false when it could not be tried.
+ */
+static bool probe_large_folios(const char *dir, struct folios *f)
+{
+	char path[PATH_MAX], *p;
+	bool ok = false;
+	int fd;
+
+	memset(f, 0, sizeof(*f));
+	snprintf(path, sizeof(path), "%s/.uffd-wp-matrix.probe.%d", dir, (int)getpid());
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return false;
+	unlink(path);
+	if (ftruncate(fd, HPAGE))
+		goto out;
+	p = map_fd(fd, HPAGE, MAP_SHARED, true);
+	if (p == MAP_FAILED)
+		goto out;
+	memset(p, 0x5a, HPAGE);
+	munmap(p, HPAGE);
+	p = map_fd(fd, HPAGE, MAP_SHARED, true);
+	if (p == MAP_FAILED)
+		goto out;
+	touch_all(p, HPAGE);
+	folios_of(p, HPAGE, f);
+	munmap(p, HPAGE);
+	ok = true;
+out:
+	close(fd);
+	return ok;
+}
+
+/* the file systems whose page cache has large folios in Linux 6.12 */
+static bool large_folios_expected(const char *fs)
+{
+	return !strcmp(fs, "xfs");
+}
+
+/* shmem_enabled: "advise" for the test; the old value into old[] */
+static void shmem_thp_setup(char *old, size_t len)
+{
+	char buf[128], *o, *c;
+	int e;
+
+	old[0] = 0;
+	if (!read_file(THP_SYSFS "shmem_enabled", buf, sizeof(buf))) {
+		snprintf(shmem_thp_why, sizeof(shmem_thp_why),
+			 "no " THP_SYSFS "shmem_enabled (CONFIG_TRANSPARENT_HUGEPAGE=n)");
+		return;
+	}
+	o = strchr(buf, '[');
+	c = o ? strchr(o, ']') : NULL;
+	if (!c) {
+		snprintf(shmem_thp_why, sizeof(shmem_thp_why),
+			 "cannot parse " THP_SYSFS "shmem_enabled: %.60s", buf);
+		return;
+	}
+	*c = 0;
+	snprintf(old, len, "%s", o + 1);
+	e = write_file(THP_SYSFS "shmem_enabled", "advise");
+	if (e) {
+		snprintf(shmem_thp_why, sizeof(shmem_thp_why),
+			 "cannot set shmem_enabled to advise: %s", strerror(e));
+		old[0] = 0;
+	}
+}
+
+#define MAX_MT	(7 + 4 * MAX_TEST_FS)
 
 int main(void)
 {
@@ -1293,6 +1579,9 @@ int main(void)
 	struct test_fs fs[MAX_TEST_FS];
 	int nfs, nmt = 0, ncells = 0, i, m, e, o;
 	const char *b = getenv("UFFDWP_BUDGET");
+	char shmem_old[32];
+	struct folios f;
+	bool lf;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	start_ms = now_ms();
@@ -1305,24 +1594,7 @@ int main(void)
 		return 1;
 	}
 
-	mts[nmt++] = (struct memtype){ "anon", "-", NULL, K_ANON };
-	mts[nmt++] = (struct memtype){ "anon-thp", "-", NULL, K_THP };
-	mts[nmt++] = (struct memtype){ "shmem", "memfd", NULL, K_SHMEM };
-	mts[nmt++] = (struct memtype){ "shmem-private", "memfd", NULL, K_SHMEM_PRIV };
-	mts[nmt++] = (struct memtype){ "hugetlb", "memfd", NULL, K_HUGETLB };
-	mts[nmt++] = (struct memtype){ "hugetlb-private", "memfd", NULL, K_HUGETLB_PRIV };
 	nfs = parse_test_fs(fs, MAX_TEST_FS);
-	for (i = 0; i < nfs; i++) {
-		mts[nmt++] = (struct memtype){ "file-shared", fs[i].name, fs[i].dir, K_FILE };
-		mts[nmt++] = (struct memtype){ "file-private", fs[i].name, fs[i].dir, K_FILE_PRIV };
-	}
-	/* shmem before files: the file cells compare with it */
-	for (e = 0; e < NR_EVENTS; e++)
-		for (o = 0; o < NR_MODES; o++)
-			for (m = 0; m < nmt; m++)
-				if (applies(e, mts[m].kind))
-					cells[ncells++] = (struct cell){ &mts[m], e, o };
-
 	uffd_features(&kfeatures);
 	have_wp_file = kfeatures & UFFD_FEATURE_WP_FILE;
 	have_numa = two_numa_nodes(&numa_a, &numa_b);
@@ -1331,14 +1603,56 @@ int main(void)
 		       sizeof(thp_enabled)))
 		thp_enabled[0] = 0;
 	thp_enabled[strcspn(thp_enabled, "\n")] = 0;
-	diag("uffd-wp-matrix: features %#llx, WP_FILE %s (%sexpected), NUMA %s, memcg %s, THP %s, %d file systems",
+	shmem_thp_setup(shmem_old, sizeof(shmem_old));
+	diag("uffd-wp-matrix: features %#llx, WP_FILE %s (%sexpected), NUMA %s, memcg %s, THP %s, shmem THP %s%s, %d file systems",
 	     (unsigned long long)kfeatures, have_wp_file ? "yes" : "no",
 	     expect_wp_file() ? "" : "not ", have_numa ? "2 nodes" : "no",
-	     have_memcg ? "yes" : "no", thp_enabled, nfs);
+	     have_memcg ? "yes" : "no", thp_enabled,
+	     shmem_thp_why[0] ? shmem_thp_why : "advise, was ",
+	     shmem_thp_why[0] ? "" : shmem_old, nfs);
+
+	mts[nmt++] = (struct memtype){ "anon", "-", NULL, K_ANON, false, false };
+	mts[nmt++] = (struct memtype){ "anon-thp", "-", NULL, K_THP, false, false };
+	mts[nmt++] = (struct memtype){ "shmem", "memfd", NULL, K_SHMEM, false, false };
+	mts[nmt++] = (struct memtype){ "shmem-private", "memfd", NULL, K_SHMEM_PRIV, false, false };
+	mts[nmt++] = (struct memtype){ "hugetlb", "memfd", NULL, K_HUGETLB, false, false };
+	mts[nmt++] = (struct memtype){ "hugetlb-private", "memfd", NULL, K_HUGETLB_PRIV,
+				       false, false };
+	mts[nmt++] = (struct memtype){ "shmem-thp", "memfd", NULL, K_SHMEM, true, false };
+	for (i = 0; i < nfs; i++) {
+		mts[nmt++] = (struct memtype){ "file-shared", fs[i].name, fs[i].dir, K_FILE,
+					       false, false };
+		mts[nmt++] = (struct memtype){ "file-private", fs[i].name, fs[i].dir, K_FILE_PRIV,
+					       false, false };
+	}
+	/* large page cache folios: where expected, or where the probe finds them */
+	for (i = 0; i < nfs; i++) {
+		lf = large_folios_expected(fs[i].name);
+		if (!probe_large_folios(fs[i].dir, &f))
+			diag("large folios on %s: probe failed: %m", fs[i].name);
+		else
+			diag("large folios on %s (%sexpected): %s", fs[i].name, lf ? "" : "not ",
+			     folios_str(&f));
+		if (!lf && !(f.pfns && f.large))
+			continue;
+		mts[nmt++] = (struct memtype){ "file-shared-thp", fs[i].name, fs[i].dir,
+					       K_FILE, true, lf };
+		mts[nmt++] = (struct memtype){ "file-private-thp", fs[i].name, fs[i].dir,
+					       K_FILE_PRIV, true, lf };
+	}
+	/* shmem before files: the file cells compare with it */
+	for (e = 0; e < NR_EVENTS; e++)
+		for (o = 0; o < NR_MODES; o++)
+			for (m = 0; m < nmt; m++)
+				if (applies(e, &mts[m]))
+					cells[ncells++] = (struct cell){ &mts[m], e, o };
 	tap_plan(ncells);
 	for (i = 0; i < ncells; i++)
 		run_one(&cells[i]);
 	rmdir(CGROUP);
+	e = shmem_old[0] ? write_file(THP_SYSFS "shmem_enabled", shmem_old) : 0;
+	if (e)
+		diag("restoring shmem_enabled to %s: %s", shmem_old, strerror(e));
 	diag("reliability: cells=%llu events=%llu bytes_verified=%llu reports=%llu",
 	     (unsigned long long)tot_cells, (unsigned long long)tot_events,
 	     (unsigned long long)tot_bytes, (unsigned long long)tot_reports);
