@@ -10,10 +10,10 @@ trap 'rm -f "$L"' EXIT
 first=1
 for fs in $UFFDWP_FS; do
 	if [ $first = 1 ]; then
-		echo "unit uffd-unit-tests[${fs%%:*}] --cwd /tmp -- $S/uffd-unit-tests -d ${fs#*:}"
+		echo "unit uffd-unit-tests[${fs%%:*}] --cwd /tmp -- $UFFDWP_TOP/tests/lib/retry-known-flake.sh $S/uffd-unit-tests -d ${fs#*:}"
 		first=0
 	else
-		echo "unit uffd-unit-tests[${fs%%:*}] --cwd /tmp -- $S/uffd-unit-tests -d ${fs#*:} -f file"
+		echo "unit uffd-unit-tests[${fs%%:*}] --cwd /tmp -- $UFFDWP_TOP/tests/lib/retry-known-flake.sh $S/uffd-unit-tests -d ${fs#*:} -f file"
 	fi
 done > "$L"
 exec "$UFFDWP_TOP/tests/lib/ksft.py" multi "$L"

@@ -1,0 +1,28 @@
+#!/bin/bash
+# retry-known-flake.sh CMD...: run an upstream selftest; when it fails with
+# the signature of a known upstream flake (below), run it again, up to 10
+# times, and pass on the output and status of the last run with a note.
+# Any other failure is passed on at once.
+#
+# Known flakes (each reproduced with the unmodified upstream selftest on the
+# bare base kernel, so not caused by the series):
+# - uffd-unit-tests "events on anon": "UFFDIO_COPY error: -2" (ENOENT) in
+#   the monitor thread.  Measured on a quiet machine, 25 runs of
+#   `uffd-unit-tests -f events` each: base kernel 16 failed, series kernel 13
+#   failed, series kernel with the selftest built from the base tree 11
+#   failed.  It aborts the whole uffd-unit-tests run, hiding the cases after
+#   it.  10 tries: at that rate all 10 fail about once in 90 runs.
+set -u
+known='Testing events on anon\.\.\. ERROR: UFFDIO_COPY error: -2 '
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+for try in $(seq 10); do
+	"$@" > "$out" 2>&1
+	rc=$?
+	if [ $rc = 0 ] || ! grep -q "$known" "$out" || [ $try = 10 ]; then
+		break
+	fi
+	echo "# known upstream flake ('events on anon': UFFDIO_COPY ENOENT, reproduces on the base kernel): run $try failed, running again"
+done
+cat "$out"
+exit $rc
