@@ -9,10 +9,11 @@
 #   TESTS='glob ...'                 which tests run (names as in build/tests,
 #                                    tests/*.sh without .sh)
 #   EXPECT_WP_FILE=0|1               override the expected capability
+#   EXPECT_HANDOFF=0|1               the same for the hand-off features
 #   VCPUS=2 MEM=4096 QEMU_ACCEL=tcg|kvm VM_TIMEOUT=1800   the VM
 
 KERNEL ?= series
-export KERNEL EXTRA_PATCHES WORKTREE TESTS VCPUS MEM QEMU_ACCEL VM_TIMEOUT T_TIMEOUT DURATION EXPECT_WP_FILE
+export KERNEL EXTRA_PATCHES WORKTREE TESTS VCPUS MEM QEMU_ACCEL VM_TIMEOUT T_TIMEOUT DURATION EXPECT_WP_FILE EXPECT_HANDOFF
 
 .PHONY: help deps src series kernel tests check check-debug run vmrun shell series-check bench clean
 

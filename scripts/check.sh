@@ -11,6 +11,7 @@ set +a
 # EXPECT_WP_FILE=1 demands the feature whatever the kernel (to see the
 # series' tests fail on KERNEL=base).
 UFFDWP_EXPECT_WP_FILE=${EXPECT_WP_FILE:-$UFFDWP_EXPECT_WP_FILE}
+UFFDWP_EXPECT_HANDOFF=${EXPECT_HANDOFF:-${UFFDWP_EXPECT_HANDOFF:-1}}
 name=${CHECK_NAME:-check-$KERNEL}
 vmdir=build/vm/$name
 start=$(date +%s)
