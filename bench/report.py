@@ -40,10 +40,12 @@ out = args[0] if args else "build/bench"
 
 METHODS = ["none", "mprotect", "softdirty", "uffd-read", "uffd-poll",
            "uffd-sigbus", "async-scan-wp", "async-scan-rearm",
-           "uffd-read-cpu", "uffd-resolve", "uffd-resolve-cpu"]
+           "uffd-read-cpu", "uffd-resolve", "uffd-resolve-cpu",
+           "uffd-read-spin", "uffd-resolve-spin"]
 HANDLER = ["uffd-read", "uffd-poll", "uffd-read-cpu", "uffd-resolve",
-           "uffd-resolve-cpu"]
-NEW = ["uffd-read-cpu", "uffd-resolve", "uffd-resolve-cpu"]
+           "uffd-resolve-cpu", "uffd-read-spin", "uffd-resolve-spin"]
+NEW = ["uffd-read-cpu", "uffd-resolve", "uffd-resolve-cpu",
+       "uffd-read-spin", "uffd-resolve-spin"]
 MEMTYPES = ["anon", "shmem", "hugetlb", "file-shared", "file-private"]
 PATTERNS = ["seq", "rand", "scatter"]
 CONF_ORDER = ["TCG guest 2 vCPU", "TCG guest 1 vCPU", "native"]

@@ -87,7 +87,7 @@ echo "env,kernel,$("$bin" -H)" > "$csv"
 
 # --- matrix ---
 oldm="mprotect softdirty uffd-read uffd-poll uffd-sigbus async-scan-wp async-scan-rearm"
-newm="uffd-read-cpu uffd-resolve uffd-resolve-cpu"
+newm="uffd-read-cpu uffd-resolve uffd-resolve-cpu uffd-read-spin uffd-resolve-spin"
 # one handler thread serves the faults: every write is a cross-thread wakeup
 handlerm="uffd-read uffd-poll $newm"
 reps=5
@@ -106,7 +106,7 @@ else
 	size=16 ssize=1 hsize=32 patterns="seq rand scatter" fsuse=$fslist
 	budget=$([ $handler = 1 ] && echo 180 || echo 510)
 	# the handler-thread methods without the CPU hint (uffd-read/poll,
-	# uffd-resolve) can take 1-4 ms per write in TCG: 49152 writes
+	# uffd-resolve, *-spin) can take 1-4 ms per write in TCG: 49152 writes
 	# x 2 rounds would be minutes (measured: uffd-resolve 115 s), close to
 	# the point timeout; FULL=1 and --native run them
 	limit_methods="mprotect softdirty uffd-sigbus async-scan-wp async-scan-rearm uffd-read-cpu uffd-resolve-cpu"

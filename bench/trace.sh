@@ -25,7 +25,7 @@ if [ ! -x "$W" ] || [ bench/wtrack.c -nt "$W" ]; then
 fi
 T=/sys/kernel/tracing
 [ -d $T/events ] || mount -t tracefs nodev $T
-methods=${TRACE_METHODS:-"mprotect uffd-sigbus uffd-read uffd-read-cpu uffd-resolve uffd-resolve-cpu"}
+methods=${TRACE_METHODS:-"mprotect uffd-sigbus uffd-read uffd-read-cpu uffd-resolve uffd-resolve-cpu uffd-read-spin uffd-resolve-spin"}
 memtypes=${TRACE_MEMTYPES:-"anon file-shared"}
 size=${TRACE_SIZE:-4}
 fsdir=${TRACE_FS:-/mnt/ext4}

@@ -61,6 +61,9 @@ struct uffdio_wp_resolve {
 #define _UFFDIO_WP_RESOLVE (0x09)
 #define UFFDIO_WP_RESOLVE _IOWR(UFFDIO, _UFFDIO_WP_RESOLVE, struct uffdio_wp_resolve)
 #endif
+#ifndef UFFD_FEATURE_BUSY_POLL
+#define UFFD_FEATURE_BUSY_POLL (1ULL << 20)
+#endif
 #ifndef UFFD_FEATURE_WP_FILE
 #define UFFD_FEATURE_WP_FILE (1ULL << 17)
 #endif
@@ -81,16 +84,19 @@ struct pm_scan_arg {
 
 enum method { M_NONE, M_MPROTECT, M_SOFTDIRTY, M_UFFD_READ, M_UFFD_POLL,
 	      M_UFFD_SIGBUS, M_ASYNC_WPMATCH, M_ASYNC_REARM,
-	      M_UFFD_READ_CPU, M_UFFD_RESOLVE, M_UFFD_RESOLVE_CPU, M_NMETHODS };
+	      M_UFFD_READ_CPU, M_UFFD_RESOLVE, M_UFFD_RESOLVE_CPU,
+	      M_UFFD_READ_SPIN, M_UFFD_RESOLVE_SPIN, M_NMETHODS };
 static const char *method_names[] = { "none", "mprotect", "softdirty",
 	"uffd-read", "uffd-poll", "uffd-sigbus", "async-scan-wp", "async-scan-rearm",
-	"uffd-read-cpu", "uffd-resolve", "uffd-resolve-cpu" };
+	"uffd-read-cpu", "uffd-resolve", "uffd-resolve-cpu",
+	"uffd-read-spin", "uffd-resolve-spin" };
 
 /* a handler thread serves the faults (not SIGBUS, not async) */
 static int thread_method(int m)
 {
 	return m == M_UFFD_READ || m == M_UFFD_POLL || m == M_UFFD_READ_CPU ||
-	       m == M_UFFD_RESOLVE || m == M_UFFD_RESOLVE_CPU;
+	       m == M_UFFD_RESOLVE || m == M_UFFD_RESOLVE_CPU ||
+	       m == M_UFFD_READ_SPIN || m == M_UFFD_RESOLVE_SPIN;
 }
 
 /* the uffd features a method needs beyond the memory type's */
@@ -108,6 +114,10 @@ static uint64_t method_features(int m)
 		return UFFD_FEATURE_WP_RESOLVE;
 	case M_UFFD_RESOLVE_CPU:
 		return UFFD_FEATURE_WP_RESOLVE | UFFD_FEATURE_WAKE_ON_CURRENT_CPU;
+	case M_UFFD_READ_SPIN:
+		return UFFD_FEATURE_BUSY_POLL;
+	case M_UFFD_RESOLVE_SPIN:
+		return UFFD_FEATURE_WP_RESOLVE | UFFD_FEATURE_BUSY_POLL;
 	}
 	return 0;
 }
@@ -315,7 +325,8 @@ static void *handler_thread(void *arg)
 	(void)arg;
 	struct uffd_msg m[16];
 	pin_self();
-	if (method == M_UFFD_RESOLVE || method == M_UFFD_RESOLVE_CPU) {
+	if (method == M_UFFD_RESOLVE || method == M_UFFD_RESOLVE_CPU ||
+	    method == M_UFFD_RESOLVE_SPIN) {
 		resolve_loop();
 		return NULL;
 	}
@@ -647,7 +658,7 @@ static void usage(void)
 "              [--skip WHY]\n"
 "  -m none|mprotect|softdirty|uffd-read|uffd-poll|uffd-sigbus|\n"
 "     async-scan-wp|async-scan-rearm|uffd-read-cpu|uffd-resolve|\n"
-"     uffd-resolve-cpu\n"
+"     uffd-resolve-cpu|uffd-read-spin|uffd-resolve-spin\n"
 "  -t anon|shmem|hugetlb|file-shared|file-private (file: in -d DIR)\n"
 "  -p seq|rand|scatter (scatter: every STRIDE-th page, default 2)\n"
 "  -s size in MiB (default 16), -r measured repeats (default 5; one\n"

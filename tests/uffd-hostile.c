@@ -1249,7 +1249,7 @@ static int g_capability(const struct grow *g, struct res *r)
  * (err_out: memset + copy_to_user).  A failed call does not initialise the
  * context (the cmpxchg is the last step), so it can be retried.
  */
-enum { API_BADAPI, API_BIT63, API_BIT20, API_WPFILE, API_TWICE, API_RETRY, API_NULL,
+enum { API_BADAPI, API_BIT63, API_BIT21, API_WPFILE, API_TWICE, API_RETRY, API_NULL,
        API_FORK, API_HANDOFF, API_RESOLVE_NOFEAT, API_RESOLVE_MODE };
 
 static int g_api(const struct grow *g, struct res *r)
@@ -1267,12 +1267,12 @@ static int g_api(const struct grow *g, struct res *r)
 	case API_BIT63:
 		api.features = 1ULL << 63;
 		break;
-	case API_BIT20:
-		api.features = 1ULL << 20;
+	case API_BIT21:
+		api.features = 1ULL << 21;
 		break;
 	case API_HANDOFF:
 		api.features = UFFD_FEATURE_WAKE_ON_CURRENT_CPU |
-			       UFFD_FEATURE_WP_RESOLVE;
+			       UFFD_FEATURE_WP_RESOLVE | UFFD_FEATURE_BUSY_POLL;
 		break;
 	case API_RESOLVE_NOFEAT:
 	case API_RESOLVE_MODE: {
@@ -1621,8 +1621,8 @@ static const struct grow grows[] = {
 	{ "global", "UFFDIO_API", "wp-file-capability-as-expected", 0, 0, g_capability, false },
 	{ "global", "UFFDIO_API", "bad-api-version", API_BADAPI, EINVAL, g_api, false },
 	{ "global", "UFFDIO_API", "unknown-feature-bit-63", API_BIT63, EINVAL, g_api, false },
-	{ "global", "UFFDIO_API", "unknown-feature-bit-20", API_BIT20, EINVAL, g_api, false },
-	{ "global", "UFFDIO_API", "features-WAKE_ON_CURRENT_CPU|WP_RESOLVE-bits-18-19",
+	{ "global", "UFFDIO_API", "unknown-feature-bit-21", API_BIT21, EINVAL, g_api, false },
+	{ "global", "UFFDIO_API", "features-WAKE_ON_CURRENT_CPU|WP_RESOLVE|BUSY_POLL-bits-18-20",
 	  API_HANDOFF, HD(0, EINVAL), g_api, false },
 	{ "global", "UFFDIO_WP_RESOLVE", "feature-not-requested", API_RESOLVE_NOFEAT, EINVAL,
 	  g_api, false },
