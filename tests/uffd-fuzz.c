@@ -2354,6 +2354,16 @@ static void pick_mode(void)
 		want |= UFFD_FEATURE_SIGBUS;
 	if (g.mode == UM_ASYNC)
 		want |= UFFD_FEATURE_WP_ASYNC;
+	/*
+	 * The hand-off features (they change how the handler and the
+	 * faulting threads are woken, not what is reported) in a quarter of
+	 * the seeds each; derived from the seed, not drawn, so that the
+	 * sequence of operations of a seed stays what it was without them.
+	 */
+	if (((g.seed * 0x9E3779B97F4A7C15ULL) >> 62) == 1)
+		want |= UFFD_FEATURE_WAKE_ON_CURRENT_CPU;
+	if (((g.seed * 0x9E3779B97F4A7C15ULL) >> 62) == 2)
+		want |= UFFD_FEATURE_BUSY_POLL;
 	g.features = want & g.supported;
 }
 
