@@ -129,7 +129,7 @@ struct memtype {
 	uint64_t xfeat;		/* uffd features requested on top of THREAD_ID */
 };
 
-#define MAX_MEMTYPES	(4 + 2 * MAX_TEST_FS)
+#define MAX_MEMTYPES	(6 + 2 * MAX_TEST_FS)
 static struct memtype memtypes[MAX_MEMTYPES];
 static int nr_memtypes;
 
@@ -195,6 +195,7 @@ static int node_a, node_b;
 
 /* the memory type under test (child process) */
 static const struct memtype *mt;
+static pthread_t hth;		/* the handler thread */
 static struct result *res;
 static char *area;
 static size_t area_len;
@@ -574,6 +575,56 @@ static bool read_all(void)
 	}
 }
 
+/* handler_blocking(): interrupts a blocking read (no SA_RESTART) */
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * With UFFD_FEATURE_BUSY_POLL the handler blocks in read(2), where a
+ * reader polls before it sleeps (poll(2) waiters never poll): the uffd is
+ * blocking, and the control thread interrupts the read with SIGUSR1 for
+ * a drain request or to quit.
+ */
+static void *handler_blocking(void)
+{
+	struct uffd_msg msgs[BATCH];
+	uint32_t d;
+	ssize_t n;
+	int k;
+
+	while (!atomic_load(&quit_handler)) {
+		n = read(uffd, msgs, sizeof(msgs));
+		if (n < 0 && errno != EINTR) {
+			violation("read(uffd): %m");
+			return NULL;
+		}
+		if (n > 0 && n % sizeof(msgs[0])) {
+			violation("read(uffd) returned %zd bytes", n);
+			return NULL;
+		}
+		if (n > 0)
+			atomic_store(&h_last_ms, now_ms());
+		for (k = 0; k < n / (ssize_t)sizeof(msgs[0]); k++)
+			on_msg(&msgs[k]);
+		d = atomic_load(&drain_req);
+		if (d == atomic_load(&drained))
+			continue;
+		/*
+		 * Everything the writers raised is queued by now: read it
+		 * without blocking (poll(2) says EPOLLERR on a blocking uffd).
+		 */
+		if (fcntl(uffd, F_SETFL, O_NONBLOCK) || !read_all() ||
+		    fcntl(uffd, F_SETFL, 0)) {
+			violation("draining the blocking uffd: %m");
+			return NULL;
+		}
+		atomic_store(&drained, d);
+	}
+	return NULL;
+}
+
 static void *handler_main(void *arg)
 {
 	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
@@ -582,6 +633,8 @@ static void *handler_main(void *arg)
 	(void)arg;
 	prctl(PR_SET_NAME, "handler");
 	h_seed = seed_for(300);
+	if (mt->xfeat & UFFD_FEATURE_BUSY_POLL)
+		return handler_blocking();
 	while (!atomic_load(&quit_handler)) {
 		if (poll(&pfd, 1, 20) < 0 && errno != EINTR) {
 			violation("poll(uffd): %m");
@@ -1046,8 +1099,11 @@ static void run_round(uint32_t r, uint64_t *s)
 
 	atomic_store(&ctl_phase, 4);
 	atomic_store(&drain_req, r);
-	while (atomic_load(&drained) != r)
+	while (atomic_load(&drained) != r) {
+		if (mt->xfeat & UFFD_FEATURE_BUSY_POLL)
+			pthread_kill(hth, SIGUSR1);
 		usleep(1000);
+	}
 	atomic_store(&ctl_phase, 5);
 	check_round(r);
 }
@@ -1186,7 +1242,8 @@ static void print_summary(void)
 
 static int run_memtype(void)
 {
-	pthread_t wth[NWRITERS], hth, eth, dth;
+	pthread_t wth[NWRITERS], eth, dth;
+	struct sigaction sa_usr1 = { 0 };
 	pthread_mutexattr_t ma;
 	struct sigaction sa = { .sa_sigaction = segv_handler, .sa_flags = SA_SIGINFO };
 	uint64_t s = seed_for(1), features = 0, ioctls = 0;
@@ -1202,7 +1259,8 @@ static int run_memtype(void)
 	e = setup_area();
 	if (e)
 		return violation("setting up the %s area: %s", mt->name, strerror(e)), FAIL;
-	uffd = uffd_open(UFFD_FEATURE_THREAD_ID | mt->xfeat, &features);
+	uffd = uffd_open_flags(O_CLOEXEC | (mt->xfeat & UFFD_FEATURE_BUSY_POLL ? 0 : O_NONBLOCK),
+			       UFFD_FEATURE_THREAD_ID | mt->xfeat, &features);
 	if (uffd < 0)
 		return violation("userfaultfd/UFFDIO_API(THREAD_ID|%#llx): %s",
 				 (unsigned long long)mt->xfeat, strerror(-uffd)), FAIL;
@@ -1230,6 +1288,9 @@ static int run_memtype(void)
 	}
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGSEGV, &sa, NULL);
+	sa_usr1.sa_handler = on_sigusr1;	/* no SA_RESTART */
+	sigemptyset(&sa_usr1.sa_mask);
+	sigaction(SIGUSR1, &sa_usr1, NULL);
 	pthread_barrier_init(&bar, NULL, NWRITERS + 1);
 
 	for (i = 0; i < NWRITERS; i++)
@@ -1254,7 +1315,15 @@ static int run_memtype(void)
 	atomic_store(&quit_events, true);
 	pthread_join(eth, NULL);
 	atomic_store(&quit_handler, true);
-	pthread_join(hth, NULL);
+	if (mt->xfeat & UFFD_FEATURE_BUSY_POLL) {
+		/* a blocking read: interrupt it until the handler is gone */
+		while (pthread_tryjoin_np(hth, NULL) == EBUSY) {
+			pthread_kill(hth, SIGUSR1);
+			usleep(1000);
+		}
+	} else {
+		pthread_join(hth, NULL);
+	}
 
 	final_check(r);
 
@@ -1357,6 +1426,16 @@ static void parse_fs(void)
 		add_memtype("file-shared+wake-on-current-cpu", fs[0].name,
 			    fs[0].dir, M_FILE, true);
 		memtypes[nr_memtypes - 1].xfeat = UFFD_FEATURE_WAKE_ON_CURRENT_CPU;
+	}
+	/*
+	 * Busy polling: the handler blocks in read(2), polling, and is not
+	 * woken for a fault; the writers poll for their resolution.
+	 */
+	add_memtype("anon+busy-poll", "-", NULL, M_ANON, false);
+	memtypes[nr_memtypes - 1].xfeat = UFFD_FEATURE_BUSY_POLL;
+	if (n) {
+		add_memtype("file-shared+busy-poll", fs[0].name, fs[0].dir, M_FILE, true);
+		memtypes[nr_memtypes - 1].xfeat = UFFD_FEATURE_BUSY_POLL;
 	}
 }
 
