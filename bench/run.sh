@@ -103,7 +103,7 @@ elif [ "$full" = 1 ]; then
 	budget=$([ $handler = 1 ] && echo 2400 || echo 7200)
 	limit_methods="mprotect softdirty uffd-sigbus async-scan-wp async-scan-rearm $handlerm"
 else
-	size=16 ssize=1 hsize=32 patterns="seq rand scatter" fsuse=$fslist
+	size=16 ssize=4 hsize=32 patterns="seq rand scatter" fsuse=$fslist
 	budget=$([ $handler = 1 ] && echo 180 || echo 510)
 	# the handler-thread methods without the CPU hint (uffd-read/poll,
 	# uffd-resolve, *-spin) can take 1-4 ms per write in TCG: 49152 writes
