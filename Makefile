@@ -13,7 +13,7 @@
 #   VCPUS=2 MEM=4096 QEMU_ACCEL=tcg|kvm VM_TIMEOUT=1800   the VM
 
 KERNEL ?= series
-export KERNEL EXTRA_PATCHES WORKTREE TESTS VCPUS MEM QEMU_ACCEL VM_TIMEOUT T_TIMEOUT DURATION EXPECT_WP_FILE EXPECT_HANDOFF
+export KERNEL EXTRA_PATCHES WORKTREE TESTS VCPUS MEM QEMU_ACCEL VM_TIMEOUT T_TIMEOUT EXPECT_WP_FILE EXPECT_HANDOFF
 
 .PHONY: help deps src series kernel tests check check-debug run vmrun shell series-check bench clean
 
@@ -58,16 +58,21 @@ check-debug:
 	@$(MAKE) --no-print-directory check KERNEL=debug \
 		TESTS="$(if $(FULL),$(TESTS),$(or $(TESTS),$(DEBUG_TESTS)))"
 
+# Every target that boots goes through scripts/vmrun.sh (the kernel that
+# KERNEL selects, its expected capabilities, EXPECT_* overrides).
 run: kernel tests
-	@set -a; . config/expect-$(if $(filter base,$(KERNEL)),base,series); set +a; \
-	VM_NAME=run-$(KERNEL) scripts/vm.sh build/obj/$(KERNEL)/vmlinux scripts/demo.sh
+	@VM_NAME=run-$(KERNEL) scripts/vmrun.sh scripts/demo.sh
 
+# CMD reaches the guest as it was typed: $(value) keeps make from expanding
+# it and $(file) writes it without going through a shell's quoting.
+VMRUN_NAME = $(or $(VM_NAME),vmrun-$(KERNEL))
+VMRUN_CMDFILE = build/cmd/$(VMRUN_NAME)
 vmrun: kernel tests
-	@set -a; . config/expect-$(if $(filter base,$(KERNEL)),base,series); set +a; \
-	VM_NAME=$(or $(VM_NAME),vmrun-$(KERNEL)) scripts/vm.sh build/obj/$(KERNEL)/vmlinux '$(CMD)'
+	$(shell mkdir -p build/cmd)$(file >$(VMRUN_CMDFILE),$(value CMD))
+	@VM_NAME=$(VMRUN_NAME) scripts/vmrun.sh -f $(VMRUN_CMDFILE)
 
 shell: kernel tests
-	@VM_NAME=shell-$(KERNEL) scripts/vm.sh build/obj/$(KERNEL)/vmlinux shell
+	@VM_NAME=shell-$(KERNEL) scripts/vmrun.sh shell
 
 series-check: deps
 	@scripts/series-check.sh
@@ -86,10 +91,10 @@ bench: kernel
 	@mkdir -p build/bench; \
 	rm -f build/bench/results-*.csv build/bench/trace.csv build/bench/*.png build/bench/*.dat; \
 	t0=$$(date +%s); \
-	VM_NAME=bench-$(KERNEL) VCPUS=2 VM_TIMEOUT=$(BENCH_VMT) scripts/vm.sh build/obj/$(KERNEL)/vmlinux \
+	VM_NAME=bench-$(KERNEL) VCPUS=2 VM_TIMEOUT=$(BENCH_VMT) scripts/vmrun.sh \
 		'$(BENCH_FULL)bench/run.sh $(BENCH_MODE); r=$$?; $(BENCH_TRACE) bench/trace.sh build/bench || r=1; exit $$r'; \
 	r1=$$?; t1=$$(date +%s); \
-	VM_NAME=bench-$(KERNEL)-1vcpu VCPUS=1 VM_TIMEOUT=$(BENCH_VMT) scripts/vm.sh build/obj/$(KERNEL)/vmlinux \
+	VM_NAME=bench-$(KERNEL)-1vcpu VCPUS=1 VM_TIMEOUT=$(BENCH_VMT) scripts/vmrun.sh \
 		'$(BENCH_FULL)bench/run.sh --handler $(BENCH_MODE)'; \
 	r2=$$?; t2=$$(date +%s); \
 	$(BENCH_FULL)bench/run.sh --native $(BENCH_MODE); \

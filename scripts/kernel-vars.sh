@@ -19,3 +19,12 @@ kobj=$top/build/obj/$KERNEL
 # Expected capabilities of the booted kernel, passed to the tests.
 expect_file=$top/config/expect-$KERNEL
 case $KERNEL in extra|debug) expect_file=$top/config/expect-series ;; esac
+# The expectations, exported for the guest: config/expect-*, overridden by
+# EXPECT_WP_FILE / EXPECT_HANDOFF (e.g. EXPECT_WP_FILE=1 with KERNEL=base
+# demands the feature, to see the series' tests fail there).  Every target
+# that boots a kernel (check, run, vmrun, shell, bench) gets them from here.
+set -a
+. "$expect_file"
+set +a
+export UFFDWP_EXPECT_WP_FILE=${EXPECT_WP_FILE:-$UFFDWP_EXPECT_WP_FILE}
+export UFFDWP_EXPECT_HANDOFF=${EXPECT_HANDOFF:-$UFFDWP_EXPECT_HANDOFF}

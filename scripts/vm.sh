@@ -1,14 +1,15 @@
 #!/bin/bash
-# vm.sh KERNEL_IMAGE [shell|CMD...]
+# vm.sh KERNEL_IMAGE [shell | -f CMDFILE | CMD...]
 # Boot KERNEL_IMAGE in QEMU the way virtme-ng does: the host root shared
 # read-only over 9p, tmpfs wherever the guest writes, this repository mounted
 # read-write at the same path, fresh ext4/xfs/btrfs file systems on virtio
-# disks.  Runs CMD (bash -c) in the guest from the repository root and exits
-# with its status.  "shell" gives an interactive guest.
+# disks.  Runs CMD (bash -c; the words joined by spaces, or the text of
+# CMDFILE as it is, with no re-quoting) in the guest from the repository
+# root and exits with its status.  "shell" gives an interactive guest.
 #
 # Knobs (environment): VCPUS (2), MEM (MiB, 4096), QEMU_ACCEL (tcg|kvm, auto),
-# VM_TIMEOUT (seconds, 1800), VM_NAME (log name), VM_EXPECT (capabilities
-# passed to the tests), VM_APPEND (extra kernel parameters).
+# VM_TIMEOUT (seconds, 1800), VM_NAME (log name), VM_APPEND (extra kernel
+# parameters).  What the guest gets of the environment: scripts/guest-env.sh.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 kernel=$1
@@ -59,15 +60,13 @@ echo "uffdtest:x:4242:" >> "$vmdir/etc/group"
 # What the guest runs.
 if [ "${1:-}" = shell ]; then
 	echo "shell" > "$vmdir/cmd"
+elif [ "${1:-}" = -f ]; then
+	cp "$2" "$vmdir/cmd"
+	set -- cmdfile
 else
 	printf '%s\n' "$*" > "$vmdir/cmd"
 fi
-cat > "$vmdir/env" <<ENV
-UFFDWP_TOP=$top
-UFFDWP_VMDIR=$vmdir
-UFFDWP_KERNEL_NAME="${KERNEL_NAME:-}"
-ENV
-env | grep -E '^(UFFDWP_|DURATION=|TESTS=|T_TIMEOUT=)' | sed 's/=\(.*\)/="\1"/' >> "$vmdir/env" || true
+UFFDWP_TOP=$top UFFDWP_VMDIR=$vmdir "$top/scripts/guest-env.sh" > "$vmdir/env"
 
 # Two NUMA nodes: memory split in halves, vCPUs split too.
 half=$((mem / 2))

@@ -1,5 +1,4 @@
 #!/bin/bash
-# timeout: 300
 # handoff-placement: UFFD_FEATURE_WAKE_ON_CURRENT_CPU places the hand-off
 # on the waker's CPU.  A writer and a handler thread, both free to run on
 # any CPU, serve 256 write-protect faults; ftrace (sched_waking,

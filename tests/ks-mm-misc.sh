@@ -1,5 +1,4 @@
 #!/bin/bash
-# timeout: 900
 # The other upstream mm selftests that exercise uffd(-wp) or soft-dirty.
 S=$UFFDWP_TOP/build/selftests
 L=$(mktemp)

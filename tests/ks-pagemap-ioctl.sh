@@ -1,5 +1,4 @@
 #!/bin/bash
-# timeout: 1200
 # Upstream pagemap_ioctl (PAGEMAP_SCAN, async uffd-wp): it creates its test
 # files in the current directory, so it runs once from tmpfs and once from
 # each test file system.

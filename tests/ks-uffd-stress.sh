@@ -1,5 +1,4 @@
 #!/bin/bash
-# timeout: 1500
 # Upstream uffd-stress: a short bounded run on every memory type it supports
 # (MISSING + WP with UFFDIO_COPY), and the write-protect-only mode the series
 # adds, on anonymous memory and on shared and private regular files of every

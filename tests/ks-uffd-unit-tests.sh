@@ -1,5 +1,4 @@
 #!/bin/bash
-# timeout: 1500
 # Upstream uffd-unit-tests (built from the series' tree), each case one TAP
 # point: anon, shmem, hugetlb (private and shared) and, added by the series,
 # the regular-file memory types "file" and "file-private": all types with

@@ -8,8 +8,8 @@
  *
  * Every sequence comes from a seed: "# seed: N" is printed first and in
  * every failure line, with the replay command
- * (UFFDWP_SEED=N build/tests/uffd-fuzz).  One TAP point per seed: seed,
- * seed+1, ... until DURATION seconds (default 60) have passed.  Each seed
+ * (UFFDWP_FUZZ_SEED=N build/tests/uffd-fuzz).  One TAP point per seed: seed,
+ * seed+1, ... until UFFDWP_FUZZ_SECONDS seconds (default 60) have passed.  Each seed
  * runs in a process of its own (run_isolated), with three threads besides
  * the main one: a handler (polls the uffd and the uffds of forked children,
  * un-protects on WP faults, ZEROPAGE/COPY on MISSING, CONTINUE on MINOR,
@@ -56,7 +56,7 @@
  * shadow model is corrupted on purpose and the checker must report it.
  * The same self-check is the first TAP point of every run.
  *
- * Environment: UFFDWP_SEED (first seed), DURATION (s, default 60),
+ * Environment: UFFDWP_FUZZ_SEED (first seed), UFFDWP_FUZZ_SECONDS (in all, default 60),
  * UFFDWP_FUZZ_OPS (operations per seed, default 3000), UFFDWP_FUZZ_TRACE=1
  * (print every operation), UFFDWP_FS.
  * Replay is deterministic in the operations drawn; thread interleavings
@@ -341,7 +341,7 @@ static void violation(bool mismatch, const char *fmt, ...)
 		fail("seed %lu op %d (%s uffd): %s", g.seed, g.op, um_name[g.mode], msg);
 	if (g.res->violations == 1 && !g.selftest) {
 		print_log_tail();
-		diag("replay: UFFDWP_SEED=%lu build/tests/uffd-fuzz", g.seed);
+		diag("replay: UFFDWP_FUZZ_SEED=%lu build/tests/uffd-fuzz", g.seed);
 	}
 	fflush(stdout);
 	pthread_mutex_unlock(&g.plock);
@@ -414,7 +414,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 	}
 	n = snprintf(buf, sizeof(buf),
 		     "# FAIL: seed %lu op %d: unexpected signal %d at %p outside an access"
-		     " (replay: UFFDWP_SEED=%lu build/tests/uffd-fuzz)\n",
+		     " (replay: UFFDWP_FUZZ_SEED=%lu build/tests/uffd-fuzz)\n",
 		     g.seed, g.op, sig, si->si_addr, g.seed);
 	if (write(1, buf, n) < 0)
 		_exit(FAIL);
@@ -2543,7 +2543,7 @@ static struct shared_res *run_seed(unsigned long seed, bool selftest, int *rc, c
 
 int main(int argc, char **argv)
 {
-	const char *s = getenv("UFFDWP_SEED"), *d = getenv("DURATION"),
+	const char *s = getenv("UFFDWP_FUZZ_SEED"), *d = getenv("UFFDWP_FUZZ_SECONDS"),
 		*st = getenv("UFFDWP_FUZZ_SELFTEST");
 	bool only_selftest = (st && !strcmp(st, "1")) || (argc > 1 && !strcmp(argv[1], "-S"));
 	unsigned long seed;
@@ -2558,12 +2558,12 @@ int main(int argc, char **argv)
 		(unsigned long)time(NULL) * 1000003UL + getpid();
 	duration = d && atol(d) > 0 ? atol(d) : 60;
 	printf("# seed: %lu\n", seed);
-	diag("replay: UFFDWP_SEED=%lu build/tests/uffd-fuzz", seed);
+	diag("replay: UFFDWP_FUZZ_SEED=%lu build/tests/uffd-fuzz", seed);
 	if (uffd_features(&g.supported))
 		diag("no userfaultfd");
 	g.nfs = parse_test_fs(g.fs, MAX_TEST_FS);
 	g.hugetlb = hugetlb_available();
-	diag("features %#llx, file systems %d, hugetlb %s, DURATION %ld s",
+	diag("features %#llx, file systems %d, hugetlb %s, UFFDWP_FUZZ_SECONDS %ld",
 	     (unsigned long long)g.supported, g.nfs, g.hugetlb ? "yes" : "no", duration);
 	if (!g.supported) {
 		tap_plan(1);
@@ -2601,7 +2601,7 @@ int main(int argc, char **argv)
 		if (rc == PASS && res->violations)
 			rc = FAIL;
 		if (rc != PASS)
-			fail("seed %lu: %s%s%s (replay: UFFDWP_SEED=%lu build/tests/uffd-fuzz)", seed,
+			fail("seed %lu: %s%s%s (replay: UFFDWP_FUZZ_SEED=%lu build/tests/uffd-fuzz)", seed,
 			     res->violations ? res->first : "", *why ? " " : "", why, seed);
 		tap_result(rc, NULL, "seed %lu: %ld ops, %ld accesses, %ld WP faults", seed,
 			   res->ops, res->accesses, res->wp_faults);

@@ -41,8 +41,8 @@
  * Which file systems give large folios is probed at start; xfs is expected
  * to (Linux 6.12), the others are tried when the probe finds some.
  *
- * The last line is "# reliability: cells=N events=N bytes_verified=N
- * reports=N".  Output is TAP; exit status 0 when no cell failed.
+ * The last line is "# stats: cells=N events=N bytes=N reports=N" (summed
+ * by scripts/run-tests into stats.json).  Output is TAP; exit status 0 when no cell failed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -1660,7 +1660,7 @@ int main(void)
 	e = shmem_old[0] ? write_file(THP_SYSFS "shmem_enabled", shmem_old) : 0;
 	if (e)
 		diag("restoring shmem_enabled to %s: %s", shmem_old, strerror(e));
-	diag("reliability: cells=%llu events=%llu bytes_verified=%llu reports=%llu",
+	diag("stats: cells=%llu events=%llu bytes=%llu reports=%llu",
 	     (unsigned long long)tot_cells, (unsigned long long)tot_events,
 	     (unsigned long long)tot_bytes, (unsigned long long)tot_reports);
 	return tap_totals(start_ms);

@@ -65,12 +65,12 @@
  *   UFFDWP_FS              "name:mountpoint ..." (default "cwd:.")
  *   UFFDWP_EXPECT_WP_FILE  1 (default) or 0: is UFFD_FEATURE_WP_FILE expected
  *                          (files SKIP when 0 and missing, fail when 1)
- *   DURATION               seconds of rounds per memory type (default 15,
+ *   UFFDWP_STRESS_CELL_SECONDS  seconds of rounds per memory type (default 15,
  *                          less when UFFDWP_FS lists more than 3 fs)
- *   SEED                   random seed (default: from the clock; printed;
+ *   UFFDWP_STRESS_SEED     random seed (default: from the clock; printed;
  *                          the threads' interleaving is not reproducible)
  *
- * A watchdog thread ends a memory type with "not ok" DURATION + 60 s after
+ * A watchdog thread ends a memory type with "not ok" UFFDWP_STRESS_CELL_SECONDS + 60 s after
  * it started, after printing the state of every thread and its kernel stack.
  * Output is TAP; exit status 0 when no memory type failed, 1 otherwise.
  */
@@ -106,7 +106,7 @@
 #define NWRITERS	3
 #define MAGIC		0x55ffd3a7u
 #define DEFAULT_DURATION_S 15
-#define WATCHDOG_SLACK_S 60	/* watchdog: DURATION + this */
+#define WATCHDOG_SLACK_S 60	/* watchdog: cell seconds + this */
 #define PARENT_SLACK_S	30	/* parent kills the child: watchdog + this */
 #define MAXDIAG		16	/* failure lines printed per memory type */
 #define BATCH		64	/* uffd messages per read() */
@@ -1495,11 +1495,19 @@ static void run_one(const struct memtype *m)
 					res->events[3] + res->events[4] + res->events[5]),
 		   (unsigned long long)(res->bytes_round + res->bytes_map + res->bytes_read),
 		   (unsigned long long)res->violations);
+	/* summed by scripts/run-tests into stats.json, read by check.sh */
+	diag("stats: cells=1 rounds=%llu writes=%llu reports=%llu events=%llu bytes=%llu mismatches=%llu",
+	     (unsigned long long)res->rounds, (unsigned long long)res->writes,
+	     (unsigned long long)res->reports,
+	     (unsigned long long)(res->events[0] + res->events[1] + res->events[2] +
+				  res->events[3] + res->events[4] + res->events[5]),
+	     (unsigned long long)(res->bytes_round + res->bytes_map + res->bytes_read),
+	     (unsigned long long)res->violations);
 }
 
 int main(void)
 {
-	const char *d = getenv("DURATION"), *sd = getenv("SEED");
+	const char *d = getenv("UFFDWP_STRESS_CELL_SECONDS"), *sd = getenv("UFFDWP_STRESS_SEED");
 	int i, e;
 	int64_t t0 = now_ms();
 

@@ -21,7 +21,8 @@ top = os.environ.get("UFFDWP_TOP", os.path.dirname(os.path.dirname(os.path.dirna
 expect_file = os.environ.get("UFFDWP_EXPECT_WP_FILE", "1") == "1"
 expect_handoff = os.environ.get("UFFDWP_EXPECT_HANDOFF", "1") == "1"
 n = 0
-failed = False
+failed = False      # any point failed (the exit status)
+inv_failed = False  # a point of the current invocation failed (multi mode)
 
 def allowed_skips():
     pats = []
@@ -40,7 +41,7 @@ ALLOWED = allowed_skips()
 T0 = time.time()
 
 def point(ok, desc, skip=None):
-    global n, failed
+    global n, failed, inv_failed
     n += 1
     print(f"# +{time.time() - T0:.1f}s", flush=True)
     if skip is not None:
@@ -50,7 +51,7 @@ def point(ok, desc, skip=None):
             print(f"ok {n} - {desc} # SKIP {skip}", flush=True)
             return
     if not ok:
-        failed = True
+        failed = inv_failed = True
     print(f"{'ok' if ok else 'not ok'} {n} - {desc}", flush=True)
 
 def skip_allowed(desc):
@@ -95,7 +96,7 @@ def mode_tap(label, argv, cwd):
             point(m.group(1) == "ok", d)
     if plan is not None and seen < plan:
         point(False, f"{label}: planned {plan}, ran {seen}")
-    if rc not in (0, 4) and not failed:   # 4 = KSFT_SKIP
+    if rc not in (0, 4) and not inv_failed:   # 4 = KSFT_SKIP
         point(False, f"{label}: exit status {rc}")
     if plan is None and seen == 0:
         point(rc == 0, f"{label}: no TAP output, exit status {rc}")
@@ -141,6 +142,8 @@ def mode_exit(label, argv, cwd):
 MODES = {"tap": mode_tap, "unit": mode_unit, "exit": mode_exit}
 
 def one(args):
+    global inv_failed
+    inv_failed = False
     mode, label, rest = args[0], args[1], args[2:]
     cwd = None
     if rest and rest[0] == "--cwd":

@@ -1,0 +1,205 @@
+#!/bin/bash
+# harness-selftest.sh: the harness checks itself (host side, a few seconds;
+# run by scripts/check.sh before it boots anything).  One TAP line per
+# check; each check fails if a harness bug that once let failures pass
+# unseen comes back:
+#  - ksft.py multi: a selftest's non-zero exit is reported even after an
+#    earlier selftest failed;
+#  - run-tests: timeouts come from tests/timeouts for binaries too (an ELF
+#    test that sleeps is killed at its table timeout), no test carries its
+#    own "# timeout:" header;
+#  - run-tests: knobs a test changed are restored when it is killed;
+#  - run-tests + stats.py: "# stats:" lines are summed, a test that must
+#    report stats and reported none fails;
+#  - guest-env.sh: values with ", $, `, ' and newlines reach the guest
+#    byte for byte; every environment knob the tests read is forwarded;
+#  - Makefile: CMD reaches the guest as typed; EXPECT_* overrides reach
+#    every booting target through kernel-vars.sh.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+nfail=0
+ok() { echo "ok - harness: $*"; }
+notok() { echo "not ok - harness: $*"; nfail=$((nfail + 1)); }
+check() { # description command...
+	local d=$1
+	shift
+	if "$@" > "$tmp/out" 2>&1; then ok "$d"; else notok "$d"; sed 's/^/#   /' "$tmp/out" | tail -n 20; fi
+}
+
+# ---- ksft.py multi: per-invocation failure state ---------------------------
+t_ksft() {
+	cat > "$tmp/fail1" <<'EOF'
+#!/bin/sh
+echo "1..1"; echo "not ok 1 - first fails"; exit 1
+EOF
+	cat > "$tmp/exit3" <<'EOF'
+#!/bin/sh
+echo "1..1"; echo "ok 1 - second passes its points"; exit 3
+EOF
+	chmod +x "$tmp/fail1" "$tmp/exit3"
+	printf 'tap one -- %s\ntap two -- %s\n' "$tmp/fail1" "$tmp/exit3" > "$tmp/multi"
+	python3 tests/lib/ksft.py multi "$tmp/multi" > "$tmp/ksft.out"
+	grep -q '^not ok .* two: exit status 3' "$tmp/ksft.out"
+}
+check "ksft.py multi reports a later selftest's non-zero exit after an earlier failure" t_ksft
+
+# ---- run-tests in a fake tree ----------------------------------------------
+fake=$tmp/top
+mkdir -p "$fake/tests" "$fake/build/tests" "$tmp/vm" "$tmp/knobs/sys/kernel/mm/transparent_hugepage" \
+	"$tmp/knobs/proc/sys/vm" "$tmp/knobs/dev"
+cat > "$fake/tests/timeouts" <<'EOF'
+default 60
+sleeper 2
+EOF
+printf 'stats-ok faults\nstats-none faults\n' > "$fake/tests/stats"
+cat > "$tmp/sleeper.c" <<'EOF'
+#include <stdio.h>
+#include <unistd.h>
+int main(void)
+{
+	/* a "# timeout: 1000" in the first 2 KiB must not matter */
+	puts("1..1");
+	fflush(stdout);
+	sleep(30);
+	puts("ok 1 - never reached");
+	return 0;
+}
+EOF
+gcc -o "$fake/build/tests/sleeper" "$tmp/sleeper.c"
+k=$tmp/knobs
+echo 'always within_size advise [never] deny force' > "$k/sys/kernel/mm/transparent_hugepage/shmem_enabled"
+echo 3000 > "$k/proc/sys/vm/dirty_expire_centisecs"
+echo 0 > "$k/proc/sys/vm/unprivileged_userfaultfd"
+: > "$k/dev/userfaultfd"
+chmod 600 "$k/dev/userfaultfd"
+cat > "$fake/tests/knobber.sh" <<EOF
+#!/bin/sh
+# changes knobs, then is killed at its timeout
+echo advise > $k/sys/kernel/mm/transparent_hugepage/shmem_enabled
+echo 100 > $k/proc/sys/vm/dirty_expire_centisecs
+echo 1 > $k/proc/sys/vm/unprivileged_userfaultfd
+chmod 666 $k/dev/userfaultfd
+echo "1..1"
+sleep 30
+EOF
+echo 'knobber 2' >> "$fake/tests/timeouts"
+cat > "$fake/tests/stats-ok.sh" <<'EOF'
+#!/bin/sh
+echo "1..2"; echo "ok 1 - a"; echo "# stats: faults=3 other=x"; echo "ok 2 - b"; echo "# stats: faults=4"
+EOF
+cat > "$fake/tests/stats-none.sh" <<'EOF'
+#!/bin/sh
+echo "1..1"; echo "ok 1 - reports nothing"
+EOF
+chmod +x "$fake"/tests/*.sh
+t0=$(date +%s)
+UFFDWP_TOP=$fake UFFDWP_VMDIR=$tmp/vm UFFDWP_KNOB_ROOT=$k T_TIMEOUT= \
+	python3 scripts/run-tests > "$tmp/rt.out" 2>&1
+t1=$(date +%s)
+
+t_timeout() {
+	grep -q '^not ok .* sleeper: TIMEOUT after 2s' "$tmp/rt.out" || { cat "$tmp/rt.out"; return 1; }
+	# the four fake tests: two killed at 2 s, two quick ones
+	[ $((t1 - t0)) -lt 20 ] || { echo "run-tests took $((t1 - t0)) s"; return 1; }
+}
+check "run-tests takes a binary's timeout from tests/timeouts" t_timeout
+t_one_mechanism() {
+	! grep -l -E '^# timeout: [0-9]+' tests/*.sh tests/*.c
+}
+check "no test carries its own '# timeout:' header (tests/timeouts is the one mechanism)" t_one_mechanism
+t_knobs() {
+	grep -q '^not ok .* knobber: TIMEOUT' "$tmp/rt.out" || { echo "knobber was not killed"; return 1; }
+	grep -q '\[never\]\|^never$' "$k/sys/kernel/mm/transparent_hugepage/shmem_enabled" &&
+	[ "$(cat "$k/proc/sys/vm/dirty_expire_centisecs")" = 3000 ] &&
+	[ "$(cat "$k/proc/sys/vm/unprivileged_userfaultfd")" = 0 ] &&
+	[ "$(stat -c %a "$k/dev/userfaultfd")" = 600 ] || {
+		head -n 5 "$k"/sys/kernel/mm/transparent_hugepage/shmem_enabled "$k"/proc/sys/vm/* 
+		stat -c %a "$k/dev/userfaultfd"; grep 'left' "$tmp/rt.out"; return 1; }
+}
+check "run-tests restores the knobs a killed test changed" t_knobs
+t_stats() {
+	python3 - "$tmp/vm/stats.json" <<'EOF' || return 1
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s.get("stats-ok") == {"faults": 7}, s
+EOF
+	UFFDWP_TOP=$fake python3 scripts/stats.py "$tmp/vm" > "$tmp/stats.out"
+	rc=$?
+	cat "$tmp/stats.out"
+	[ $rc = 1 ] && grep -q '^ok - stats: stats-ok: 7 faults' "$tmp/stats.out" &&
+		grep -q '^not ok - stats: stats-none reported no faults' "$tmp/stats.out"
+}
+check "stats lines are summed; a test that must report stats and did not fails" t_stats
+
+# ---- the guest's environment -----------------------------------------------
+weird=$'a"b$c`d\'e\\f\ng  h'
+t_env() {
+	UFFDWP_SELFTEST_VALUE=$weird BENCH_SELFTEST=$weird TESTS='x* y' scripts/guest-env.sh > "$tmp/env"
+	# sourced the way scripts/guest-init does
+	env -i bash -c 'set -a; . "$1"; set +a; printf "%s|%s|%s" "$UFFDWP_SELFTEST_VALUE" "$BENCH_SELFTEST" "$TESTS"' \
+		_ "$tmp/env" > "$tmp/env.got"
+	[ "$(cat "$tmp/env.got")" = "$weird|$weird|x* y" ] || { cat "$tmp/env" "$tmp/env.got"; return 1; }
+}
+check "guest-env.sh carries any value byte for byte" t_env
+t_forwarded() {
+	# every environment variable a test or bench program reads must be one
+	# that scripts/guest-env.sh forwards
+	local bad
+	bad=$(grep -ohE 'getenv\("[A-Za-z_0-9]+"\)|os\.environ(\.get)?[([]"[A-Za-z_0-9]+"' \
+			tests/*.c tests/lib/*.[ch] tests/lib/*.py bench/*.c scripts/run-tests 2>/dev/null |
+		grep -oE '"[A-Za-z_0-9]+"' | tr -d '"' | sort -u |
+		grep -vE '^(UFFDWP_[A-Za-z0-9_]*|BENCH_[A-Za-z0-9_]*|TESTS|T_TIMEOUT|HOME|PATH)$')
+	[ -z "$bad" ] || { echo "read but not forwarded to the guest: $bad"; return 1; }
+}
+check "every environment knob the tests read is forwarded to the guest" t_forwarded
+
+# ---- Makefile and kernel-vars.sh -------------------------------------------
+t_cmd() {
+	local cmd=$'echo "it\'s $HOME `x` $(y)" \\ z'
+	rm -f build/cmd/harness-selftest
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -n vmrun VM_NAME=harness-selftest CMD="$cmd" > "$tmp/make.out" 2>&1 ||
+		{ cat "$tmp/make.out"; return 1; }
+	[ "$(cat build/cmd/harness-selftest)" = "$cmd" ] || { echo "got: $(cat build/cmd/harness-selftest)"; return 1; }
+	rm -f build/cmd/harness-selftest
+}
+check "make vmrun passes CMD to the guest as typed (quotes, \$, backticks)" t_cmd
+t_expect() {
+	local got
+	got=$(env -u UFFDWP_EXPECT_WP_FILE -u UFFDWP_EXPECT_HANDOFF KERNEL=series EXPECT_WP_FILE=0 EXPECT_HANDOFF=0 \
+		bash -c '. scripts/kernel-vars.sh; scripts/guest-env.sh' | grep -c -E 'UFFDWP_EXPECT_(WP_FILE|HANDOFF)="0"')
+	[ "$got" = 2 ] || { echo "EXPECT_* overrides did not reach the guest environment"; return 1; }
+	got=$(env -u UFFDWP_EXPECT_WP_FILE -u UFFDWP_EXPECT_HANDOFF KERNEL=base \
+		bash -c '. scripts/kernel-vars.sh; scripts/guest-env.sh' | grep -c -E 'UFFDWP_EXPECT_(WP_FILE|HANDOFF)="0"')
+	[ "$got" = 2 ] || { echo "KERNEL=base does not expect what config/expect-base says"; return 1; }
+	# every target that boots goes through scripts/vmrun.sh (kernel-vars.sh)
+	! grep -nE 'scripts/vm\.sh' Makefile scripts/check.sh
+}
+check "EXPECT_* overrides and config/expect-* reach the guest from every booting target" t_expect
+
+# ---- documentation the harness cites --------------------------------------
+t_cited() {
+	# A README citation (README, then a quoted title) in any harness file
+	# (comments may wrap) names a level-2 heading of README.md
+	python3 - <<'EOF'
+import glob, re, sys
+heads = {l[3:].strip() for l in open("README.md") if l.startswith("## ")}
+bad = []
+for f in glob.glob("config/*") + glob.glob("scripts/*") + glob.glob("tests/*") + ["Makefile"]:
+    try:
+        text = open(f).read()
+    except (IsADirectoryError, UnicodeDecodeError):
+        continue
+    flat = re.sub(r"\n\s*#\s*", " ", text)
+    for m in re.finditer(r'README(?:\.md)?,\s*"([^"]+)"', flat):
+        if m.group(1) not in heads:
+            bad.append(f"{f}: README section {m.group(1)!r} does not exist")
+print("\n".join(bad))
+sys.exit(1 if bad else 0)
+EOF
+}
+check "every README section the harness cites exists" t_cited
+
+exit $((nfail > 0))
