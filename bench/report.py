@@ -6,15 +6,21 @@ configuration: "TCG guest 2 vCPU", "TCG guest 1 vCPU", "native"; the first
 two columns are env and kernel, then wtrack's columns) and OUTDIR/trace.csv
 (bench/trace.sh), and writes:
 
-  OUTDIR/summary.md    headline table, "nothing got worse" table, trace
-                       counts, where each method stops working, then one
-                       table per figure (arm, per-write, collect, round) and
+  OUTDIR/summary.md    headline tables (per write with arming included,
+                       ratio to mprotect+SIGSEGV, CPU time per write of all
+                       threads, latency percentiles p50/p90/p99/max), one
+                       handler serving 2 writers, a slow handler (100 us
+                       per message), polling on 1 vCPU, "nothing got
+                       worse", trace counts, where each method stops
+                       working, then one table per figure (arm+writes,
+                       per-write, arm, collect, round, CPU) and
                        configuration: median, IQR, min-max, ratio to the
                        mprotect+SIGSEGV median of the same configuration
-                       (boot) and memtype/fs/pattern/size/writers
+                       (boot) and memtype/fs/pattern/size/writers, and the
+                       per-write latency percentiles of every point
   OUTDIR/summary.csv   the same aggregates, one row per point
-  OUTDIR/<figure>-<memtype>[-<fs>].png   figure in {arm, perwrite,
-                       collect, round}: sequential, 1 writer, threads free,
+  OUTDIR/<figure>-<memtype>[-<fs>].png   figure in {armwrite, perwrite,
+                       arm, collect, round, cpu}: sequential, 1 writer, threads free,
                        one bar per configuration (gnuplot)
   OUTDIR/headline.png  per-write ratio to mprotect of the handler-thread
                        variants (anon, ext4 file; 2 vCPU free/pinned, 1 vCPU)
@@ -40,20 +46,29 @@ out = args[0] if args else "build/bench"
 
 METHODS = ["none", "mprotect", "softdirty", "uffd-read", "uffd-poll",
            "uffd-sigbus", "async-scan-wp", "async-scan-rearm",
-           "uffd-read-cpu", "uffd-resolve", "uffd-resolve-cpu",
-           "uffd-read-spin", "uffd-resolve-spin"]
-HANDLER = ["uffd-read", "uffd-poll", "uffd-read-cpu", "uffd-resolve",
-           "uffd-resolve-cpu", "uffd-read-spin", "uffd-resolve-spin"]
-NEW = ["uffd-read-cpu", "uffd-resolve", "uffd-resolve-cpu",
-       "uffd-read-spin", "uffd-resolve-spin"]
+           "uffd-read-cpu", "uffd-read-spin", "uffd-read-spin-cpu"]
+HANDLER = ["uffd-read", "uffd-poll", "uffd-read-cpu", "uffd-read-spin",
+           "uffd-read-spin-cpu"]
+NEW = ["uffd-read-cpu", "uffd-read-spin", "uffd-read-spin-cpu"]
+# the headline's rows: the baseline, SIGBUS, the handler thread variants, async
+HEAD = ["mprotect", "uffd-sigbus"] + HANDLER + ["async-scan-wp", "async-scan-rearm"]
+# polling vs the same method without it (1 vCPU: "no slower")
+POLLPAIRS = [("uffd-read", "uffd-read-spin"), ("uffd-read-cpu", "uffd-read-spin-cpu")]
 MEMTYPES = ["anon", "shmem", "hugetlb", "file-shared", "file-private"]
 PATTERNS = ["seq", "rand", "scatter"]
 CONF_ORDER = ["TCG guest 2 vCPU", "TCG guest 1 vCPU", "native"]
-FIGS = [("arm_ns", "arm", "cost to arm (protect the whole range)"),
-        ("per_write_ns", "perwrite", "cost per tracked first write (as the writer sees it)"),
+# PRIMARY: per tracked write with arming included, (arm + the writers'
+# loops) / writes -- what a plain "protect the range, write each page once"
+# loop sees; the same for every method, mprotect+SIGSEGV included
+PRIMARY = "arm_write_ns"
+FIGS = [(PRIMARY, "armwrite", "cost per tracked write, arming included ((protect the range + writes) / writes)"),
+        ("per_write_ns", "perwrite", "cost per tracked first write, writes only (arming excluded)"),
+        ("arm_ns", "arm", "cost to arm (protect the whole range)"),
         ("collect_ns", "collect", "cost to collect the dirty set"),
-        ("round_ns", "round", "round total (arm + slowest writer + collect)")]
-COLS = [c for c, _, _ in FIGS]
+        ("round_ns", "round", "round total (arm + slowest writer + collect)"),
+        ("cpu_ns", "cpu", "CPU time of all threads per tracked write (arm + writes)")]
+LAT = ["p50_ns", "p90_ns", "p99_ns", "max_ns"]
+COLS = [c for c, _, _ in FIGS] + ["wcpu_ns", "hcpu_ns"] + LAT
 TWO, ONE = "TCG guest 2 vCPU", "TCG guest 1 vCPU"
 
 
@@ -70,18 +85,29 @@ def load_dir(d):
     for fn in sorted(glob.glob(os.path.join(d, "results-*.csv"))):
         with open(fn) as f:
             rows += list(csv.DictReader(f))
+    for r in rows:
+        # CSVs of an older wtrack (a --baseline directory) have no
+        # arm_write_ns: (arm + writers) / writes = per_write + arm / writes
+        # (run.sh's scatter stride is 2)
+        if not r.get(PRIMARY) and r.get("per_write_ns") and r.get("arm_ns"):
+            n = int(r["pages"])
+            n = (n + 1) // 2 if r["pattern"] == "scatter" else n
+            r[PRIMARY] = "%.1f" % (float(r["per_write_ns"]) + float(r["arm_ns"]) / max(n, 1))
     return rows
 
 
 def key(r):
+    """(method, memtype, fs, pattern, pages, writers, pin, handler delay us,
+    fresh: the range emptied before each round)"""
     return (r["method"], r["memtype"], r["fs"], r["pattern"], int(r["pages"]),
-            int(r["writers"]), r["pin"])
+            int(r["writers"]), r["pin"], int(r.get("hdelay_us") or 0),
+            int(r.get("fresh") or 0))
 
 
 def sort_key(ck):
-    c, (m, t, fs, p, n, w, pin) = ck
+    c, (m, t, fs, p, n, w, pin, hd, fr_) = ck
     return (conf_rank(c), idx(MEMTYPES, t), fs, idx(PATTERNS, p), n, w,
-            pin, idx(METHODS, m))
+            pin, hd, fr_, idx(METHODS, m))
 
 
 def quart(v):
@@ -113,7 +139,11 @@ def aggregate(rows):
     for ck, rs in groups.items():
         a = {"n": len(rs), "status": sorted(status[ck]), "kernel": kern[ck]}
         for col in COLS:
-            a[col] = quart(sorted(float(r[col]) for r in rs if r[col] != ""))
+            a[col] = quart(sorted(float(r[col]) for r in rs if r.get(col)))
+        pu = [r.get("poll_us") for r in rs if r.get("poll_us")]
+        a["poll_us"] = float(pu[0]) if pu else None
+        ck_ = [r.get("clock_ns") for r in rs if r.get("clock_ns")]
+        a["clock_ns"] = float(ck_[0]) if ck_ else None
         agg[ck] = a
     return agg
 
@@ -122,14 +152,14 @@ def base_of(agg, ck):
     """(mprotect aggregate, approx flag) for the ratio of point ck: same
     configuration, memtype/fs/pattern/size, writers, threads free; else 1
     writer; else the closest size (approx)."""
-    c, (m, t, fs, p, n, w, pin) = ck
+    c, (m, t, fs, p, n, w, pin, hd, fr_) = ck
     for ww in (w, 1):
-        b = agg.get((c, ("mprotect", t, fs, p, n, ww, "free")))
+        b = agg.get((c, ("mprotect", t, fs, p, n, ww, "free", hd, fr_)))
         if b and b["n"]:
             return b, False
     cands = [(abs(k[4] - n), a) for (cc, k), a in agg.items()
              if cc == c and k[:4] == ("mprotect", t, fs, p) and k[5] in (w, 1)
-             and k[6] == "free" and a["n"]]
+             and k[6] == "free" and k[7] == hd and k[8] == fr_ and a["n"]]
     if cands:
         return min(cands, key=lambda x: x[0])[1], True
     return None, False
@@ -146,7 +176,7 @@ def ratio(agg, ck, col):
     bm = b[col]["med"]
     if not bm or bm != bm:
         return None
-    if approx and col != "per_write_ns":
+    if approx and col not in ("per_write_ns", PRIMARY, "cpu_ns", "wcpu_ns") + tuple(LAT):
         return None	# arm/collect/round scale with the size
     q = a[col]
     return dict(med=q["med"] / bm, q1=q["q1"] / bm, q3=q["q3"] / bm,
@@ -184,45 +214,113 @@ def first_fs(agg, conf):
     return fss[0] if fss else "ext4"
 
 
-def pick(agg, conf, m, t, fs, pin, w=1, pattern="seq"):
-    """the point of (conf, method, memtype, fs, pin, writers, pattern) with
-    the smallest measured size (the handler-thread size, where mprotect is
-    run too); None if not measured."""
+def pick(agg, conf, m, t, fs, pin, w=1, pattern="seq", hd=0, fresh=0):
+    """the point of (conf, method, memtype, fs, pin, writers, pattern,
+    handler delay) with the smallest measured size (the core rows' size,
+    where mprotect is run too); None if not measured."""
     cands = [(k[4], (c, k)) for (c, k), a in agg.items()
              if c == conf and k[0] == m and k[1] == t and k[2] == fs
-             and k[3] == pattern and k[5] == w and k[6] == pin and a["n"]]
+             and k[3] == pattern and k[5] == w and k[6] == pin and k[7] == hd
+             and k[8] == fresh and a["n"]]
     return min(cands)[1] if cands else None
 
 
-def skipped(agg, conf, m, t, fs, pin, w=1, pattern="seq"):
+def skipped(agg, conf, m, t, fs, pin, w=1, pattern="seq", hd=0, fresh=0):
     for (c, k), a in agg.items():
         if c == conf and k[0] == m and k[1] == t and k[2] == fs and \
-           k[3] == pattern and k[5] == w and k[6] == pin:
+           k[3] == pattern and k[5] == w and k[6] == pin and k[7] == hd and \
+           k[8] == fresh:
             st = ",".join(a["status"])
             return st if len(st) <= 60 else st[:57] + "..."
     return None
 
 
-def cell(agg, ck):
+def cell(agg, ck, col=PRIMARY):
     if ck is None:
         return "-"
     a = agg[ck]
-    q = a["per_write_ns"]
+    q = a[col]
     return "%s [%s-%s] **x%s**" % (fmt(q["med"]), fmt(q["q1"]), fmt(q["q3"]),
-                                fr(ratio(agg, ck, "per_write_ns"), False))
+                                fr(ratio(agg, ck, col), False))
+
+
+def missing(agg, c, m, t, fs, pin, w=1, hd=0):
+    s = skipped(agg, c, m, t, fs, pin, w, hd=hd)
+    if s and s.startswith("SKIP:run.sh time budget"):
+        s = "not run: budget"
+    elif s and s.startswith("SKIP"):
+        s = "SKIP"	# the reasons are listed at the end
+    return "- (%s)" % s if s and s != "ok" else "-"
+
+
+def med(agg, ck, col):
+    v = agg[ck][col]["med"] if ck else float("nan")
+    return v
+
+
+def detail_row(agg, ck, delay_us=0):
+    """per write (arm incl.) median [IQR], x mprot (IQR), writes only x
+    mprot, CPU/write, CPU/wall, p50, p90, p99, max"""
+    a = agg[ck]
+    q = a[PRIMARY]
+    r = ratio(agg, ck, PRIMARY)
+    rw = ratio(agg, ck, "per_write_ns")
+    cpu = q_cpu = a["cpu_ns"]["med"]
+    cw = "%.2f" % (cpu / q["med"]) if cpu == cpu and q["med"] else "-"
+    return ["%s [%s-%s]" % (fmt(q["med"]), fmt(q["q1"]), fmt(q["q3"])),
+            "**%s**" % fr(r) if r else "-", fr(rw, False) if rw else "-",
+            fmt(q_cpu), cw] + [fmt(a[c]["med"]) for c in LAT]
+
+
+DETAIL_HDR = ("| memory | method | writes | per write, arm incl. median [IQR] | x mprot (IQR) | "
+              "writes only x mprot | CPU/write, all threads | CPU/wall | p50 | p90 | p99 | max |")
+DETAIL_SEP = "|" + "---|" * 12
+
+
+def writes_of(ck):
+    p, n = ck[1][3], ck[1][4]
+    return (n + 1) // 2 if p == "scatter" else n
 
 
 def headline(agg, confs):
-    L = ["## Headline: handler-thread variants vs mprotect+SIGSEGV", "",
-         "Per tracked first write, sequential, 1 writer: median [IQR] and "
-         "**x ratio** to the mprotect+SIGSEGV median of the *same boot*, same "
-         "memtype/fs and size (the handler-thread rows run on a smaller range "
-         "in TCG; mprotect is measured at that size too). Columns: the "
-         "configuration the number comes from; \"pinned\" = writer and "
-         "handler on CPU 0 (`--pin`). `free/pinned` = 2-vCPU free median / "
-         "2-vCPU pinned median (issue 5 target 1: <= 1.1). TCG times are "
-         "emulated: read the ratios. `-` = not measured or SKIP (feature "
-         "missing on that kernel; reasons in \"Not measured\").", ""]
+    L = ["## Headline: per tracked write, arming included", "",
+         "Sequential, 1 writer, threads free. **Per write = (protect the whole "
+         "range + write each page once) / writes**, what a plain loop timing "
+         "protect + writes sees, measured the same way for every method "
+         "(mprotect(PROT_READ) + SIGSEGV handler, UFFDIO_WRITEPROTECT + handler "
+         "thread, ...); median over the repeats [IQR]. `x mprot` = ratio to "
+         "the mprotect+SIGSEGV median of the *same boot*, same memory and size "
+         "(IQR in ratio units); `writes only` = the same ratio with arming "
+         "excluded (the old per-write figure). CPU/write = CPU time of all "
+         "threads of the process over arm + writes / writes (a polling thread "
+         "costs CPU without costing time); CPU/wall > 1 means more than one CPU "
+         "busy. p50..max: per-write latency percentiles of a round (median over "
+         "the rounds). Every write includes one clock read (clock_ns). `-` = "
+         "not measured or SKIP (reasons at the end).", ""]
+    for c in confs:
+        rows = []
+        for t, fs in (("anon", "-"), ("file-shared", first_fs(agg, c))):
+            for m in HEAD:
+                ck = pick(agg, c, m, t, fs, "free")
+                if ck is None:
+                    rows.append("| %s | %s | | %s |%s" % (memname(t, fs), m,
+                                missing(agg, c, m, t, fs, "free"), " |" * 8))
+                else:
+                    rows.append("| %s | %s | %d | %s |" % (memname(t, fs), m, writes_of(ck),
+                                " | ".join(detail_row(agg, ck))))
+        if not any("[" in r for r in rows):
+            continue
+        L += ["### %s" % c, "", DETAIL_HDR, DETAIL_SEP] + rows + [""]
+    L += headline_configs(agg, confs)
+    return L
+
+
+def headline_configs(agg, confs):
+    L = ["### Every configuration: per write (arm incl.) and ratio", "",
+         "Median [IQR] and **x ratio** to mprotect+SIGSEGV of the same boot. "
+         "\"pinned\" = writer and handler on CPU 0 (`--pin`). `free/pinned` = "
+         "2-vCPU free median / 2-vCPU pinned median. TCG times are emulated: "
+         "read the ratios.", ""]
     cols = []
     for c in confs:
         cols.append((c, "free"))
@@ -239,24 +337,138 @@ def headline(agg, confs):
                 if pin == "pinned" and m not in HANDLER:
                     cells.append("")
                     continue
-                ck = pick(agg, c, m, t, fs, pin)
-                if ck is None:
-                    s = skipped(agg, c, m, t, fs, pin)
-                    if s and s.startswith("SKIP:run.sh time budget"):
-                        s = "not run: budget"
-                    elif s and s.startswith("SKIP"):
-                        s = "SKIP"	# the reasons are listed at the end
-                    cells.append("- (%s)" % s if s and s != "ok" else "-")
-                else:
-                    cells.append(cell(agg, ck))
+                fsc = fs if t == "anon" else first_fs(agg, c)
+                ck = pick(agg, c, m, t, fsc, pin)
+                cells.append(missing(agg, c, m, t, fsc, pin) if ck is None else cell(agg, ck))
             fp = "-"
             a, b = pick(agg, TWO, m, t, fs, "free"), pick(agg, TWO, m, t, fs, "pinned")
             if a and b and m in HANDLER:
-                fp = "%.2f" % (agg[a]["per_write_ns"]["med"] /
-                               agg[b]["per_write_ns"]["med"])
+                fp = "%.2f" % (med(agg, a, PRIMARY) / med(agg, b, PRIMARY))
             L.append("| %s | %s | %s | %s |" % (memname(t, fs), m,
                                                  " | ".join(cells), fp))
     return L
+
+
+def two_writers(agg, confs):
+    L = ["## One handler serving 2 writers", "",
+         "Sequential, 2 writer threads (half the pages each), threads free; the "
+         "handler-thread methods have one handler thread, mprotect a SIGSEGV "
+         "handler in each writer. Per write, arm incl. = (arm + both writers' "
+         "loop times) / writes (the latency a writer sees, arming shared); "
+         "ratio to mprotect+SIGSEGV with 2 writers, same boot.", ""]
+    any_ = False
+    for c in confs:
+        rows = []
+        for t, fs in (("anon", "-"), ("file-shared", first_fs(agg, c))):
+            for m in ["mprotect"] + HANDLER + ["uffd-sigbus"]:
+                ck = pick(agg, c, m, t, fs, "free", 2)
+                if ck is None:
+                    continue
+                rows.append("| %s | %s | %d | %s |" % (memname(t, fs), m, writes_of(ck),
+                            " | ".join(detail_row(agg, ck))))
+        if rows:
+            any_ = True
+            L += ["### %s" % c, "", DETAIL_HDR, DETAIL_SEP] + rows + [""]
+    return L if any_ else []
+
+
+def slow_handler(agg, confs):
+    """rows with a handler delay: the faulting thread's extra CPU"""
+    pts = sorted([ck for ck in agg if ck[1][7] > 0 and agg[ck]["n"]], key=sort_key)
+    if not pts:
+        return []
+    L = ["## A slow handler (busy for a fixed time per message)", "",
+         "The handler spends `handler us` busy on each message before it "
+         "un-protects (`wtrack --handler-delay-us`). CPU/write covers all "
+         "threads over arm + writes; `CPU - handler` = CPU/write minus the "
+         "handler's busy time, i.e. what the faulting thread, the kernel and "
+         "the handler's system calls cost on top; `writer CPU` = the faulting "
+         "thread's own CPU per write (its polling included), `handler CPU` the "
+         "handler thread's. `extra vs uffd-read` = writer CPU minus that of "
+         "uffd-read (no polling) with the same delay, same boot: the faulting "
+         "thread's extra CPU per fault, which BUSY_POLL's adaptive window must "
+         "keep under the poll bound (vm.userfaultfd_busy_poll_us, `bound`).", "",
+         "| configuration | memory | method | handler us | n | per write, arm incl. [IQR] | CPU/write | CPU - handler | writer CPU | handler CPU | extra vs uffd-read | bound | p50 | p99 |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for ck in pts:
+        c, (m, t, fs, p, n, w, pin, hd, fr_) = ck
+        a = agg[ck]
+        q = a[PRIMARY]
+        cpu = a["cpu_ns"]["med"]
+        wc = a["wcpu_ns"]["med"]
+        ref = agg.get((c, ("uffd-read", t, fs, p, n, w, pin, hd, fr_)))
+        extra = "-"
+        if ref and ref["n"] and m != "uffd-read":
+            d = wc - ref["wcpu_ns"]["med"]
+            extra = fmt(d) if d >= 0 else "-" + fmt(-d)
+            if a["poll_us"] is not None:
+                extra += " (%s bound)" % ("**under**" if d < a["poll_us"] * 1000 else "**over**")
+        minus = cpu - hd * 1000.0
+        L.append("| %s | %s | %s | %d | %d | %s [%s-%s] | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            c, memname(t, fs), m + ("" if w == 1 else " (%d writers)" % w), hd, a["n"],
+            fmt(q["med"]), fmt(q["q1"]), fmt(q["q3"]), fmt(cpu),
+            fmt(minus) if minus >= 0 else "-" + fmt(-minus), fmt(wc),
+            fmt(a["hcpu_ns"]["med"]), extra,
+            "%d us" % a["poll_us"] if a["poll_us"] is not None else "-",
+            fmt(a["p50_ns"]["med"]), fmt(a["p99_ns"]["med"])))
+    return L
+
+
+def fresh_table(agg, confs):
+    """populated pages (the default) against pages emptied before each
+    round (--fresh): what population does to the ratios"""
+    pts = sorted([ck for ck in agg if ck[1][8] and agg[ck]["n"]], key=sort_key)
+    if not pts:
+        return []
+    L = ["## Populated pages vs pages emptied before each round (`--fresh`)", "",
+         "By default every page is present (written once before the first "
+         "round), so a tracked write costs the protection fault and its "
+         "hand-off only. With `--fresh` the range is emptied (MADV_DONTNEED, "
+         "not timed) before each round, so each first write also populates "
+         "its page (anon: allocates and zeroes it; uffd: "
+         "UFFD_FEATURE_WP_UNPOPULATED), as in a loop that writes to new "
+         "memory. A cost common to both sides pulls every ratio towards 1. "
+         "Per write with arming included; each ratio is to mprotect+SIGSEGV "
+         "of the same boot in the same mode.", "",
+         "| configuration | memory | method | writes | populated | x mprot (IQR) | fresh | x mprot (IQR) |",
+         "|---|---|---|---|---|---|---|---|"]
+    for ck in pts:
+        c, (m, t, fs, p, n, w, pin, hd, fr_) = ck
+        pk = agg.get((c, (m, t, fs, p, n, w, pin, hd, 0)))
+        L.append("| %s | %s | %s | %d | %s | %s | %s | %s |" % (
+            c, memname(t, fs), m + ("" if w == 1 else " (%d writers)" % w), writes_of(ck),
+            fmt(pk[PRIMARY]["med"]) if pk and pk["n"] else "-",
+            fr(ratio(agg, (c, pk and (m, t, fs, p, n, w, pin, hd, 0)), PRIMARY)) if pk and pk["n"] else "-",
+            fmt(agg[ck][PRIMARY]["med"]), fr(ratio(agg, ck, PRIMARY))))
+    return L
+
+
+def polling_one_cpu(agg, confs):
+    if ONE not in confs:
+        return []
+    L = ["## Polling on one vCPU: no slower than without it", "",
+         "%s, sequential, 1 writer: the polling method against the same "
+         "method without BUSY_POLL, per write with arming included, ratio to "
+         "mprotect+SIGSEGV of that boot. \"worse\" = the ratio went up by more "
+         "than the larger IQR of the two (in ratio units)." % ONE, "",
+         "| memory | without polling | x mprot (IQR) | with polling | x mprot (IQR) | verdict | CPU/write without / with |",
+         "|---|---|---|---|---|---|---|"]
+    n = 0
+    for t in MEMTYPES:
+        fss = sorted({k[2] for (c, k) in agg if c == ONE and k[1] == t})
+        for fs in fss:
+            for m0, m1 in POLLPAIRS:
+                k0, k1 = pick(agg, ONE, m0, t, fs, "free"), pick(agg, ONE, m1, t, fs, "free")
+                if not k0 and not k1:
+                    continue
+                r0 = ratio(agg, k0, PRIMARY) if k0 else None
+                r1 = ratio(agg, k1, PRIMARY) if k1 else None
+                L.append("| %s | %s | %s | %s | %s | %s | %s / %s |" % (
+                    memname(t, fs), m0, fr(r0), m1,
+                    fr(r1) if k1 else missing(agg, ONE, m1, t, fs, "free"),
+                    verdict(r0, r1), fmt(med(agg, k0, "cpu_ns")), fmt(med(agg, k1, "cpu_ns"))))
+                n += 1
+    return L if n else []
 
 
 def verdict(old, new):
@@ -275,7 +487,7 @@ def verdict(old, new):
 
 def nothing_worse(agg, confs, bagg):
     L = ["## Nothing got worse (same boot)", "",
-         "Ratio of the per-write median to the mprotect+SIGSEGV median of the "
+         "Ratio of the per-write median (arming included) to the mprotect+SIGSEGV median of the "
          "same boot, same memtype/fs/pattern/size/writers; spread = the IQR of "
          "the repeats in ratio units. \"worse\" = the median ratio moved up by "
          "more than the larger spread of the two points (issue 5's "
@@ -292,7 +504,7 @@ def nothing_worse(agg, confs, bagg):
               "|---|---|---|---|---|"]
         for t, fs in mts:
             ok = pick(agg, c, "uffd-read", t, fs, "free", 2)
-            ro = ratio(agg, ok, "per_write_ns") if ok else None
+            ro = ratio(agg, ok, PRIMARY) if ok else None
             for m in NEW + ["uffd-poll"]:
                 nk = pick(agg, c, m, t, fs, "free", 2)
                 if nk is None:
@@ -300,7 +512,7 @@ def nothing_worse(agg, confs, bagg):
                     L.append("| %s | %s | %s | - (%s) | - |" % (
                         memname(t, fs), fr(ro), m, s or "not run"))
                     continue
-                rn = ratio(agg, nk, "per_write_ns")
+                rn = ratio(agg, nk, PRIMARY)
                 L.append("| %s | %s | %s | %s | %s |" % (
                     memname(t, fs), fr(ro), m, fr(rn), verdict(ro, rn)))
         L += ["", "### %s: SIGBUS, async and 2-writer rows without a handler thread" % c, "",
@@ -317,19 +529,19 @@ def nothing_worse(agg, confs, bagg):
                          ("uffd-sigbus", 2), ("async-scan-wp", 2), ("async-scan-rearm", 2),
                          ("uffd-read", 2)):
                 k = pick(agg, c, m, t, fs, "free", w)
-                r = ratio(agg, k, "per_write_ns") if k else None
+                r = ratio(agg, k, PRIMARY) if k else None
                 br = None
                 if bagg:
                     bc = c if any(cc == c for cc, _ in bagg) else None
                     bk = pick(bagg, bc, m, t, fs, "free", w) if bc else None
-                    br = ratio(bagg, bk, "per_write_ns") if bk else None
+                    br = ratio(bagg, bk, PRIMARY) if bk else None
                 if k is None:
                     s = skipped(agg, c, m, t, fs, "free", w)
                     L.append("| %s | %s | %d | - (%s) | %s | - |" % (
                         memname(t, fs), m, w, s or "not run", fr(br)))
                     continue
                 if m == "mprotect":
-                    a = agg[k]["per_write_ns"]
+                    a = agg[k][PRIMARY]
                     L.append("| %s | %s | %d | 1 (%s per write) | | |" % (
                         memname(t, fs), m, w, fmt(a["med"])))
                     continue
@@ -372,7 +584,7 @@ def limits(agg, confs):
     n = 0
     for (c, k) in sorted(agg, key=lambda ck: sort_key(ck)):
         a = agg[(c, k)]
-        m, t, fs, p, pages, w, pin = k
+        m, t, fs, p, pages, w, pin, hd, fr_ = k
         enomem = [s for s in a["status"] if s.startswith("ENOMEM")]
         if p != "scatter" or (pages != big and not enomem):
             continue
@@ -381,7 +593,7 @@ def limits(agg, confs):
             res = "**stops working after %s tracked writes** (%s)" % (
                 nw.split("(")[0], enomem[0])
         elif a["n"]:
-            res = "works (per write %s)" % fmt(a["per_write_ns"]["med"])
+            res = "works (per write %s, arm incl.)" % fmt(a[PRIMARY]["med"])
         else:
             res = ",".join(a["status"])
         L.append("| %s | %s | %s | %d | %d | %s |" % (c, memname(t, fs), m, pages,
@@ -397,23 +609,47 @@ def figure_tables(agg, confs):
             L += ["", "## %s: %s" % (title[0].upper() + title[1:], c), "",
                   "median, IQR, min-max over the repeats; `x mprot` = median / "
                   "mprotect+SIGSEGV median (same boot, memtype/fs/pattern/size, "
-                  "writers; threads free), IQR in ratio units in parentheses; "
-                  "`~` = mprotect of the closest size (per-write only).", "",
-                  "| method | memory | pattern | pages | w | pin | n | median | IQR | min-max | x mprot | status |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "writers, handler delay; threads free), IQR in ratio units in "
+                  "parentheses; `~` = mprotect of the closest size (per-write "
+                  "figures only); `hd` = handler delay, us per message.", "",
+                  "| method | memory | pattern | pages | w | pin | hd | n | median | IQR | min-max | x mprot | status |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
             for ck in sorted((ck for ck in agg if ck[0] == c), key=sort_key):
                 a = agg[ck]
                 if not a["n"]:
                     continue
-                m, t, fs, p, n, w, pin = ck[1]
+                m, t, fs, p, n, w, pin, hd, fr_ = ck[1]
                 if col in ("arm_ns", "collect_ns") and m == "none":
                     continue
                 q = a[col]
+                if q["med"] != q["med"]:
+                    continue	# not in this CSV (an older wtrack)
                 st = ",".join(s for s in a["status"] if s != "ok") or "ok"
-                L.append("| %s | %s | %s | %d | %d | %s | %d | %s | %s-%s | %s-%s | %s | %s |" % (
-                    m, memname(t, fs), p, n, w, pin, a["n"], fmt(q["med"]),
+                L.append("| %s | %s | %s | %d | %d | %s | %d | %d | %s | %s-%s | %s-%s | %s | %s |" % (
+                    m, memname(t, fs), p + (" fresh" if fr_ else ""), n, w, pin, hd, a["n"], fmt(q["med"]),
                     fmt(q["q1"]), fmt(q["q3"]), fmt(q["min"]), fmt(q["max"]),
                     fr(ratio(agg, ck, col)), st))
+    for c in confs:
+        L += ["", "## Per-write latency percentiles: %s" % c, "",
+              "Each round times every write (one CLOCK_MONOTONIC read after each; "
+              "`clock` = the cost of one read, included in every write); p50, "
+              "p90, p99 and max of a round's writes, median over the rounds "
+              "(max: the largest over the rounds). `mean` = per write, arm "
+              "incl.; CPU = CPU time of all threads per write; writer / "
+              "handler CPU = those threads' own.", "",
+              "| method | memory | pattern | pages | w | pin | hd | n | mean | p50 | p90 | p99 | max | CPU | writer CPU | handler CPU | clock |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for ck in sorted((ck for ck in agg if ck[0] == c), key=sort_key):
+            a = agg[ck]
+            if not a["n"] or a["p50_ns"]["med"] != a["p50_ns"]["med"]:
+                continue
+            m, t, fs, p, n, w, pin, hd, fr_ = ck[1]
+            L.append("| %s | %s | %s | %d | %d | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                m, memname(t, fs), p + (" fresh" if fr_ else ""), n, w, pin, hd, a["n"], fmt(a[PRIMARY]["med"]),
+                fmt(a["p50_ns"]["med"]), fmt(a["p90_ns"]["med"]), fmt(a["p99_ns"]["med"]),
+                fmt(a["max_ns"]["max"]), fmt(a["cpu_ns"]["med"]), fmt(a["wcpu_ns"]["med"]),
+                fmt(a["hcpu_ns"]["med"]),
+                fmt(a["clock_ns"]) if a["clock_ns"] is not None else "-"))
     return L
 
 
@@ -442,7 +678,7 @@ def write_csv(agg):
     with open(os.path.join(out, "summary.csv"), "w", newline="") as f:
         wr = csv.writer(f)
         hdr = ["env", "kernel", "method", "memtype", "fs", "pattern", "pages",
-               "writers", "pin", "n", "status"]
+               "writers", "pin", "hdelay_us", "fresh", "n", "status"]
         for col in COLS:
             hdr += [col + s for s in ("_med", "_q1", "_q3", "_min", "_max", "_xmprot")]
         wr.writerow(hdr)
@@ -451,7 +687,7 @@ def write_csv(agg):
             row = [ck[0], a["kernel"]] + list(ck[1]) + [a["n"], ";".join(a["status"])]
             for col in COLS:
                 q = a[col]
-                r = ratio(agg, ck, col)
+                r = ratio(agg, ck, col) if q["med"] == q["med"] else None
                 row += ["%.1f" % q[s] if q[s] == q[s] else "" for s in ("med", "q1", "q3", "min", "max")]
                 row.append("%s%.3f" % ("~" if r["approx"] else "", r["med"]) if r else "")
             wr.writerow(row)
@@ -509,29 +745,31 @@ def plots(agg, confs):
     n = 0
     mems = sorted({(k[1], k[2]) for (c, k) in agg if k[3] == "seq"},
                   key=lambda x: (idx(MEMTYPES, x[0]), x[1]))
+    perwrite = ("per_write_ns", PRIMARY, "cpu_ns")
     for col, short, title in FIGS:
         for t, fs in mems:
             series = []
             for c in confs:
                 vals = []
                 for m in METHODS:
-                    if col != "per_write_ns" and m == "none":
+                    if col not in perwrite and m == "none":
                         vals.append(None)
                         continue
                     # the largest measured size (arm/collect/round per page)
                     cands = [(k[4], a) for (cc, k), a in agg.items()
                              if cc == c and k[0] == m and k[1] == t and k[2] == fs
-                             and k[3] == "seq" and k[5] == 1 and k[6] == "free" and a["n"]]
+                             and k[3] == "seq" and k[5] == 1 and k[6] == "free"
+                             and k[7] == 0 and k[8] == 0 and a["n"]]
                     if not cands:
                         vals.append(None)
                         continue
                     pages, a = max(cands, key=lambda x: x[0])
                     v = a[col]["med"]
-                    if col != "per_write_ns":
+                    if col not in perwrite:
                         v /= pages
-                    vals.append(v if v > 0 else None)
+                    vals.append(v if v > 0 else None)	# NaN > 0 is False
                 series.append((c, vals))
-            what = "per tracked write" if col == "per_write_ns" else "per page of the range"
+            what = "per tracked write" if col in perwrite else "per page of the range"
             ttl = "%s, %s, sequential, 1 writer, threads free\\n(median, ns %s; missing bar = SKIP or not run; TCG = emulated)" % (
                 title, memname(t, fs), what)
             if bars("%s-%s%s" % (short, t, "" if fs == "-" else "-" + fs), ttl,
@@ -545,11 +783,11 @@ def plots(agg, confs):
             xl.append("%s (%s)" % (m, "anon" if t == "anon" else fs))
             for c, pin in variants:
                 ck = pick(agg, c, m, t, fs, pin) if (pin == "free" or m in HANDLER) else None
-                r = ratio(agg, ck, "per_write_ns") if ck else None
+                r = ratio(agg, ck, PRIMARY) if ck else None
                 vals[(c, pin)].append(r["med"] if r else None)
     series = [("%s, %s" % (c, "pinned" if pin == "pinned" else "threads free"), vals[(c, pin)])
               for c, pin in variants]
-    if bars("headline", "per tracked write / mprotect+SIGSEGV per write, same boot (1 writer, sequential)\\nbelow the dashed line = faster than mprotect",
+    if bars("headline", "per tracked write, arming included / the same for mprotect+SIGSEGV, same boot (1 writer, sequential)\\nbelow the dashed line = faster than mprotect",
             "ratio to mprotect+SIGSEGV (log scale)", xl, series, logy=True,
             hline=(1, "mprotect = 1")):
         n += 1
@@ -572,16 +810,24 @@ def main():
     L = ["# wtrack: cost of write tracking (issue 5)", "",
          "Configurations (every number below names the one it comes from): " +
          "; ".join(kernels) + ". Each point: one unmeasured warm-up round, "
-         "then >= 5 measured repeats; median, spread as IQR (and min-max). "
+         "then the measured repeats (n: 7 by default, 3 with QUICK, 10 with "
+         "FULL); median, spread as IQR (and min-max). "
          "Ratios are to the mprotect+SIGSEGV median of the same boot; absolute "
          "TCG times are emulated (a fault costs 5-20x hardware) and only "
          "ratios and event counts are meant to carry over. Numbers from a "
          "machine shared with other jobs are noisy: compare the spread.", "",
-         "Contents: headline; nothing got worse; events per write (trace); "
-         "where each method stops working; per-figure tables (arm, per-write, "
-         "collect, round) for each configuration; skips. Plots: "
-         "`headline.png`, `{arm,perwrite,collect,round}-<memory>.png`.", ""]
+         "Contents: headline (per write with arming included, CPU per write, "
+         "latency percentiles); one handler serving 2 writers; a slow handler; "
+         "polling on one vCPU; populated vs fresh pages; nothing got worse; events per write (trace); "
+         "where each method stops working; per-figure tables (arm + writes, "
+         "writes only, arm, collect, round, CPU) and latency percentiles for "
+         "each configuration; skips. Plots: `headline.png`, "
+         "`{armwrite,perwrite,arm,collect,round,cpu}-<memory>.png`.", ""]
     L += headline(agg, confs)
+    for part in (two_writers(agg, confs), slow_handler(agg, confs),
+                 polling_one_cpu(agg, confs), fresh_table(agg, confs)):
+        if part:
+            L += [""] + part
     L += [""] + nothing_worse(agg, confs, bagg)
     tt = trace_table()
     if tt:

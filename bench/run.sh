@@ -12,15 +12,25 @@
 #   -> build/bench/results-native.csv
 # Then bench/report.py build/bench: summary.md and the PNG plots.
 #
-# --quick  a few minutes in the TCG guest (4 MiB, seq+scatter, one fs)
+# First the core rows (bench/README.md "The matrix"): anon and file-shared
+# on the first fs, sequential, threads free, 1024 writes per round (4 MiB),
+# 7 repeats: mprotect, uffd-sigbus, uffd-read, uffd-read-cpu,
+# uffd-read-spin, uffd-read-spin-cpu, async, none; 2 writers with one
+# handler; on anon a handler that spends 100 us per message and a few
+# rows on pages emptied before each round (--fresh).  Then the rest of the
+# matrix until the time budget runs out.
+# --quick  a few minutes in the TCG guest (core at 1 MiB, 3 repeats)
 # FULL=1   the full matrix (16, 128 and 1024 MiB, all patterns, all fs,
 #          2 writers x pinned, limit points of every method; hours)
 # Env: UFFDWP_FS (file systems, set by the guest init; --native: a directory
 # under /tmp), BENCH_OUT (build/bench), BENCH_TIMEOUT (seconds per point,
 # 120, FULL 600), BENCH_ENV (row label override), BENCH_TAG (file name tag override),
 # BENCH_BUDGET (seconds for the whole matrix; points after it are SKIP
-# rows), BENCH_MIB (range sizes, e.g. "16 64"), BENCH_SYNC_MIB (range for
-# the handler-thread methods in the guest; empty = BENCH_MIB).
+# rows), BENCH_MIB (range sizes of the rest of the matrix, e.g. "16 64"),
+# BENCH_SYNC_MIB (range for the handler-thread methods there; empty =
+# BENCH_MIB), BENCH_CORE_MIB (the core rows' range, 4 = 1024 writes),
+# BENCH_REPS (measured repeats, 7; quick 3, FULL 10),
+# BENCH_DELAY_US (the slow handler's time per message, 100).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${BENCH_OUT:-$top/build/bench}
@@ -30,7 +40,7 @@ for a in "$@"; do
 	--quick) quick=1 ;;
 	--native) native=1 ;;
 	--handler) handler=1 ;;
-	-h|--help) sed -n 2,24p "$0"; exit 0 ;;
+	-h|--help) sed -n '2,/^set -u/{/^#/p}' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown argument $a" >&2; exit 2 ;;
 	esac
 done
@@ -44,7 +54,7 @@ if [ ! -x "$bin" ] || [ "$top/bench/wtrack.c" -nt "$bin" ]; then
 	tmp=$bin.tmp.$$
 	inc=()
 	[ -d "$top/build/headers/include" ] && inc=(-isystem "$top/build/headers/include")
-	if ! gcc -O2 -Wall -pthread "${inc[@]}" -o "$tmp" "$top/bench/wtrack.c" ||
+	if ! gcc -O2 -Wall -Wextra -Werror -pthread "${inc[@]}" -o "$tmp" "$top/bench/wtrack.c" ||
 	   ! mv -f "$tmp" "$bin"; then
 		echo "run.sh: cannot build wtrack" >&2
 		exit 1
@@ -87,15 +97,26 @@ echo "env,kernel,$("$bin" -H)" > "$csv"
 
 # --- matrix ---
 oldm="mprotect softdirty uffd-read uffd-poll uffd-sigbus async-scan-wp async-scan-rearm"
-newm="uffd-read-cpu uffd-resolve uffd-resolve-cpu uffd-read-spin uffd-resolve-spin"
+newm="uffd-read-cpu uffd-read-spin uffd-read-spin-cpu"
 # one handler thread serves the faults: every write is a cross-thread wakeup
 handlerm="uffd-read uffd-poll $newm"
-reps=5
-# ssize: MiB for the handler-thread methods: a wakeup of an idle vCPU costs
-# 0.1-5 ms in a TCG guest on a busy host, so they get a smaller range there
-# (mprotect is run at that size too, so their ratios are same-size).
+# the core rows: every configuration of the headline, same size and boot
+corem="none mprotect uffd-sigbus uffd-read uffd-read-cpu uffd-read-spin uffd-read-spin-cpu async-scan-wp async-scan-rearm"
+# one handler thread serving 2 writers (mprotect: the same-boot baseline)
+core2w="mprotect uffd-read uffd-read-cpu uffd-read-spin uffd-read-spin-cpu"
+# a handler that spends BENCH_DELAY_US per message (anon only)
+coredelay="uffd-read uffd-read-spin"
+# the range emptied before each round (--fresh; anon only): every first
+# write also populates its page, as in a loop writing to new memory
+corefresh="mprotect uffd-sigbus uffd-read-spin uffd-read-spin-cpu"
+delay_us=${BENCH_DELAY_US:-100}
+reps=7 csize=4
+# ssize: MiB for the handler-thread methods in the rest of the matrix: a
+# wakeup of an idle vCPU costs 0.1-5 ms in a TCG guest on a busy host, so
+# they get a smaller range there (mprotect is run at that size too, so
+# their ratios are same-size).
 if [ $quick = 1 ]; then
-	size=4 ssize=1 hsize=8 patterns="seq scatter" fsuse=${fslist%% *}
+	size=4 ssize=1 hsize=8 patterns="seq scatter" fsuse=${fslist%% *} reps=3 csize=1
 	budget=$([ $handler = 1 ] && echo 60 || echo 120)
 	limit_methods="mprotect uffd-sigbus"
 elif [ "$full" = 1 ]; then
@@ -104,27 +125,32 @@ elif [ "$full" = 1 ]; then
 	limit_methods="mprotect softdirty uffd-sigbus async-scan-wp async-scan-rearm $handlerm"
 else
 	size=16 ssize=4 hsize=32 patterns="seq rand scatter" fsuse=$fslist
-	budget=$([ $handler = 1 ] && echo 180 || echo 510)
+	# make bench stays under ~15 min on a 2-core host (bench/README.md)
+	budget=$([ $handler = 1 ] && echo 140 || echo 390)
 	# the handler-thread methods without the CPU hint (uffd-read/poll,
-	# uffd-resolve, *-spin) can take 1-4 ms per write in TCG: 49152 writes
-	# x 2 rounds would be minutes (measured: uffd-resolve 115 s), close to
-	# the point timeout; FULL=1 and --native run them
-	limit_methods="mprotect softdirty uffd-sigbus async-scan-wp async-scan-rearm uffd-read-cpu uffd-resolve-cpu"
+	# *-spin, whose polling may stop) can take 1-4 ms per write in TCG:
+	# 49152 writes x 2 rounds would be minutes, close to the point
+	# timeout; FULL=1 and --native run them
+	limit_methods="mprotect softdirty uffd-sigbus async-scan-wp async-scan-rearm uffd-read-cpu"
 fi
 if [ $native = 1 ]; then
 	ssize=
 	[ $quick = 1 ] || limit_methods="mprotect softdirty uffd-sigbus async-scan-wp async-scan-rearm $handlerm"
 	# no TCG: each point is fast; the cap keeps a busy host bounded
-	budget=$([ $quick = 1 ] && echo 60 || { [ "$full" = 1 ] && echo 3600 || echo 180; })
+	budget=$([ $quick = 1 ] && echo 60 || { [ "$full" = 1 ] && echo 3600 || echo 100; })
 fi
 budget=${BENCH_BUDGET:-$budget}
 size=${BENCH_MIB:-$size} ssize=${BENCH_SYNC_MIB-$ssize}
+csize=${BENCH_CORE_MIB:-$csize} reps=${BENCH_REPS:-$reps}
 limit_size=384
 
 npoints=0 nfail=0 nskip=0
 start=$SECONDS
 is_handler() { case " $handlerm " in *" $1 "*) return 0 ;; esac; return 1; }
+declare -A ran=()	# points already run (the core rows come first)
 point() {	# wtrack args...  (bash builtins only: every exec is slow in TCG)
+	[ -z "${ran["$*"]:-}" ] || return 0
+	ran["$*"]=1
 	npoints=$((npoints + 1))
 	local tmp=$out/.point.$$ rc line
 	if [ $((SECONDS - start)) -ge "$budget" ]; then
@@ -255,6 +281,43 @@ memrow() {	# memtype fsname dir size main
 	return 0
 }
 
+# the core rows, run first (the budget never cuts them on a sane machine):
+# anon and file-shared on the first fs, sequential, threads free, CSIZE
+# MiB (4 = 1024 writes per round), REPS repeats; mprotect+SIGSEGV of the
+# same boot and size for the ratios.  The rest of the matrix skips the
+# points already run here (point() remembers them).
+core() {
+	local t fsn d ts main fa m
+	while read -r t fsn d ts main; do
+		[ -n "$t" ] || continue
+		fa=$(fsargs "$t" "$fsn" "$d")
+		if [ $handler = 1 ]; then
+			# 1-vCPU boot: the handler-thread rows and their baselines
+			for m in mprotect uffd-sigbus $handlerm; do
+				point -m $m -s "$csize" -t $t $fa -p seq -r $reps
+			done
+			continue
+		fi
+		for m in $corem; do
+			point -m $m -s "$csize" -t $t $fa -p seq -r $reps
+		done
+		[ $quick = 1 ] && [ $t != anon ] && continue
+		# one handler serving 2 writers
+		for m in $core2w; do
+			point -m $m -s "$csize" -t $t $fa -p seq -r $reps -w 2
+		done
+		# a slow handler: BENCH_DELAY_US busy per message before it
+		# un-protects (the faulting thread's polling must adapt to it)
+		[ $t = anon ] || continue
+		for m in $coredelay; do
+			point -m $m -s "$csize" -t $t $fa -p seq -r $reps --handler-delay-us "$delay_us"
+		done
+		for m in $corefresh; do
+			point -m $m -s "$csize" -t $t $fa -p seq -r $reps --fresh
+		done
+	done <<< "$(memsets "$csize" | grep -E '^(anon|file-shared) .* 1$')"
+}
+
 rows() {	# SIZE GREP-PATTERN: memrow for the matching memsets lines
 	local t fsn d ts main
 	while read -r t fsn d ts main; do
@@ -263,6 +326,7 @@ rows() {	# SIZE GREP-PATTERN: memrow for the matching memsets lines
 	done <<< "$(memsets "$1" | grep -E "$2")"
 }
 echo "run.sh: $envlabel (kernel $kernel); output $csv" >&2
+core
 # anon first, then where each method stops working, then file-shared on the
 # first fs, shmem and hugetlb, then the rest: a time budget cut on a busy
 # machine loses the least important points
@@ -293,6 +357,7 @@ if [ "$full" = 1 ] && [ $handler = 0 ] && [ -z "${BENCH_MIB:-}" ]; then
 		point -m $m -t anon -p seq -s 1024 -r 5
 		while read -r t fsn d ts main; do
 			[ -n "$t" ] || continue
+			# shellcheck disable=SC2046 # fsargs prints several words
 			point -m $m -t $t $(fsargs "$t" "$fsn" "$d") -p seq -s 1024 -r 5
 		done <<< "$(memsets 1024 | grep '^file-shared.* 1$')"
 	done

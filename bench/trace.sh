@@ -5,27 +5,31 @@
 # migrations, and the CPUs used -- from ftrace (sched_switch, sched_waking,
 # sched_wakeup,
 # sched_migrate_task, raw_syscalls:sys_enter, exceptions:page_fault_user)
-# between wtrack's --trace markers.  Runs in the guest (root, tracefs);
+# between wtrack's --trace markers (around arming + the writes of each
+# measured round, wtrack's timed region).  Runs in the guest (root, tracefs);
 # counts carry over to hardware, times do not.  Not a test.
 #
 #   bench/trace.sh [OUTDIR]       (default build/bench)
-# Environment: TRACE_METHODS, TRACE_MEMTYPES ("anon file-shared"),
+# Environment: TRACE_METHODS (default: mprotect uffd-sigbus uffd-read
+# uffd-read-cpu uffd-read-spin uffd-read-spin-cpu; uffd-read also pinned),
+# TRACE_MEMTYPES ("anon file-shared"),
 # TRACE_SIZE (MiB, 4), TRACE_FS (/mnt/ext4), TRACE_TIMEOUT (seconds per
 # run, 120; `make bench` runs it with TRACE_SIZE=1 in the 2-vCPU boot).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$top/build/bench}
 mkdir -p "$out"
-cd "$top"
+cd "$top" || exit 1
 W=$out/wtrack
 if [ ! -x "$W" ] || [ bench/wtrack.c -nt "$W" ]; then
 	inc=()
 	[ -d build/headers/include ] && inc=(-isystem build/headers/include)
-	gcc -O2 -Wall -Wextra -pthread "${inc[@]}" -o "$W" bench/wtrack.c || exit 1
+	gcc -O2 -Wall -Wextra -Werror -pthread "${inc[@]}" -o "$W.tmp.$$" bench/wtrack.c &&
+		mv -f "$W.tmp.$$" "$W" || exit 1
 fi
 T=/sys/kernel/tracing
 [ -d $T/events ] || mount -t tracefs nodev $T
-methods=${TRACE_METHODS:-"mprotect uffd-sigbus uffd-read uffd-read-cpu uffd-resolve uffd-resolve-cpu uffd-read-spin uffd-resolve-spin"}
+methods=${TRACE_METHODS:-"mprotect uffd-sigbus uffd-read uffd-read-cpu uffd-read-spin uffd-read-spin-cpu"}
 memtypes=${TRACE_MEMTYPES:-"anon file-shared"}
 size=${TRACE_SIZE:-4}
 fsdir=${TRACE_FS:-/mnt/ext4}
@@ -47,7 +51,7 @@ setup
 for mt in $memtypes; do
 	for m in $methods; do
 		for pin in free pinned; do
-			case $pin:$m in pinned:uffd-read|pinned:uffd-resolve) ;; pinned:*) continue ;; esac
+			case $pin:$m in pinned:uffd-read) ;; pinned:*) continue ;; esac
 			args=(-m "$m" -t "$mt" -d "$fsdir" -s "$size" -r 3 --trace)
 			[ $pin = pinned ] && args+=(--pin)
 			echo > $T/trace

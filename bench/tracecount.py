@@ -5,7 +5,9 @@ Reads an ftrace text dump (record-tgid on) with the events sched_switch,
 sched_waking, sched_wakeup, sched_migrate_task, raw_syscalls:sys_enter and
 exceptions:page_fault_user, and counts, between each "wtrack: writes begin
 N tgid T" marker and its "end" marker, the events of the threads of T
-(writer and handler together).  Prints one CSV row:
+(writer and handler together; wtrack writes the begin marker before it
+arms the range, so arming is counted too, as in its timed region).
+Prints one CSV row:
 
   method,config,writes,ctxsw,idle_sw,syscalls,faults,wakeups,xcpu_wakeups,migrations,cpus
 

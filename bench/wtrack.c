@@ -7,9 +7,22 @@
  * set as a bitmap).  The collected set is checked against the written set
  * (not timed); a mismatch is reported in the status column.
  *
- * CSV on stdout:
+ * The main figure, arm_write_ns, times what a plain loop "protect the
+ * range, then write each page once" sees: arming (mprotect(PROT_READ) or
+ * UFFDIO_WRITEPROTECT of the whole range, ...) plus the writes, divided by
+ * the writes.  per_write_ns keeps its old meaning (the writers' loops
+ * only, arming excluded).  Every write is timed (one CLOCK_MONOTONIC read
+ * after each write, clock_ns = the cost of one read, included in all the
+ * per-write figures); p50/p90/p99/max are per-write latencies of the round.
+ * cpu_ns is the CPU time of all threads of the process over arm + writes,
+ * per write (polling is not free); wcpu_ns the writer threads' own, hcpu_ns
+ * the handler thread's.
+ *
+ * CSV on stdout (wtrack -H prints the header):
  *   method,memtype,fs,pattern,pages,writers,pin,repeat,arm_ns,per_write_ns,
- *   collect_ns,round_ns,status
+ *   collect_ns,round_ns,hdelay_us,fresh,arm_write_ns,cpu_ns,wcpu_ns,hcpu_ns,
+ *   p50_ns,p90_ns,p99_ns,max_ns,clock_ns,poll_us,status
+ * (the first 12 columns as before; status last)
  * status: ok | SKIP:<why> | ENOMEM@<N> (mprotect stopped working after N
  * tracked writes) | MISMATCH:<got>/<want> | FAIL:<why>
  *
@@ -48,22 +61,18 @@
 #ifndef UFFD_FEATURE_WP_ASYNC
 #define UFFD_FEATURE_WP_ASYNC (1 << 15)
 #endif
-#ifndef UFFD_FEATURE_WAKE_ON_CURRENT_CPU
+/*
+ * The hand-off features of this series: WAKE_ON_CURRENT_CPU is bit 18,
+ * BUSY_POLL bit 19 (it was bit 20 while UFFD_FEATURE_WP_RESOLVE, since
+ * removed from the series, held bit 19).  Defined here whatever the
+ * headers say: uapi headers installed from an older build of the series
+ * (build/headers) would carry the old bit, and every -spin row would then
+ * SKIP on a kernel that has the feature.
+ */
+#undef UFFD_FEATURE_WAKE_ON_CURRENT_CPU
 #define UFFD_FEATURE_WAKE_ON_CURRENT_CPU (1ULL << 18)
-#endif
-#ifndef UFFD_FEATURE_WP_RESOLVE
-#define UFFD_FEATURE_WP_RESOLVE (1ULL << 19)
-struct uffdio_wp_resolve {
-	struct uffdio_range range;
-	__u64 mode;
-	struct uffd_msg msg;
-};
-#define _UFFDIO_WP_RESOLVE (0x09)
-#define UFFDIO_WP_RESOLVE _IOWR(UFFDIO, _UFFDIO_WP_RESOLVE, struct uffdio_wp_resolve)
-#endif
-#ifndef UFFD_FEATURE_BUSY_POLL
-#define UFFD_FEATURE_BUSY_POLL (1ULL << 20)
-#endif
+#undef UFFD_FEATURE_BUSY_POLL
+#define UFFD_FEATURE_BUSY_POLL (1ULL << 19)
 #ifndef UFFD_FEATURE_WP_FILE
 #define UFFD_FEATURE_WP_FILE (1ULL << 17)
 #endif
@@ -84,19 +93,17 @@ struct pm_scan_arg {
 
 enum method { M_NONE, M_MPROTECT, M_SOFTDIRTY, M_UFFD_READ, M_UFFD_POLL,
 	      M_UFFD_SIGBUS, M_ASYNC_WPMATCH, M_ASYNC_REARM,
-	      M_UFFD_READ_CPU, M_UFFD_RESOLVE, M_UFFD_RESOLVE_CPU,
-	      M_UFFD_READ_SPIN, M_UFFD_RESOLVE_SPIN, M_NMETHODS };
+	      M_UFFD_READ_CPU, M_UFFD_READ_SPIN, M_UFFD_READ_SPIN_CPU,
+	      M_NMETHODS };
 static const char *method_names[] = { "none", "mprotect", "softdirty",
 	"uffd-read", "uffd-poll", "uffd-sigbus", "async-scan-wp", "async-scan-rearm",
-	"uffd-read-cpu", "uffd-resolve", "uffd-resolve-cpu",
-	"uffd-read-spin", "uffd-resolve-spin" };
+	"uffd-read-cpu", "uffd-read-spin", "uffd-read-spin-cpu" };
 
 /* a handler thread serves the faults (not SIGBUS, not async) */
 static int thread_method(int m)
 {
 	return m == M_UFFD_READ || m == M_UFFD_POLL || m == M_UFFD_READ_CPU ||
-	       m == M_UFFD_RESOLVE || m == M_UFFD_RESOLVE_CPU ||
-	       m == M_UFFD_READ_SPIN || m == M_UFFD_RESOLVE_SPIN;
+	       m == M_UFFD_READ_SPIN || m == M_UFFD_READ_SPIN_CPU;
 }
 
 /* the uffd features a method needs beyond the memory type's */
@@ -110,14 +117,10 @@ static uint64_t method_features(int m)
 		return UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
 	case M_UFFD_READ_CPU:
 		return UFFD_FEATURE_WAKE_ON_CURRENT_CPU;
-	case M_UFFD_RESOLVE:
-		return UFFD_FEATURE_WP_RESOLVE;
-	case M_UFFD_RESOLVE_CPU:
-		return UFFD_FEATURE_WP_RESOLVE | UFFD_FEATURE_WAKE_ON_CURRENT_CPU;
 	case M_UFFD_READ_SPIN:
 		return UFFD_FEATURE_BUSY_POLL;
-	case M_UFFD_RESOLVE_SPIN:
-		return UFFD_FEATURE_WP_RESOLVE | UFFD_FEATURE_BUSY_POLL;
+	case M_UFFD_READ_SPIN_CPU:
+		return UFFD_FEATURE_BUSY_POLL | UFFD_FEATURE_WAKE_ON_CURRENT_CPU;
 	}
 	return 0;
 }
@@ -133,6 +136,10 @@ static enum memtype memtype = T_ANON;
 static enum pattern pattern = P_SEQ;
 static size_t size_mib = 16;
 static int repeats = 5, nwriters = 1, pin, stride = 2, verbose, timeout_s = 300;
+static int warmups = 1;		/* -W: unmeasured rounds before the measured ones */
+static unsigned handler_delay_us;	/* --handler-delay-us: busy per message */
+static int lat_off;		/* --no-lat: no clock read per write */
+static int fresh;		/* --fresh: MADV_DONTNEED the range before each round */
 static const char *dir = ".";
 static char fslabel[64] = "-";
 
@@ -153,9 +160,13 @@ static int stop_evfd = -1;
 static pthread_t handler_tid;
 static int have_handler;
 static struct page_region *pmvec;
-static int trace_fd = -1;	/* --trace: trace_marker around the writes */
+static int trace_fd = -1;	/* --trace: trace_marker around arm + writes */
+static uint64_t *lat;		/* per-write latency of the round, by write index */
+static double clock_cost_ns;	/* one CLOCK_MONOTONIC read (clock_ns) */
+static long poll_us = -1;	/* vm.userfaultfd_busy_poll_us, -1: no such sysctl */
 
-/* --trace: "wtrack: writes begin|end ..." in the ftrace buffer */
+/* --trace: "wtrack: writes begin|end ..." in the ftrace buffer (begin is
+ * written before arming: the events of the timed region, arm + writes) */
 static void trace_mark(const char *what, size_t writes)
 {
 	char buf[128];
@@ -187,16 +198,58 @@ static void pin_self(void)
 		perror("sched_setaffinity");
 }
 
-static void row(int rep, double arm, double pw, double col, double rnd,
-		const char *status)
+/* one round's figures (ns; per write unless named otherwise) */
+struct figures {
+	double arm, pw, col, rnd;	/* arm_ns, per_write_ns, collect_ns, round_ns */
+	double armw, cpu, wcpu, hcpu;	/* arm_write_ns, cpu_ns, wcpu_ns, hcpu_ns (<0: none) */
+	double p50, p90, p99, max;	/* per-write latency percentiles (<0: none) */
+};
+
+static const char csv_header[] =
+	"method,memtype,fs,pattern,pages,writers,pin,repeat,arm_ns,per_write_ns,"
+	"collect_ns,round_ns,hdelay_us,fresh,arm_write_ns,cpu_ns,wcpu_ns,hcpu_ns,"
+	"p50_ns,p90_ns,p99_ns,max_ns,clock_ns,poll_us,status";
+
+static void num(double v, const char *f)
 {
+	if (v >= 0)
+		printf(f, v);
+	putchar(',');
+}
+
+static void row(int rep, const struct figures *f, const char *status_in)
+{
+	char status[256];
+
+	/* status is a CSV field: no commas (a SKIP reason may have some) */
+	snprintf(status, sizeof(status), "%s", status_in);
+	for (char *p = status; *p; p++)
+		if (*p == ',' || *p == '\n')
+			*p = ';';
 	printf("%s,%s,%s,%s,%zu,%d,%s,%d,", method_names[method],
 	       memtype_names[memtype], fslabel, pattern_names[pattern], npages,
 	       nwriters, pin ? "pinned" : "free", rep);
-	if (rep < 0 && strncmp(status, "ok", 2))
-		printf(",,,,%s\n", status);
-	else
-		printf("%.0f,%.1f,%.0f,%.0f,%s\n", arm, pw, col, rnd, status);
+	if (!f) {	/* SKIP/FAIL row: no numbers */
+		printf(",,,,%u,%d,,,,,,,,,,,%s\n", handler_delay_us, fresh, status);
+		fflush(stdout);
+		return;
+	}
+	num(f->arm, "%.0f");
+	num(f->pw, "%.1f");
+	num(f->col, "%.0f");
+	num(f->rnd, "%.0f");
+	printf("%u,%d,", handler_delay_us, fresh);
+	num(f->armw, "%.1f");
+	num(f->cpu, "%.1f");
+	num(f->wcpu, "%.1f");
+	num(f->hcpu, "%.1f");
+	num(f->p50, "%.0f");
+	num(f->p90, "%.0f");
+	num(f->p99, "%.0f");
+	num(f->max, "%.0f");
+	num(clock_cost_ns, "%.0f");
+	num(poll_us, "%.0f");
+	printf("%s\n", status);
 	fflush(stdout);
 }
 
@@ -204,7 +257,7 @@ static void skip(const char *why)
 {
 	char b[256];
 	snprintf(b, sizeof(b), "SKIP:%s", why);
-	row(-1, 0, 0, 0, 0, b);
+	row(-1, NULL, b);
 	fprintf(stderr, "wtrack: %s/%s/%s/%s: SKIP %s\n", method_names[method],
 		memtype_names[memtype], fslabel, pattern_names[pattern], why);
 	exit(0);
@@ -214,7 +267,7 @@ static void fail(const char *why)
 {
 	char b[256];
 	snprintf(b, sizeof(b), "FAIL:%s(%s)", why, strerror(errno));
-	row(-1, 0, 0, 0, 0, b);
+	row(-1, NULL, b);
 	fprintf(stderr, "wtrack: %s/%s/%s/%s: FAIL %s: %s\n", method_names[method],
 		memtype_names[memtype], fslabel, pattern_names[pattern], why,
 		strerror(errno));
@@ -236,6 +289,20 @@ static inline void record(uintptr_t a)
 		rec[i] = a;
 }
 
+/*
+ * --handler-delay-us N: the handler spends N us on each message (fault
+ * notification) before it un-protects, busy (a handler doing real work:
+ * copying the page, logging it).  clock_gettime() is async-signal-safe.
+ */
+static void handler_work(void)
+{
+	if (!handler_delay_us)
+		return;
+	uint64_t end = now_ns() + handler_delay_us * 1000ull;
+	while (now_ns() < end)
+		;
+}
+
 /* ---- mprotect + SIGSEGV ---- */
 static void segv_handler(int sig, siginfo_t *si, void *uc)
 {
@@ -246,6 +313,7 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 		signal(sig, SIG_DFL);
 		return;
 	}
+	handler_work();
 	if (mprotect((void *)a, psize, PROT_READ | PROT_WRITE)) {
 		fail_errno = errno;
 		atomic_store(&fail_at, atomic_load(&nrec));
@@ -273,6 +341,7 @@ static void sigbus_handler(int sig, siginfo_t *si, void *uc)
 		return;
 	}
 	record(a);
+	handler_work();
 	if (wp_range(a, psize, 0)) {
 		signal(sig, SIG_DFL);
 		return;
@@ -286,6 +355,7 @@ static void handle_msgs(struct uffd_msg *m, int n)
 			continue;
 		uintptr_t a = m[i].arg.pagefault.address & ~(psize - 1);
 		record(a);	/* bookkeeping first: the clear wakes the writer */
+		handler_work();
 		if (wp_range(a, psize, 0) && errno != EAGAIN) {
 			perror("UFFDIO_WRITEPROTECT(clear)");
 			_exit(4);
@@ -295,41 +365,11 @@ static void handle_msgs(struct uffd_msg *m, int n)
 
 static void usr1(int s) { (void)s; }
 
-/*
- * UFFDIO_WP_RESOLVE: resolve the previous fault and wait for the next one
- * in one call.  The kernel clears range.len once the range is resolved,
- * so after EINTR/EAGAIN the call is simply repeated.
- */
-static void resolve_loop(void)
-{
-	struct uffdio_wp_resolve r = { 0 };
-
-	while (!stop_handler) {
-		if (ioctl(uffd, UFFDIO_WP_RESOLVE, &r)) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			perror("UFFDIO_WP_RESOLVE");
-			_exit(4);
-		}
-		if (r.msg.event != UFFD_EVENT_PAGEFAULT)
-			continue;
-		uintptr_t a = r.msg.arg.pagefault.address & ~(psize - 1);
-		record(a);	/* bookkeeping first: the resolve wakes the writer */
-		r.range.start = a;
-		r.range.len = psize;
-	}
-}
-
 static void *handler_thread(void *arg)
 {
 	(void)arg;
 	struct uffd_msg m[16];
 	pin_self();
-	if (method == M_UFFD_RESOLVE || method == M_UFFD_RESOLVE_CPU ||
-	    method == M_UFFD_RESOLVE_SPIN) {
-		resolve_loop();
-		return NULL;
-	}
 	while (!stop_handler) {
 		if (method == M_UFFD_POLL) {
 			struct pollfd p[2] = { { uffd, POLLIN, 0 }, { stop_evfd, POLLIN, 0 } };
@@ -478,6 +518,9 @@ static void setup_method(void)
 	int oflags = O_CLOEXEC;
 	if (memtype == T_SHMEM || memtype == T_HUGETLB)
 		want |= UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
+	/* --fresh: protect the page table entries that the zap left empty */
+	if (fresh)
+		want |= UFFD_FEATURE_WP_UNPOPULATED;
 	/* handler threads that block in the kernel need a blocking fd */
 	if (!thread_method(method) || method == M_UFFD_POLL)
 		oflags |= O_NONBLOCK;
@@ -552,7 +595,7 @@ static void arm(int first)
 		break;
 	}
 	case M_ASYNC_WPMATCH:
-		if (!first)
+		if (!first && !fresh)
 			break;	/* the previous collect re-protected */
 		/* fall through */
 	default:
@@ -561,23 +604,65 @@ static void arm(int first)
 	}
 }
 
-struct writer { size_t from, to; uint64_t ns; size_t done; pthread_t t; };
+struct writer {
+	size_t from, to;
+	volatile size_t pos;	/* the write in progress (read after a siglongjmp) */
+	uint64_t ns, cpu_ns;	/* the loop's wall time, the thread's CPU time in it */
+	size_t done;
+	pthread_t t;
+};
+
+/*
+ * One first write to each page of the writer's share, in order.  Unless
+ * --no-lat, one CLOCK_MONOTONIC read after each write: lat[i] = from the
+ * previous read to this one (the write, its fault and hand-off, one clock
+ * read and the loop), so the latencies of a writer add up to its loop time.
+ */
+static __attribute__((noinline)) void write_loop(struct writer *w)
+{
+	size_t i = w->pos;
+
+	if (lat_off) {
+		for (; i < w->to; i++) {
+			w->pos = i;
+			*(volatile char *)(region + order[i] * psize + 8) = (char)i;
+		}
+	} else {
+		uint64_t t = now_ns();
+		for (; i < w->to; i++) {
+			w->pos = i;
+			*(volatile char *)(region + order[i] * psize + 8) = (char)i;
+			uint64_t t2 = now_ns();
+			lat[i] = t2 - t;
+			t = t2;
+		}
+	}
+	w->pos = i;
+}
+
+static uint64_t cpu_ns(clockid_t id)
+{
+	struct timespec ts;
+	if (clock_gettime(id, &ts))
+		return 0;
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
 
 static void *writer_run(void *arg)
 {
 	struct writer *w = arg;
 	sigjmp_buf jb;
-	volatile size_t i = w->from;
 
 	pin_self();
 	writer_jmp = &jb;
-	uint64_t t0 = now_ns();
-	if (sigsetjmp(jb, 1) == 0) {
-		for (; i < w->to; i++)
-			*(volatile char *)(region + order[i] * psize + 8) = (char)i;
-	}
+	w->pos = w->from;
+	const uint64_t c0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+	const uint64_t t0 = now_ns();
+	if (sigsetjmp(jb, 1) == 0)
+		write_loop(w);
 	w->ns = now_ns() - t0;
-	w->done = i - w->from;
+	w->cpu_ns = cpu_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+	w->done = w->pos - w->from;
 	writer_jmp = NULL;
 	return NULL;
 }
@@ -650,22 +735,76 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* nearest-rank percentile of n sorted values */
+static double pct(const uint64_t *v, size_t n, double p)
+{
+	size_t k = (size_t)(p / 100.0 * n + 0.999999);
+	return v[k ? k - 1 : 0];
+}
+
+/* the cost of one CLOCK_MONOTONIC read: the best of 5 runs of 1000 */
+static double clock_cost(void)
+{
+	double best = 1e18;
+	for (int r = 0; r < 5; r++) {
+		uint64_t t0 = now_ns(), t = t0;
+		for (int i = 0; i < 1000; i++)
+			t = now_ns();
+		if ((double)(t - t0) / 1000 < best)
+			best = (double)(t - t0) / 1000;
+	}
+	return best;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
-"usage: wtrack [-m METHOD] [-t MEMTYPE] [-p PATTERN] [-s MiB] [-r N] [-w 1|2]\n"
-"              [--pin] [-k STRIDE] [-d DIR] [-f FSLABEL] [-T SECONDS] [-H]\n"
-"              [--skip WHY]\n"
+"usage: wtrack [-m METHOD] [-t MEMTYPE] [-p PATTERN] [-s MiB] [-r N] [-W N]\n"
+"              [-w N] [--pin] [--handler-delay-us N] [--fresh] [--no-lat] [-k STRIDE]\n"
+"              [-d DIR] [-f FSLABEL] [-T SECONDS] [--trace] [-H] [--skip WHY]\n"
 "  -m none|mprotect|softdirty|uffd-read|uffd-poll|uffd-sigbus|\n"
-"     async-scan-wp|async-scan-rearm|uffd-read-cpu|uffd-resolve|\n"
-"     uffd-resolve-cpu|uffd-read-spin|uffd-resolve-spin\n"
+"     async-scan-wp|async-scan-rearm|uffd-read-cpu|uffd-read-spin|\n"
+"     uffd-read-spin-cpu\n"
+"     uffd-read*: a handler thread in blocking read(2), then\n"
+"     UFFDIO_WRITEPROTECT of the faulting page; -cpu: with\n"
+"     UFFD_FEATURE_WAKE_ON_CURRENT_CPU (1<<18), -spin: with\n"
+"     UFFD_FEATURE_BUSY_POLL (1<<19), -spin-cpu: both\n"
 "  -t anon|shmem|hugetlb|file-shared|file-private (file: in -d DIR)\n"
 "  -p seq|rand|scatter (scatter: every STRIDE-th page, default 2)\n"
-"  -s size in MiB (default 16), -r measured repeats (default 5; one\n"
-"     unmeasured warm-up round first), -w writers (uffd-read/poll: 1 handler)\n"
-"  --pin: writers and handler on CPU 0; -H: print the CSV header only\n"
+"  -s size in MiB (default 16), -r measured repeats (default 5), -W\n"
+"     unmeasured warm-up rounds first (default 1; 0: the first round counts)\n"
+"  -w writers (one handler thread or signal handler serves them all)\n"
+"  --pin: writers and handler on CPU 0\n"
+"  --handler-delay-us N: the handler (thread or signal handler) spends N us,\n"
+"     busy, on each message before it un-protects\n"
+"  --fresh: MADV_DONTNEED the range before each round (not timed): every\n"
+"     first write also populates its page (uffd: UFFD_FEATURE_WP_UNPOPULATED)\n"
+"  --no-lat: no clock read per write (no p50..max; per-write figures then\n"
+"     exclude the clock_ns that every write otherwise includes)\n"
 "  --trace: write 'wtrack: writes begin|end N tgid T' to the ftrace\n"
-"     trace_marker around the writes of each measured round (bench/trace.sh)\n");
+"     trace_marker around arm + writes of each measured round (trace.sh)\n"
+"  -H: print the CSV header only\n"
+"What is timed, per round (CSV, one row per measured round):\n"
+"  arm_write_ns  (arm + the writers' loops) / writes: protect the whole\n"
+"                range (mprotect(PROT_READ), UFFDIO_WRITEPROTECT, ...) and\n"
+"                write each page once -- what a plain loop timing protect +\n"
+"                writes sees; the same for every method, mprotect+SIGSEGV\n"
+"                included, so ratios compare like with like\n"
+"  per_write_ns  the writers' loops / writes (arming excluded)\n"
+"  arm_ns, collect_ns, round_ns  arm, collect, arm + slowest writer + collect\n"
+"  cpu_ns        CPU time of all threads of the process over arm + writes,\n"
+"                per write (CLOCK_PROCESS_CPUTIME_ID): polling is counted\n"
+"  wcpu_ns       the writer threads' own CPU time in their loops, per write\n"
+"  hcpu_ns       the handler thread's CPU time over arm + writes, per write\n"
+"  p50_ns p90_ns p99_ns max_ns  per-write latency percentiles of the round\n"
+"  clock_ns      one CLOCK_MONOTONIC read (included in every write's time)\n"
+"  poll_us       vm.userfaultfd_busy_poll_us (empty: no such sysctl)\n");
 	exit(2);
 }
 
@@ -681,23 +820,28 @@ static int lookup(const char *s, const char **names, int n)
 int main(int argc, char **argv)
 {
 	static struct option lo[] = { { "pin", 0, 0, 'P' }, { "skip", 1, 0, 'S' }, { "help", 0, 0, 'h' },
-				      { "trace", 0, 0, 'M' }, { 0 } };
+				      { "trace", 0, 0, 'M' }, { "handler-delay-us", 1, 0, 'D' },
+				      { "no-lat", 0, 0, 'L' }, { "fresh", 0, 0, 'F' }, { 0 } };
 	int c, fs_given = 0;
 	const char *skipwhy = NULL;
 
-	while ((c = getopt_long(argc, argv, "m:t:p:s:r:w:k:d:f:T:Hvh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:t:p:s:r:W:w:k:d:f:T:Hvh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'm': method = lookup(optarg, method_names, M_NMETHODS); break;
 		case 't': memtype = lookup(optarg, memtype_names, 5); break;
 		case 'p': pattern = lookup(optarg, pattern_names, 3); break;
 		case 's': size_mib = strtoul(optarg, 0, 0); break;
 		case 'r': repeats = atoi(optarg); break;
+		case 'W': warmups = atoi(optarg); break;
 		case 'w': nwriters = atoi(optarg); break;
 		case 'k': stride = atoi(optarg); break;
 		case 'd': dir = optarg; break;
 		case 'f': snprintf(fslabel, sizeof(fslabel), "%s", optarg); fs_given = 1; break;
 		case 'T': timeout_s = atoi(optarg); break;
 		case 'P': pin = 1; break;
+		case 'D': handler_delay_us = strtoul(optarg, 0, 0); break;
+		case 'L': lat_off = 1; break;
+		case 'F': fresh = 1; break;
 		case 'M': trace_fd = open("/sys/kernel/tracing/trace_marker", O_WRONLY | O_CLOEXEC);
 			if (trace_fd < 0)
 				fail("--trace: open /sys/kernel/tracing/trace_marker");
@@ -705,13 +849,13 @@ int main(int argc, char **argv)
 		case 'S': skipwhy = optarg; break;
 		case 'v': verbose = 1; break;
 		case 'H':
-			puts("method,memtype,fs,pattern,pages,writers,pin,repeat,arm_ns,"
-			     "per_write_ns,collect_ns,round_ns,status");
+			puts(csv_header);
 			return 0;
 		default: usage();
 		}
 	}
-	if (nwriters < 1 || nwriters > 64 || stride < 1 || repeats < 1 || !size_mib)
+	if (nwriters < 1 || nwriters > 64 || stride < 1 || repeats < 1 || !size_mib ||
+	    warmups < 0 || handler_delay_us > 1000000)
 		usage();
 	signal(SIGALRM, on_alarm);
 	alarm(timeout_s);
@@ -736,28 +880,45 @@ int main(int argc, char **argv)
 	npages = (size_mib << 20) / psize;
 	if (!npages)
 		usage();
+	FILE *pf = fopen("/proc/sys/vm/userfaultfd_busy_poll_us", "r");
+	if (pf) {
+		if (fscanf(pf, "%ld", &poll_us) != 1)
+			poll_us = -1;
+		fclose(pf);
+	}
 	if (skipwhy)
 		skip(skipwhy);	/* --skip WHY: only print the SKIP row */
+	if (handler_delay_us && method != M_MPROTECT && method != M_UFFD_SIGBUS &&
+	    !thread_method(method))
+		skip("--handler-delay-us: this method has no handler");
 	pin_self();
+	clock_cost_ns = lat_off ? -1 : clock_cost();
 	setup_memory();
 	setup_pattern();
 	dirty = calloc(npages, 1);
 	rec = calloc(npages * 2, sizeof(*rec));
+	lat = calloc(nwrites ? nwrites : 1, sizeof(*lat));
+	uint64_t *lsort = calloc(nwrites ? nwrites : 1, sizeof(*lsort));
 	pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
 	if (pagemap_fd < 0)
 		fail("open /proc/self/pagemap");
 	setup_method();
+	clockid_t hclock = CLOCK_MONOTONIC;	/* placeholder: no handler thread */
+	if (have_handler && pthread_getcpuclockid(handler_tid, &hclock))
+		fail("pthread_getcpuclockid(handler)");
 
 	double *pw = calloc(repeats, sizeof(double));
+	double *aw = calloc(repeats, sizeof(double));
+	double *cw = calloc(repeats, sizeof(double));
+	double *p99 = calloc(repeats, sizeof(double));
 	int measured = 0, bad = 0;
 	size_t enomem_at = 0;
-	for (int rep = -1; rep < repeats; rep++) {
+	for (int rep = -warmups; rep < repeats; rep++) {
 		atomic_store(&nrec, 0);
 		fail_errno = 0;
-
-		uint64_t t0 = now_ns();
-		arm(rep == -1);
-		uint64_t t1 = now_ns();
+		/* --fresh: every first write also populates its page (not timed) */
+		if (fresh && madvise(region, npages * psize, MADV_DONTNEED))
+			fail("madvise(MADV_DONTNEED)");
 
 		struct writer w[64];
 		size_t share = (nwrites + nwriters - 1) / nwriters;
@@ -765,8 +926,14 @@ int main(int argc, char **argv)
 			w[k].from = k * share < nwrites ? k * share : nwrites;
 			w[k].to = (k + 1) * share < nwrites ? (k + 1) * share : nwrites;
 		}
+		/* the timed region: arm + writes */
 		if (rep >= 0)
 			trace_mark("begin", nwrites);
+		uint64_t h0 = have_handler ? cpu_ns(hclock) : 0;
+		uint64_t c0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+		uint64_t t0 = now_ns();
+		arm(rep == -warmups);
+		uint64_t t1 = now_ns();
 		if (nwriters == 1) {
 			writer_run(&w[0]);
 		} else {
@@ -775,16 +942,23 @@ int main(int argc, char **argv)
 			for (int k = 0; k < nwriters; k++)
 				pthread_join(w[k].t, NULL);
 		}
-		uint64_t wsum = 0, wmax = 0;
-		size_t done = 0;
+		uint64_t c1 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+		uint64_t h1 = have_handler ? cpu_ns(hclock) : 0;
+		if (rep >= 0)
+			trace_mark("end", nwrites);
+		uint64_t wsum = 0, wmax = 0, wcpu = 0;
+		size_t done = 0, nl = 0;
 		for (int k = 0; k < nwriters; k++) {
 			wsum += w[k].ns;
 			wmax = w[k].ns > wmax ? w[k].ns : wmax;
+			wcpu += w[k].cpu_ns;
 			done += w[k].done;
+			if (!lat_off) {
+				memcpy(lsort + nl, lat + w[k].from, w[k].done * sizeof(*lat));
+				nl += w[k].done;
+			}
 		}
 
-		if (rep >= 0)
-			trace_mark("end", nwrites);
 		uint64_t t2 = now_ns();
 		collect();
 		uint64_t t3 = now_ns();
@@ -802,6 +976,8 @@ int main(int argc, char **argv)
 			snprintf(status, sizeof(status), "%s@%zu(max_map_count=%ld)",
 				 fail_errno == ENOMEM ? "ENOMEM" : strerror(fail_errno),
 				 enomem_at, mmc);
+			/* restore the range for the next round */
+			mprotect(region, npages * psize, PROT_READ | PROT_WRITE);
 		} else if (method != M_NONE) {
 			size_t got = 0, miss = 0;
 			for (size_t i = 0; i < npages; i++)
@@ -815,22 +991,45 @@ int main(int argc, char **argv)
 		}
 		if (rep < 0)
 			continue;	/* warm-up round */
-		double per = done ? (double)wsum / done : 0;
-		pw[measured++] = per;
-		row(rep, t1 - t0, per, t3 - t2, (t1 - t0) + wmax + (t3 - t2), status);
-		if (fail_errno) {
-			/* restore the range for the next round */
-			mprotect(region, npages * psize, PROT_READ | PROT_WRITE);
+		struct figures f = { .p50 = -1, .p90 = -1, .p99 = -1, .max = -1, .hcpu = -1 };
+		double d = done ? done : 1;
+		f.arm = t1 - t0;
+		f.pw = wsum / d;
+		f.col = t3 - t2;
+		f.rnd = (t1 - t0) + wmax + (t3 - t2);
+		f.armw = ((t1 - t0) + wsum) / d;
+		f.cpu = (c1 - c0) / d;
+		f.wcpu = wcpu / d;
+		if (have_handler)
+			f.hcpu = (h1 - h0) / d;
+		if (nl) {
+			qsort(lsort, nl, sizeof(*lsort), cmp_u64);
+			f.p50 = pct(lsort, nl, 50);
+			f.p90 = pct(lsort, nl, 90);
+			f.p99 = pct(lsort, nl, 99);
+			f.max = lsort[nl - 1];
 		}
+		pw[measured] = f.pw;
+		aw[measured] = f.armw;
+		cw[measured] = f.cpu;
+		p99[measured++] = f.p99;
+		row(rep, &f, status);
 	}
 	stop_handler_thread();
 
 	qsort(pw, measured, sizeof(double), cmp_d);
-	fprintf(stderr, "wtrack: %-16s %-12s %-6s %-7s %6zu pages (%zu writes) w=%d %-6s "
-		"per-write median %.0f ns (min %.0f max %.0f)%s%s\n",
+	qsort(aw, measured, sizeof(double), cmp_d);
+	qsort(cw, measured, sizeof(double), cmp_d);
+	qsort(p99, measured, sizeof(double), cmp_d);
+	fprintf(stderr, "wtrack: %-18s %-12s %-6s %-7s %6zu pages (%zu writes) w=%d %-6s%s "
+		"per write (arm incl.) median %.0f ns (min %.0f max %.0f), writes only %.0f, "
+		"CPU %.0f, p99 %s%s%s\n",
 		method_names[method], memtype_names[memtype], fslabel,
 		pattern_names[pattern], npages, nwrites, nwriters, pin ? "pinned" : "free",
-		pw[measured / 2], pw[0], pw[measured - 1],
+		handler_delay_us ? ({ static char b[32]; snprintf(b, 32, " handler+%uus", handler_delay_us); b; }) : "",
+		aw[measured / 2], aw[0], aw[measured - 1], pw[measured / 2],
+		cw[measured / 2],
+		p99[measured / 2] < 0 ? "-" : ({ static char b[32]; snprintf(b, 32, "%.0f", p99[measured / 2]); b; }),
 		enomem_at ? "  STOPS WORKING (mprotect ENOMEM, vm.max_map_count) after writes: " : "",
 		enomem_at ? ({ static char b[32]; snprintf(b, 32, "%zu", enomem_at); b; }) : "");
 	if (bad)

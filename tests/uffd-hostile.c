@@ -1250,7 +1250,7 @@ static int g_capability(const struct grow *g, struct res *r)
  * context (the cmpxchg is the last step), so it can be retried.
  */
 enum { API_BADAPI, API_BIT63, API_BIT21, API_WPFILE, API_TWICE, API_RETRY, API_NULL,
-       API_FORK, API_HANDOFF, API_RESOLVE_NOFEAT, API_RESOLVE_MODE };
+       API_FORK, API_HANDOFF, API_BIT20, API_IOCTL9 };
 
 static int g_api(const struct grow *g, struct res *r)
 {
@@ -1272,22 +1272,18 @@ static int g_api(const struct grow *g, struct res *r)
 		break;
 	case API_HANDOFF:
 		api.features = UFFD_FEATURE_WAKE_ON_CURRENT_CPU |
-			       UFFD_FEATURE_WP_RESOLVE | UFFD_FEATURE_BUSY_POLL;
+			       UFFD_FEATURE_BUSY_POLL;
 		break;
-	case API_RESOLVE_NOFEAT:
-	case API_RESOLVE_MODE: {
-		/* UFFDIO_WP_RESOLVE: not enabled, or an unknown mode bit */
-		struct { uint64_t start, len, mode; unsigned char msg[32]; } res = {
-			.mode = g->arg == API_RESOLVE_MODE,
-		};
+	case API_BIT20:
+		/* UFFD_FEATURE_WP_RESOLVE of earlier versions of the series */
+		api.features = 1ULL << 20;
+		break;
+	case API_IOCTL9: {
+		/* ioctl number 9: UFFDIO_WP_RESOLVE of earlier versions */
+		struct { uint64_t start, len, mode; unsigned char msg[32]; } res = { };
 
-		if (g->arg == API_RESOLVE_MODE)
-			api.features = UFFD_FEATURE_WP_RESOLVE;
-		if (ioctl(fd, UFFDIO_API, &api)) {
-			e = errno;
-			close(fd);
-			return expect(r, e, decode_want(g->want));
-		}
+		if (ioctl(fd, UFFDIO_API, &api))
+			return rfail(r, "UFFDIO_API: %m");
 		e = ioctl(fd, _IOWR(UFFDIO, 0x09, res), &res) ? errno : 0;
 		close(fd);
 		return expect(r, e, decode_want(g->want));
@@ -1622,12 +1618,10 @@ static const struct grow grows[] = {
 	{ "global", "UFFDIO_API", "bad-api-version", API_BADAPI, EINVAL, g_api, false },
 	{ "global", "UFFDIO_API", "unknown-feature-bit-63", API_BIT63, EINVAL, g_api, false },
 	{ "global", "UFFDIO_API", "unknown-feature-bit-21", API_BIT21, EINVAL, g_api, false },
-	{ "global", "UFFDIO_API", "features-WAKE_ON_CURRENT_CPU|WP_RESOLVE|BUSY_POLL-bits-18-20",
+	{ "global", "UFFDIO_API", "unknown-feature-bit-20", API_BIT20, EINVAL, g_api, false },
+	{ "global", "UFFDIO_API", "features-WAKE_ON_CURRENT_CPU|BUSY_POLL-bits-18-19",
 	  API_HANDOFF, HD(0, EINVAL), g_api, false },
-	{ "global", "UFFDIO_WP_RESOLVE", "feature-not-requested", API_RESOLVE_NOFEAT, EINVAL,
-	  g_api, false },
-	{ "global", "UFFDIO_WP_RESOLVE", "unknown-mode-bit", API_RESOLVE_MODE, EINVAL,
-	  g_api, false },
+	{ "global", "ioctl", "unknown-ioctl-9", API_IOCTL9, EINVAL, g_api, false },
 	{ "global", "UFFDIO_API", "feature-WP_FILE-bit-17", API_WPFILE, KD(0, EINVAL),
 	  g_api, false },
 	{ "global", "UFFDIO_API", "called-twice", API_TWICE, EINVAL, g_api, false },

@@ -57,9 +57,9 @@ def point(ok, desc, skip=None):
 def skip_allowed(desc):
     if not expect_file and re.search(r"( on file(-private)?\b|:file(-private)?-wp\[)", desc):
         return True
-    # the hand-off features (UFFD_FEATURE_WAKE_ON_CURRENT_CPU, _WP_RESOLVE,
-    # _BUSY_POLL) of the series' second group
-    if not expect_handoff and re.search(r"\bwp-(handoff|resolve)", desc):
+    # the hand-off features (UFFD_FEATURE_WAKE_ON_CURRENT_CPU, _BUSY_POLL)
+    # of the series' third group; plain wp-handoff needs neither
+    if not expect_handoff and re.search(r"\bwp-(handoff-current-cpu|handoff-busy-poll|busy-poll-)", desc):
         return True
     return any(re.search(p, desc) for p in ALLOWED)
 

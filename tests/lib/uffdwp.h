@@ -40,11 +40,8 @@
 #ifndef UFFD_FEATURE_WAKE_ON_CURRENT_CPU
 #define UFFD_FEATURE_WAKE_ON_CURRENT_CPU	(1 << 18)
 #endif
-#ifndef UFFD_FEATURE_WP_RESOLVE
-#define UFFD_FEATURE_WP_RESOLVE		(1 << 19)
-#endif
 #ifndef UFFD_FEATURE_BUSY_POLL
-#define UFFD_FEATURE_BUSY_POLL		(1 << 20)
+#define UFFD_FEATURE_BUSY_POLL		(1 << 19)
 #endif
 #ifndef UFFDIO_CONTINUE_MODE_WP
 #define UFFDIO_CONTINUE_MODE_WP		((__u64)1 << 1)
@@ -201,7 +198,7 @@ int parse_test_fs(struct test_fs *fs, int max);
 bool expect_wp_file(void);
 /*
  * UFFDWP_EXPECT_HANDOFF: are the hand-off features expected (default yes):
- * UFFD_FEATURE_WAKE_ON_CURRENT_CPU, _WP_RESOLVE, _BUSY_POLL
+ * UFFD_FEATURE_WAKE_ON_CURRENT_CPU, _BUSY_POLL
  */
 bool expect_handoff(void);
 /* the first two NUMA nodes with memory */
