@@ -53,7 +53,7 @@ check: kernel tests
 # The debug lane runs this subset by default (the CI budget); FULL=1 runs
 # the whole suite on the debug kernel.
 DEBUG_TESTS ?= ks-uffd-unit-tests ks-pagemap-ioctl uffd-wp-file uffd-wp-file-data uffd-hostile \
-	uffd-wp-stress uffd-wp-matrix uffd-security uffd-fuzz
+	uffd-wp-stress uffd-wp-matrix uffd-security uffd-fuzz uffd-handoff-guarantees
 check-debug:
 	@$(MAKE) --no-print-directory check KERNEL=debug \
 		TESTS="$(if $(FULL),$(TESTS),$(or $(TESTS),$(DEBUG_TESTS)))"

@@ -1,0 +1,1816 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * uffd-handoff-guarantees: the guarantees of the uffd-wp API that the
+ * hand-off features must not change, checked with and without them, so that
+ * the test passes on an upstream kernel (where only the feature-less
+ * combination runs) and holds the series to the same promises.  Feature
+ * combinations: none, wake-on-current-cpu, busy-poll and
+ * busy-poll+wake-on-current-cpu (UFFD_FEATURE_WAKE_ON_CURRENT_CPU,
+ * UFFD_FEATURE_BUSY_POLL); one the kernel does not advertise is a SKIP with
+ * UFFDWP_EXPECT_HANDOFF=0 and a failure otherwise.  Every point runs in a
+ * process of its own with a timeout (run_isolated()); a watchdog thread in
+ * it prints where the threads are, with their kernel stacks, before it ends
+ * a hang as a failure.
+ *
+ * unprotect-returns-writable MEMTYPE FEATURES {all-modes,user-mode-only}
+ *   MEMTYPE: anon, shmem (memfd), hugetlb (2 MiB, MAP_SHARED; SKIP when too
+ *   few are free) and file-shared/FS, file-private/FS on every file system
+ *   of UFFDWP_FS.  A blocking uffd (read(2) blocks: where BUSY_POLL polls),
+ *   without and with UFFD_USER_MODE_ONLY.  The area is protected as a whole
+ *   each round; a writer thread writes one byte into each page in order
+ *   (varying offsets, varying pauses before each write, so that the fault
+ *   comes both while the handler is still busy and while it waits in
+ *   read(2)).  The handler thread reads each report, checks it is the
+ *   write-protect fault of the expected page, un-protects exactly that page
+ *   (UFFDIO_WRITEPROTECT, mode 0: wakes) and at once, in varying order:
+ *    (a) /proc/self/pagemap shows the page without PM_UFFD_WP;
+ *    (b) read(2) from a pipe into the page, a kernel-mode write, succeeds:
+ *        from the handler itself with UFFD_USER_MODE_ONLY, on every page
+ *        (EFAULT: the kernel treated the page as still protected); without
+ *        it from a helper thread with a 1 s timeout, on one page in four (a
+ *        kernel-mode fault there is reported to this very handler: the
+ *        handler then reads the report, counts "page N reported again" and
+ *        un-protects it again);
+ *    (c) the handler writes into the page itself (a report would block it
+ *        for good: the watchdog turns that into a failure with a reason).
+ *   At the end of a round, with the uffd switched to O_NONBLOCK, no message
+ *   may be left ("page N reported again after its un-protection
+ *   returned"), and every byte written by the writer, the pipe and the
+ *   handler must be in place.  Each failure kind is counted; one diag line
+ *   per point gives the counts (and, as evidence only, how often the
+ *   handler's write faulted or slept when it came first).  Faults with
+ *   busy-poll: 1024 on anon and on the first file system's file-shared,
+ *   512 on the other types, 64 on hugetlb (where a polling writer on
+ *   another CPU races with the un-protection); half that with
+ *   busy-poll+wake-on-current-cpu, 128 (hugetlb 32) without busy polling;
+ *   rounds after the first only while the point is under 1.5 s (a loaded
+ *   machine, where every hand-off waits for a tick, does fewer).
+ *
+ * no-lost-wakeup MEMTYPE FEATURES {read,poll,epoll}
+ *   anon and file-shared on the first file system.  Two handler threads on
+ *   one uffd: reader A reads exactly one message with a blocking read(2)
+ *   (where a BUSY_POLL reader polls), resolves it and exits; reader B, asleep
+ *   before each iteration starts, waits in a blocking read(2) ("read"), in
+ *   poll(2) ("poll") or in epoll_wait(2) ("epoll"), then reads with
+ *   RWF_NOWAIT, and resolves whatever it gets.  Two writer threads, released
+ *   together by a barrier as A starts reading, fault on two different
+ *   protected pages; both must finish within 5 s: a writer still blocked
+ *   with its fault queued is a lost wakeup.  poll(2) on a blocking uffd
+ *   says EPOLLERR, so for poll and epoll the uffd is O_NONBLOCK except while
+ *   A enters its read(2) (B is asleep in poll/epoll_wait by then, A's read
+ *   stays blocking).  100 iterations with busy-poll, 50 without (the first
+ *   lost wakeup ends the point); each page reported exactly once.
+ *
+ * fifo-same-cpu MEMTYPE FEATURES
+ *   anon and file-shared on the first file system.  Writer and handler
+ *   pinned to one CPU (the first allowed, CPU 0 in the VM), the handler
+ *   SCHED_FIFO priority 1 (SKIP when that is not permitted), the writer
+ *   SCHED_OTHER.  200 faults on 64 pages (the handler re-protects the page
+ *   half a lap behind the writer): all must complete within 10 s, i.e. a
+ *   real-time handler never waits for the writer it preempts; checks (a)
+ *   and (c) after each un-protect; the longest fault is printed.
+ *
+ * Environment:
+ *   UFFDWP_FS              "name:mountpoint ..." (default "cwd:.")
+ *   UFFDWP_EXPECT_WP_FILE  1 (default) or 0: is UFFD_FEATURE_WP_FILE expected
+ *   UFFDWP_EXPECT_HANDOFF  1 (default) or 0: are the hand-off features expected
+ *   UFFDWP_BUDGET          time budget in seconds (default 600): points
+ *                          after it fail
+ *
+ * Ends with "# stats: faults=N" (write-protect faults handled) and the
+ * totals.  Output is TAP; exit status 0 when no point failed.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <linux/userfaultfd.h>
+
+#include "uffdwp.h"
+
+#ifndef MAP_HUGETLB
+#define MAP_HUGETLB		0x40000
+#endif
+#ifndef RWF_NOWAIT
+#define RWF_NOWAIT		0x00000008
+#endif
+
+#define HPAGE			(2UL << 20)
+
+#define T1_PAGES		256	/* pages per round */
+#define T1_HPAGES		16	/* hugetlb pages per round */
+#define T1_ROUNDS_MAIN		4	/* anon, first file-shared: 1024 faults */
+#define T1_ROUNDS		2	/* other types: 512 faults */
+#define T1_HROUNDS		4	/* hugetlb: 64 faults */
+#define T1_PAGES_PLAIN		128	/* pages per round without busy polling */
+#define T1_SOFT_MS		1500	/* rounds after the first only below this */
+#define HELPER_MS		1000	/* a kernel-mode access may take this long */
+
+#define T2_ITERS		100	/* with BUSY_POLL; half without */
+#define T2_BOUND_MS		5000	/* both writers done within */
+#define T2_ASLEEP_MS		2000	/* reader B asleep within */
+
+#define T3_PAGES		64
+#define T3_FAULTS		200
+#define T3_BOUND_MS		10000
+
+#define T1_TIMEOUT_MS		20000
+#define T2_TIMEOUT_MS		40000
+#define T3_TIMEOUT_MS		20000
+#define WD_SLACK_MS		3000	/* the watchdog fires this much earlier */
+#define DEFAULT_BUDGET_S	600
+#define MAXDIAG			8	/* failure lines printed per point */
+#define PIPE_BYTE		'P'
+
+/* ------------------------------------------------------------------ */
+/* tables                                                              */
+
+enum kind { K_ANON, K_SHMEM, K_HUGETLB, K_FILE };
+
+struct memtype {
+	char name[128];		/* anon, shmem, hugetlb, file-shared/ext4, ... */
+	enum kind kind;
+	bool shared;
+	const char *dir;	/* files: mountpoint */
+	int pages, rounds;	/* unprotect-returns-writable */
+};
+
+static const struct combo {
+	const char *name;
+	uint64_t feat;
+} combos[] = {
+	{ "none", 0 },
+	{ "wake-on-current-cpu", UFFD_FEATURE_WAKE_ON_CURRENT_CPU },
+	{ "busy-poll", UFFD_FEATURE_BUSY_POLL },
+	{ "busy-poll+wake-on-current-cpu",
+	  UFFD_FEATURE_BUSY_POLL | UFFD_FEATURE_WAKE_ON_CURRENT_CPU },
+};
+#define NCOMBOS		((int)(sizeof(combos) / sizeof(combos[0])))
+
+enum { S_READ, S_POLL, S_EPOLL, NSTYLES };
+static const char *const style_name[NSTYLES] = { "read", "poll", "epoll" };
+
+#define MAX_MEMTYPES	(3 + 2 * MAX_TEST_FS)
+static struct memtype memtypes[MAX_MEMTYPES];
+static int nr_memtypes;
+static const struct memtype *mt_anon, *mt_file;	/* no-lost-wakeup, fifo-same-cpu */
+
+/* ------------------------------------------------------------------ */
+/* what a point's process reports (shared with the parent)            */
+
+struct result {
+	uint64_t faults;	/* write-protect faults handled */
+	/* unprotect-returns-writable */
+	uint64_t still_wp;	/* (a) PM_UFFD_WP still set */
+	uint64_t efault;	/* (b) EFAULT */
+	uint64_t kmode_err;	/* (b) other errors */
+	uint64_t kmode_blocked;	/* (b) blocked (all-modes run) */
+	uint64_t again;		/* a page reported again after its un-protect */
+	uint64_t leftover;	/* ... of which found queued at a round's end */
+	uint64_t unexpected;	/* a report of the wrong page, or not WP */
+	uint64_t wp_err;	/* UFFDIO_WRITEPROTECT errors, protect not seen */
+	uint64_t bad_bytes;	/* contents */
+	uint64_t hwrite_faulted; /* (c) first: the handler's write faulted (diag) */
+	uint64_t hwrite_slept;	/* ... and slept: blocked somewhere (diag) */
+	/* no-lost-wakeup */
+	uint64_t iters, lost, stuck, dup, unreported, b_awake, b_err_polls;
+	uint64_t a_got, b_got;
+	/* fifo-same-cpu */
+	int64_t max_fault_us, run_ms;
+	int nfail;		/* failure lines so far */
+	char reason[256];	/* the first failure */
+	char skip[200];
+};
+
+static struct result *res;
+static size_t psize;
+static uint64_t kfeat;
+static bool have_uffd, have_wp_file;
+static int uffd_errno;
+
+/* ------------------------------------------------------------------ */
+/* in a point's process                                               */
+
+static char cell[256];		/* the point's name, for messages */
+static pthread_mutex_t fail_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+#define CNT(f)		__atomic_add_fetch(&res->f, 1, __ATOMIC_RELAXED)
+
+/* a failure: the first is the reason, MAXDIAG are printed */
+static void cfail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void cfail(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int e = errno;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&fail_mtx);
+	if (!res->reason[0])
+		snprintf(res->reason, sizeof(res->reason), "%.255s", buf);
+	if (res->nfail < MAXDIAG)
+		fail("%s: %s", cell, buf);
+	else if (res->nfail == MAXDIAG)
+		diag("%s: more failures, only counted", cell);
+	res->nfail++;
+	pthread_mutex_unlock(&fail_mtx);
+	errno = e;
+}
+
+static int cskip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int cskip(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->skip, sizeof(res->skip), fmt, ap);
+	va_end(ap);
+	return SKIP;
+}
+
+static pid_t gettid_(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+}
+
+/* no SA_RESTART: a signal ends a blocking read(2), poll(2), ... */
+static void install_sigusr1(void)
+{
+	struct sigaction sa = { .sa_handler = on_sigusr1 };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+static void spin_us(int us)
+{
+	int64_t end;
+
+	if (us <= 0)
+		return;
+	end = now_us() + us;
+	while (now_us() < end)
+		;
+}
+
+/* the state letter of a thread of this process: R, S, D, ... */
+static char task_state(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return '?';
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return '?';
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] && p[2] ? p[2] : '?';
+}
+
+static void read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+
+	snprintf(buf, len, "?");
+	if (!f)
+		return;
+	if (fgets(buf, len, f))
+		buf[strcspn(buf, "\n")] = 0;
+	fclose(f);
+}
+
+/* every thread of this process: name, state, wchan, kernel stack */
+static void dump_tasks(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char path[320], comm[64], wchan[64], line[256];
+		FILE *f;
+		int k = 0;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		read_line(path, comm, sizeof(comm));
+		snprintf(path, sizeof(path), "/proc/self/task/%s/wchan", e->d_name);
+		read_line(path, wchan, sizeof(wchan));
+		diag("%s: thread %s (%s): state %c, wchan %s", cell, e->d_name, comm,
+		     task_state(atoi(e->d_name)), wchan);
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stack", e->d_name);
+		f = fopen(path, "r");
+		while (f && k++ < 16 && fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\n")] = 0;
+			diag("    %s", line);
+		}
+		if (f)
+			fclose(f);
+	}
+	closedir(d);
+}
+
+/* watchdog: a point that hangs ends as a failure, with where it hung */
+static atomic_int wd_done;
+static int64_t wd_start, wd_deadline;
+static void (*wd_state)(char *buf, size_t len);
+
+static void *watchdog_main(void *arg)
+{
+	char st[256] = "";
+
+	(void)arg;
+	prctl(PR_SET_NAME, "watchdog");
+	while (!atomic_load(&wd_done)) {
+		if (now_ms() >= wd_deadline) {
+			if (wd_state)
+				wd_state(st, sizeof(st));
+			cfail("hang: not done after %lld ms: %s",
+			      (long long)(now_ms() - wd_start), st);
+			dump_tasks();
+			fflush(stdout);
+			_exit(FAIL);
+		}
+		sleep_ms(20);
+	}
+	return NULL;
+}
+
+static void watchdog_start(int ms, void (*state)(char *, size_t))
+{
+	pthread_t th;
+
+	wd_start = now_ms();
+	wd_deadline = wd_start + ms;
+	wd_state = state;
+	if (!pthread_create(&th, NULL, watchdog_main, NULL))
+		pthread_detach(th);
+}
+
+/* the uffd-wp bit of the page at addr in /proc/self/pagemap */
+static int pm_fd = -1;
+
+static bool pm_wp(const void *addr, bool *wp)
+{
+	uint64_t e;
+
+	if (pread(pm_fd, &e, sizeof(e), (off_t)((uintptr_t)addr / psize * sizeof(e))) !=
+	    (ssize_t)sizeof(e))
+		return false;
+	*wp = e & PM_UFFD_WP;
+	return true;
+}
+
+static const char *pm_str(const void *addr)
+{
+	bool wp;
+
+	if (!pm_wp(addr, &wp))
+		return "pagemap unreadable";
+	return wp ? "pagemap: still write-protected" : "pagemap: not write-protected";
+}
+
+static long hugepages_free(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	long n = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "HugePages_Free: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/* read messages without blocking whatever the uffd's flags: >0, 0 or -errno */
+static ssize_t read_nowait(int uffd, struct uffd_msg *m, int n)
+{
+	struct iovec iov = { m, n * sizeof(*m) };
+	ssize_t k = preadv2(uffd, &iov, 1, -1, RWF_NOWAIT);
+
+	if (k < 0 && errno == EAGAIN)
+		return 0;
+	return k < 0 ? -errno : k / (ssize_t)sizeof(*m);
+}
+
+/* ------------------------------------------------------------------ */
+/* memory                                                              */
+
+struct area {
+	char *base;
+	size_t unit, len;	/* unit: psize, or HPAGE for hugetlb */
+	int n;
+	int fd;
+};
+
+static char *unit_addr(const struct area *a, int i)
+{
+	return a->base + (size_t)i * a->unit;
+}
+
+/* map n units of m, every unit written once; PASS, FAIL or SKIP */
+static int area_setup(const struct memtype *m, int n, struct area *a)
+{
+	char path[PATH_MAX];
+	int i;
+
+	memset(a, 0, sizeof(*a));
+	a->fd = -1;
+	a->n = n;
+	a->unit = m->kind == K_HUGETLB ? HPAGE : psize;
+	a->len = a->unit * n;
+	switch (m->kind) {
+	case K_ANON:
+		a->base = mmap(NULL, a->len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		break;
+	case K_HUGETLB:
+		a->base = mmap(NULL, a->len, PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+		if (a->base == MAP_FAILED && errno == ENOMEM)
+			return cskip("cannot map %d hugetlb pages: ENOMEM (HugePages_Free %ld)",
+				     n, hugepages_free());
+		break;
+	case K_SHMEM:
+		a->fd = memfd_create("uffd-handoff-guarantees", MFD_CLOEXEC);
+		if (a->fd < 0)
+			return cfail("memfd_create: %m"), FAIL;
+		break;
+	case K_FILE:
+		snprintf(path, sizeof(path), "%s/.uffd-handoff-guarantees.%d", m->dir,
+			 (int)getpid());
+		a->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (a->fd < 0)
+			return cfail("open %s: %m", path), FAIL;
+		unlink(path);	/* the mapping keeps it */
+		break;
+	}
+	if (a->fd >= 0) {
+		if (ftruncate(a->fd, a->len))
+			return cfail("ftruncate: %m"), FAIL;
+		a->base = mmap(NULL, a->len, PROT_READ | PROT_WRITE,
+			       m->shared ? MAP_SHARED : MAP_PRIVATE, a->fd, 0);
+	}
+	if (a->base == MAP_FAILED)
+		return cfail("mmap %s: %m", m->name), FAIL;
+	for (i = 0; i < n; i++)
+		*(volatile char *)unit_addr(a, i) = 1;
+	return PASS;
+}
+
+/* a blocking uffd (or O_NONBLOCK) with features, the area registered for WP */
+static int uffd_setup(const struct area *a, int flags, uint64_t feat, int *uffdp)
+{
+	uint64_t ioctls = 0;
+	int uffd, e;
+
+	uffd = uffd_open_flags(O_CLOEXEC | flags, feat, NULL);
+	if (uffd < 0)
+		return cfail("userfaultfd(%s%s)/UFFDIO_API(features %#llx): %s",
+			     flags & UFFD_USER_MODE_ONLY ? "UFFD_USER_MODE_ONLY" : "0",
+			     flags & O_NONBLOCK ? "|O_NONBLOCK" : "",
+			     (unsigned long long)feat, strerror(-uffd)), FAIL;
+	e = uffd_register(uffd, a->base, a->len, UFFDIO_REGISTER_MODE_WP, &ioctls);
+	if (e)
+		return cfail("UFFDIO_REGISTER(MODE_WP): %s", strerror(e)), FAIL;
+	if (!(ioctls & (1ULL << _UFFDIO_WRITEPROTECT)))
+		return cfail("UFFDIO_REGISTER returned ioctls %#llx without UFFDIO_WRITEPROTECT",
+			     (unsigned long long)ioctls), FAIL;
+	*uffdp = uffd;
+	return PASS;
+}
+
+/* a write-protect fault in a; its unit index, or -1 (reported) */
+static int msg_unit(const struct area *a, const struct uffd_msg *m, const char *who)
+{
+	uint64_t addr = m->arg.pagefault.address;
+
+	if (m->event != UFFD_EVENT_PAGEFAULT) {
+		CNT(unexpected);
+		cfail("%s: unexpected uffd event %u", who, m->event);
+		return -1;
+	}
+	if (addr < (uintptr_t)a->base || addr >= (uintptr_t)a->base + a->len) {
+		CNT(unexpected);
+		cfail("%s: fault at %#llx outside the area", who, (unsigned long long)addr);
+		return -1;
+	}
+	if (!(m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)) {
+		CNT(unexpected);
+		cfail("%s: fault on unit %d without UFFD_PAGEFAULT_FLAG_WP (flags %#llx)", who,
+		      (int)((addr - (uintptr_t)a->base) / a->unit),
+		      (unsigned long long)m->arg.pagefault.flags);
+	}
+	return (int)((addr - (uintptr_t)a->base) / a->unit);
+}
+
+/* ------------------------------------------------------------------ */
+/* unprotect-returns-writable                                          */
+
+struct t1cell {
+	const struct memtype *mt;
+	int combo;
+	bool umo;
+	int pages, rounds;
+};
+
+enum { ST_IDLE, ST_READ, ST_UNPROTECT, ST_PAGEMAP, ST_KMODE, ST_HWRITE, ST_END };
+static const char *const step_name[] = {
+	"idle", "read(2) of the uffd", "UFFDIO_WRITEPROTECT(0)", "pagemap read",
+	"kernel-mode write (read(2) from a pipe into the page)",
+	"its own write into the page", "end of round (join, drain, contents)",
+};
+
+static const struct t1cell *t1;
+static struct area a1;
+static int t1_uffd = -1, t1_pipe[2];
+static int t1_round;
+static atomic_int t1_wpos, t1_hstep, t1_hpage;
+static unsigned char *t1_pipe_ok;	/* per page: (b) wrote PIPE_BYTE */
+
+/* helper thread for (b) without UFFD_USER_MODE_ONLY */
+static sem_t h_req, h_done;
+static char *h_target;
+static ssize_t h_ret;
+static int h_errno;
+static atomic_bool h_quit;
+
+/* offsets and values of the writer (w), the pipe (p) and the handler (h) */
+static size_t off_w(const struct area *a, int i, int r)
+{
+	return 1 + (size_t)(i * 61 + r * 17) % (a->unit / 4);
+}
+
+static size_t off_p(const struct area *a, int i, int r)
+{
+	return a->unit / 4 + 1 + (size_t)(i * 37 + r * 29) % (a->unit / 4);
+}
+
+static size_t off_h(const struct area *a, int i, int r)
+{
+	return a->unit / 2 + 1 + (size_t)(i * 53 + r * 11) % (a->unit / 4);
+}
+
+static unsigned char val_w(int i, int r)
+{
+	return (unsigned char)(i * 7 + r * 13) | 0x80;
+}
+
+static unsigned char val_h(int i, int r)
+{
+	return (unsigned char)(i * 11 + r * 5) | 0x01;
+}
+
+/* pauses before a write, so that faults meet the handler busy and waiting */
+static const int pause_us[] = { 0, 5, 10, 20, 0, 30, 40, 60, 2, 80, 15, 25, 50, 0, 100 };
+#define NPAUSE	((int)(sizeof(pause_us) / sizeof(pause_us[0])))
+
+static void t1_state(char *buf, size_t len)
+{
+	int s = atomic_load(&t1_hstep);
+
+	snprintf(buf, len, "round %d: handler in %s (page %d), writer at page %d of %d",
+		 t1_round, s >= 0 && s <= ST_END ? step_name[s] : "?", atomic_load(&t1_hpage),
+		 atomic_load(&t1_wpos), a1.n);
+}
+
+static void *t1_writer(void *arg)
+{
+	int r = t1_round, i;
+
+	(void)arg;
+	prctl(PR_SET_NAME, "writer");
+	for (i = 0; i < a1.n; i++) {
+		atomic_store(&t1_wpos, i);
+		spin_us(pause_us[(i * 7 + r) % NPAUSE]);
+		*(volatile unsigned char *)(unit_addr(&a1, i) + off_w(&a1, i, r)) = val_w(i, r);
+	}
+	atomic_store(&t1_wpos, a1.n);
+	return NULL;
+}
+
+static void *t1_helper(void *arg)
+{
+	(void)arg;
+	prctl(PR_SET_NAME, "kmode-helper");
+	for (;;) {
+		while (sem_wait(&h_req) && errno == EINTR)
+			;
+		if (atomic_load(&h_quit))
+			break;
+		h_ret = read(t1_pipe[0], h_target, 1);
+		h_errno = errno;
+		if (h_ret == 1 && write(t1_pipe[1], "P", 1) != 1)
+			h_ret = -2;
+		sem_post(&h_done);
+	}
+	return NULL;
+}
+
+static int sem_wait_ms(sem_t *s, int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	while (sem_clockwait(s, CLOCK_MONOTONIC, &ts)) {
+		if (errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
+static void kmode_result(int p, ssize_t k, int e, const char *how)
+{
+	if (k == 1) {
+		t1_pipe_ok[p] = 1;
+		return;
+	}
+	if (k < 0 && e == EFAULT) {
+		CNT(efault);
+		cfail("round %d page %d: kernel-mode access to an un-protected page failed: read(2) from a pipe into it (%s): EFAULT",
+		      t1_round, p, how);
+	} else {
+		CNT(kmode_err);
+		cfail("round %d page %d: read(2) from a pipe into the page (%s) returned %zd: %s",
+		      t1_round, p, how, k, k == -2 ? "refilling the pipe failed" : strerror(e));
+	}
+}
+
+/* (b) with UFFD_USER_MODE_ONLY: in the handler itself */
+static void t1_kmode_direct(int p)
+{
+	char *t = unit_addr(&a1, p) + off_p(&a1, p, t1_round);
+	ssize_t k = read(t1_pipe[0], t, 1);
+	int e = errno;
+
+	if (k == 1 && write(t1_pipe[1], "P", 1) != 1)
+		k = -2;
+	kmode_result(p, k, e, "handler thread");
+}
+
+/*
+ * (b) without UFFD_USER_MODE_ONLY: a kernel-mode fault would be reported to
+ * this handler, so the access runs in a helper thread; when it does not
+ * finish in time, take its report and resolve it.  FAIL when it is stuck.
+ */
+static int t1_kmode_helper(int p)
+{
+	struct uffd_msg m[8];
+	ssize_t k;
+	int i, q;
+
+	h_target = unit_addr(&a1, p) + off_p(&a1, p, t1_round);
+	sem_post(&h_req);
+	if (sem_wait_ms(&h_done, HELPER_MS)) {
+		CNT(kmode_blocked);
+		cfail("round %d page %d: kernel-mode access to the un-protected page (read(2) from a pipe, helper thread) still blocked after %d ms (%s)",
+		      t1_round, p, HELPER_MS, pm_str(unit_addr(&a1, p)));
+		k = read_nowait(t1_uffd, m, 8);
+		for (i = 0; i < k; i++) {
+			q = msg_unit(&a1, &m[i], "drain");
+			if (q < 0)
+				continue;
+			CNT(faults);
+			CNT(again);
+			cfail("round %d: page %d reported again after its un-protection returned (kernel-mode access)",
+			      t1_round, q);
+			uffd_wp(t1_uffd, unit_addr(&a1, q), a1.unit, false);
+		}
+		if (sem_wait_ms(&h_done, 5000)) {
+			cfail("round %d page %d: the helper thread's kernel-mode access is still blocked after 6 s",
+			      t1_round, p);
+			return FAIL;
+		}
+	}
+	kmode_result(p, h_ret, h_errno, "helper thread");
+	return PASS;
+}
+
+static void t1_check_pagemap(int p)
+{
+	bool wp;
+
+	if (!pm_wp(unit_addr(&a1, p), &wp)) {
+		cfail("pread /proc/self/pagemap: %m");
+		return;
+	}
+	if (wp) {
+		CNT(still_wp);
+		cfail("round %d page %d: still write-protected in /proc/self/pagemap right after UFFDIO_WRITEPROTECT(0) returned",
+		      t1_round, p);
+	}
+}
+
+/* un-protect page p, then the checks (a), (b), (c) in an order that varies */
+static int t1_resolve(int p)
+{
+	static const char *const orders_umo[4] = { "abc", "abc", "bac", "cab" };
+	/* the helper's kernel-mode access costs two wakeups: one page in 4 */
+	static const char *const orders_all[4] = { "ac", "ac", "acb", "ca" };
+	const char *first = (t1->umo ? orders_umo : orders_all)[p % 4], *o;
+	char *page = unit_addr(&a1, p);
+	struct rusage ru0, ru1;
+	int e;
+
+	/*
+	 * (c) first: did the handler's own write fault, did it sleep?  A diag,
+	 * not a failure: a minor fault may be legitimate (a read-only pte of a
+	 * shared mapping), and so may sleeping on a lock in the fault path
+	 */
+	if (first[0] == 'c')
+		getrusage(RUSAGE_THREAD, &ru0);
+	atomic_store(&t1_hstep, ST_UNPROTECT);
+	e = uffd_wp(t1_uffd, page, a1.unit, false);
+	if (e) {
+		CNT(wp_err);
+		cfail("round %d page %d: UFFDIO_WRITEPROTECT(0): %s", t1_round, p, strerror(e));
+	}
+	for (o = first; *o; o++) {
+		switch (*o) {
+		case 'a':
+			atomic_store(&t1_hstep, ST_PAGEMAP);
+			t1_check_pagemap(p);
+			break;
+		case 'b':
+			atomic_store(&t1_hstep, ST_KMODE);
+			if (t1->umo)
+				t1_kmode_direct(p);
+			else
+				TRY(t1_kmode_helper(p));
+			break;
+		case 'c':
+			atomic_store(&t1_hstep, ST_HWRITE);
+			*(volatile unsigned char *)(page + off_h(&a1, p, t1_round)) =
+				val_h(p, t1_round);
+			if (o == first) {
+				getrusage(RUSAGE_THREAD, &ru1);
+				if (ru1.ru_minflt > ru0.ru_minflt || ru1.ru_majflt > ru0.ru_majflt)
+					CNT(hwrite_faulted);
+				if (ru1.ru_nvcsw > ru0.ru_nvcsw)
+					CNT(hwrite_slept);
+			}
+			break;
+		}
+	}
+	return PASS;
+}
+
+static int t1_one_round(int r)
+{
+	struct uffd_msg m;
+	pthread_t wth;
+	int expect = 0, i, p, e, fl;
+	ssize_t k;
+	bool wp;
+
+	t1_round = r;
+	/* the bytes this round writes start at 0; every page present and dirty */
+	for (i = 0; i < a1.n; i++) {
+		char *u = unit_addr(&a1, i);
+
+		u[off_w(&a1, i, r)] = 0;
+		u[off_p(&a1, i, r)] = 0;
+		u[off_h(&a1, i, r)] = 0;
+	}
+	memset(t1_pipe_ok, 0, a1.n);
+	e = uffd_wp(t1_uffd, a1.base, a1.len, true);
+	if (e)
+		return cfail("round %d: UFFDIO_WRITEPROTECT(WP) of the area: %s", r, strerror(e)), FAIL;
+	for (i = 0; i < a1.n; i++) {
+		if (pm_wp(unit_addr(&a1, i), &wp) && !wp) {
+			CNT(wp_err);
+			cfail("round %d page %d: not write-protected in /proc/self/pagemap after UFFDIO_WRITEPROTECT(WP)",
+			      r, i);
+		}
+	}
+	atomic_store(&t1_wpos, -1);
+	if (pthread_create(&wth, NULL, t1_writer, NULL))
+		return cfail("pthread_create failed"), FAIL;
+
+	while (expect < a1.n) {
+		atomic_store(&t1_hstep, ST_READ);
+		atomic_store(&t1_hpage, expect);
+		k = read(t1_uffd, &m, sizeof(m));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k != (ssize_t)sizeof(m))
+			return cfail("round %d: read(uffd) returned %zd: %m", r, k), FAIL;
+		p = msg_unit(&a1, &m, "handler");
+		if (p < 0)
+			return FAIL;
+		CNT(faults);
+		if (p != expect) {
+			if (p < expect) {
+				CNT(again);
+				cfail("round %d: page %d reported again after its un-protection returned (while waiting for page %d; %s)",
+				      r, p, expect, pm_str(unit_addr(&a1, p)));
+			} else {
+				CNT(unexpected);
+				cfail("round %d: page %d reported while page %d was expected (writer at %d)",
+				      r, p, expect, atomic_load(&t1_wpos));
+			}
+			uffd_wp(t1_uffd, unit_addr(&a1, p), a1.unit, false);
+			continue;
+		}
+		TRY(t1_resolve(p));
+		expect++;
+	}
+
+	atomic_store(&t1_hstep, ST_END);
+	pthread_join(wth, NULL);
+	/* nothing may be left: every page was un-protected once */
+	fl = fcntl(t1_uffd, F_GETFL);
+	if (fl < 0 || fcntl(t1_uffd, F_SETFL, fl | O_NONBLOCK))
+		return cfail("fcntl(uffd, O_NONBLOCK): %m"), FAIL;
+	while ((k = read(t1_uffd, &m, sizeof(m))) == (ssize_t)sizeof(m)) {
+		p = msg_unit(&a1, &m, "end of round");
+		if (p < 0)
+			continue;
+		CNT(faults);
+		CNT(again);
+		CNT(leftover);
+		cfail("round %d: page %d reported again after its un-protection returned (still queued at the end of the round; %s)",
+		      r, p, pm_str(unit_addr(&a1, p)));
+		uffd_wp(t1_uffd, unit_addr(&a1, p), a1.unit, false);
+	}
+	if (k >= 0 || errno != EAGAIN)
+		cfail("round %d: read(uffd) at the end of the round: %zd, %m (want EAGAIN)", r, k);
+	if (fcntl(t1_uffd, F_SETFL, fl))
+		return cfail("fcntl(uffd, blocking): %m"), FAIL;
+
+	/* contents */
+	for (i = 0; i < a1.n; i++) {
+		const unsigned char *u = (const unsigned char *)unit_addr(&a1, i);
+		unsigned char w = u[off_w(&a1, i, r)], h = u[off_h(&a1, i, r)];
+		unsigned char pb = u[off_p(&a1, i, r)];
+
+		if (w != val_w(i, r) || h != val_h(i, r) ||
+		    (t1_pipe_ok[i] && pb != PIPE_BYTE)) {
+			CNT(bad_bytes);
+			cfail("round %d page %d: writer's byte %#x (want %#x), handler's %#x (want %#x), pipe's %#x (want %#x)",
+			      r, i, w, val_w(i, r), h, val_h(i, r), pb,
+			      t1_pipe_ok[i] ? PIPE_BYTE : pb);
+		}
+	}
+	return PASS;
+}
+
+static int t1_run(const void *arg)
+{
+	pthread_t hth;
+	int r, rc = PASS;
+	int64_t t0 = now_ms();
+
+	t1 = arg;
+	snprintf(cell, sizeof(cell), "unprotect-returns-writable %s %s %s", t1->mt->name,
+		 combos[t1->combo].name, t1->umo ? "user-mode-only" : "all-modes");
+	watchdog_start(T1_TIMEOUT_MS - WD_SLACK_MS, t1_state);
+	TRY(area_setup(t1->mt, t1->pages, &a1));
+	pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pm_fd < 0)
+		return cfail("open /proc/self/pagemap: %m"), FAIL;
+	TRY(uffd_setup(&a1, t1->umo ? UFFD_USER_MODE_ONLY : 0, combos[t1->combo].feat,
+		       &t1_uffd));
+	if (pipe2(t1_pipe, O_CLOEXEC) || write(t1_pipe[1], "PPPPPPPP", 8) != 8)
+		return cfail("pipe: %m"), FAIL;
+	t1_pipe_ok = calloc(a1.n, 1);
+	if (!t1_pipe_ok)
+		return cfail("calloc failed"), FAIL;
+	if (!t1->umo) {
+		sem_init(&h_req, 0, 0);
+		sem_init(&h_done, 0, 0);
+		if (pthread_create(&hth, NULL, t1_helper, NULL))
+			return cfail("pthread_create failed"), FAIL;
+	}
+	prctl(PR_SET_NAME, "handler");
+
+	/* a slow (loaded) machine does fewer rounds: the time is bounded */
+	for (r = 0; r < t1->rounds && rc == PASS; r++) {
+		if (r && now_ms() - t0 > T1_SOFT_MS) {
+			diag("%s: %d of %d rounds done in %lld ms, no more (slow machine)",
+			     cell, r, t1->rounds, (long long)(now_ms() - t0));
+			break;
+		}
+		rc = t1_one_round(r);
+	}
+
+	if (rc == PASS && !t1->umo) {
+		atomic_store(&h_quit, true);
+		sem_post(&h_req);
+		pthread_join(hth, NULL);
+	}
+	diag("%s: faults=%llu still-wp=%llu efault=%llu kmode-other-errors=%llu kmode-blocked=%llu reported-again=%llu (queued at round end %llu) unexpected=%llu wp-errors=%llu bad-pages=%llu handler-write-minflt=%llu handler-write-slept=%llu in %lld ms",
+	     cell, (unsigned long long)res->faults, (unsigned long long)res->still_wp,
+	     (unsigned long long)res->efault, (unsigned long long)res->kmode_err,
+	     (unsigned long long)res->kmode_blocked, (unsigned long long)res->again,
+	     (unsigned long long)res->leftover, (unsigned long long)res->unexpected,
+	     (unsigned long long)res->wp_err, (unsigned long long)res->bad_bytes,
+	     (unsigned long long)res->hwrite_faulted, (unsigned long long)res->hwrite_slept,
+	     (long long)(now_ms() - t0));
+	atomic_store(&wd_done, 1);
+	return rc == PASS && !res->nfail ? PASS : FAIL;
+}
+
+/* ------------------------------------------------------------------ */
+/* no-lost-wakeup                                                      */
+
+struct t2cell {
+	const struct memtype *mt;
+	int combo;
+	int style;
+	int iters;
+};
+
+static const struct t2cell *t2;
+static struct area a2;
+static int t2_uffd = -1, t2_efd = -1, t2_epfd = -1;
+static pthread_barrier_t t2_bar;
+static atomic_int t2_it, t2_quit, a_reading, a_returned, a_stop, b_waiting, b_quit;
+static atomic_int w_done[2], msgs[2];
+static atomic_int t2_phase;
+static pid_t b_tid;
+
+static size_t t2_off(int it, int k)
+{
+	return 64 + (size_t)(it * 41 + k * 7) % (a2.unit - 128);
+}
+
+static unsigned char t2_val(int it, int k)
+{
+	return (unsigned char)(it * 3 + k) | 0x40;
+}
+
+static void t2_state(char *buf, size_t len)
+{
+	snprintf(buf, len, "iteration %d phase %d: writers done %d/%d, reader A %s, reader B %s (state %c)",
+		 atomic_load(&t2_it), atomic_load(&t2_phase), atomic_load(&w_done[0]),
+		 atomic_load(&w_done[1]),
+		 atomic_load(&a_returned) ? "returned" :
+		 atomic_load(&a_reading) ? "in read(2)" : "not started",
+		 atomic_load(&b_waiting) ? "waiting" : "busy", task_state(b_tid));
+}
+
+static void t2_resolve(const struct uffd_msg *m, const char *who)
+{
+	int q = msg_unit(&a2, m, who), e;
+
+	if (q < 0)
+		return;
+	CNT(faults);
+	atomic_fetch_add(&msgs[q], 1);
+	e = uffd_wp(t2_uffd, unit_addr(&a2, q), a2.unit, false);
+	if (e)
+		cfail("%s: UFFDIO_WRITEPROTECT(0) of page %d: %s", who, q, strerror(e));
+}
+
+static void *t2_writer(void *arg)
+{
+	int k = (int)(intptr_t)arg, it;
+	int64_t until;
+
+	prctl(PR_SET_NAME, k ? "writer-2" : "writer-1");
+	for (;;) {
+		pthread_barrier_wait(&t2_bar);
+		if (atomic_load(&t2_quit))
+			break;
+		it = atomic_load(&t2_it);
+		/* fault as reader A starts reading: where a reader polls */
+		until = now_ms() + 1000;
+		while (!atomic_load(&a_reading) && now_ms() < until)
+			sched_yield();
+		spin_us((it * 7) % 9 * 6 + (k ? it % 3 : 0));
+		*(volatile unsigned char *)(unit_addr(&a2, k) + t2_off(it, k)) = t2_val(it, k);
+		atomic_store(&w_done[k], 1);
+	}
+	return NULL;
+}
+
+/* reader A: exactly one message, with a blocking read(2) */
+static void *t2_reader_a(void *arg)
+{
+	struct uffd_msg m;
+	ssize_t k;
+
+	(void)arg;
+	prctl(PR_SET_NAME, "reader-a");
+	atomic_store(&a_reading, 1);
+	for (;;) {
+		k = read(t2_uffd, &m, sizeof(m));
+		if (k == (ssize_t)sizeof(m)) {
+			CNT(a_got);
+			t2_resolve(&m, "reader A");
+			break;
+		}
+		if (k < 0 && errno == EINTR) {
+			if (atomic_load(&a_stop))
+				break;
+			continue;
+		}
+		/*
+		 * poll/epoll: the uffd is O_NONBLOCK again only once both
+		 * writers are done (reader B took both messages) or A returned
+		 */
+		if (k < 0 && errno == EAGAIN && t2->style != S_READ &&
+		    atomic_load(&w_done[0]) && atomic_load(&w_done[1]))
+			break;
+		cfail("reader A: read(uffd) returned %zd: %m", k);
+		break;
+	}
+	atomic_store(&a_returned, 1);
+	return NULL;
+}
+
+/* read and resolve what is queued, without blocking; the number of messages */
+static int t2_drain(const char *who)
+{
+	struct uffd_msg m[4];
+	ssize_t k;
+	int i, n = 0;
+
+	while ((k = read_nowait(t2_uffd, m, 4)) > 0) {
+		for (i = 0; i < k; i++)
+			t2_resolve(&m[i], who);
+		n += k;
+	}
+	if (k < 0)
+		cfail("%s: preadv2(uffd, RWF_NOWAIT): %s", who, strerror(-k));
+	return n;
+}
+
+/* reader B: waits in the style of the point, resolves whatever it gets */
+static void *t2_reader_b(void *arg)
+{
+	struct uffd_msg m[4];
+	ssize_t k;
+	int i, n;
+
+	(void)arg;
+	prctl(PR_SET_NAME, "reader-b");
+	b_tid = gettid_();
+	for (;;) {
+		if (t2->style == S_READ) {
+			atomic_store(&b_waiting, 1);
+			k = read(t2_uffd, m, sizeof(m));
+			atomic_store(&b_waiting, 0);
+			if (k < 0) {
+				if (errno == EINTR) {
+					if (atomic_load(&b_quit))
+						break;
+					continue;
+				}
+				cfail("reader B: read(uffd): %m");
+				break;
+			}
+			for (i = 0; i < k / (ssize_t)sizeof(m[0]); i++) {
+				CNT(b_got);
+				t2_resolve(&m[i], "reader B");
+			}
+			continue;
+		}
+
+		bool uffd_ev = false, uffd_err = false, stop = false;
+
+		atomic_store(&b_waiting, 1);
+		if (t2->style == S_POLL) {
+			struct pollfd pfd[2] = {
+				{ .fd = t2_uffd, .events = POLLIN },
+				{ .fd = t2_efd, .events = POLLIN },
+			};
+
+			n = poll(pfd, 2, -1);
+			if (n > 0) {
+				uffd_ev = pfd[0].revents;
+				uffd_err = pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL);
+				stop = pfd[1].revents;
+			}
+		} else {
+			struct epoll_event ev[2];
+
+			n = epoll_wait(t2_epfd, ev, 2, -1);
+			for (i = 0; i < n; i++) {
+				if (ev[i].data.u32 == 1) {
+					uffd_ev = true;
+					uffd_err = ev[i].events & (EPOLLERR | EPOLLHUP);
+				} else {
+					stop = true;
+				}
+			}
+		}
+		atomic_store(&b_waiting, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			cfail("reader B: %s: %m", style_name[t2->style]);
+			break;
+		}
+		if (stop)
+			break;
+		if (!uffd_ev)
+			continue;
+		k = t2_drain("reader B");
+		res->b_got += k;
+		if (!k && uffd_err) {
+			/*
+			 * EPOLLERR: the uffd is blocking while reader A enters
+			 * its read(2); we were woken, so look again shortly
+			 */
+			CNT(b_err_polls);
+			usleep(50);
+		}
+	}
+	return NULL;
+}
+
+/* wait until reader B sleeps in its wait; false if it does not */
+static bool t2_b_asleep(void)
+{
+	int64_t until = now_ms() + T2_ASLEEP_MS;
+
+	while (now_ms() < until) {
+		if (atomic_load(&b_waiting) && task_state(b_tid) == 'S')
+			return true;
+		usleep(50);
+	}
+	return false;
+}
+
+static int t2_set_nonblock(bool on)
+{
+	if (fcntl(t2_uffd, F_SETFL, on ? O_NONBLOCK : 0))
+		return cfail("fcntl(uffd, F_SETFL, %s): %m", on ? "O_NONBLOCK" : "0"), FAIL;
+	return PASS;
+}
+
+/* both writers done within the bound, or the lost wakeup analysed; FAIL if hopeless */
+static int t2_wait_writers(int it, int64_t t0, bool *failed)
+{
+	struct uffd_msg m[4];
+	bool found[2] = { false, false };
+	ssize_t k;
+	int i, q, w;
+
+	while (!(atomic_load(&w_done[0]) && atomic_load(&w_done[1])) &&
+	       now_ms() - t0 < T2_BOUND_MS)
+		usleep(100);
+	if (atomic_load(&w_done[0]) && atomic_load(&w_done[1]))
+		return PASS;
+
+	*failed = true;
+	atomic_store(&t2_phase, 9);
+	/* what is queued: a writer's fault queued while nobody woke up is lost */
+	while ((k = read_nowait(t2_uffd, m, 4)) > 0) {
+		for (i = 0; i < k; i++) {
+			q = msg_unit(&a2, &m[i], "main");
+			if (q < 0)
+				continue;
+			if (!atomic_load(&w_done[q]) && !found[q]) {
+				found[q] = true;
+				CNT(lost);
+				cfail("iteration %d: writer %d still blocked after %d ms with its fault queued: lost wakeup (reader A %s, reader B in %s, %s, state %c)",
+				      it, q + 1, T2_BOUND_MS,
+				      atomic_load(&a_returned) ? "took one message and returned" :
+				      "still in read(2)", style_name[t2->style],
+				      atomic_load(&b_waiting) ? "waiting" : "busy",
+				      task_state(b_tid));
+			}
+			t2_resolve(&m[i], "main (after the bound)");
+		}
+	}
+	for (w = 0; w < 2; w++) {
+		if (atomic_load(&w_done[w]) || found[w])
+			continue;
+		CNT(stuck);
+		cfail("iteration %d: writer %d still blocked after %d ms, no message queued for its page (%s)",
+		      it, w + 1, T2_BOUND_MS, pm_str(unit_addr(&a2, w)));
+		uffd_wp(t2_uffd, unit_addr(&a2, w), a2.unit, false);
+	}
+	t0 = now_ms();
+	while (!(atomic_load(&w_done[0]) && atomic_load(&w_done[1])) && now_ms() - t0 < 2000)
+		usleep(1000);
+	if (!(atomic_load(&w_done[0]) && atomic_load(&w_done[1])))
+		return cfail("iteration %d: a writer is still blocked after its page was un-protected again",
+			     it), FAIL;
+	return PASS;
+}
+
+static int t2_iteration(int it, bool *failed)
+{
+	pthread_t ath;
+	int64_t t0;
+	int e, k;
+
+	atomic_store(&t2_it, it);
+	atomic_store(&t2_phase, 1);
+	for (k = 0; k < 2; k++) {
+		unit_addr(&a2, k)[t2_off(it, k)] = 0;
+		atomic_store(&w_done[k], 0);
+		atomic_store(&msgs[k], 0);
+	}
+	atomic_store(&a_reading, 0);
+	atomic_store(&a_returned, 0);
+	atomic_store(&a_stop, 0);
+	e = uffd_wp(t2_uffd, a2.base, a2.len, true);
+	if (e)
+		return cfail("UFFDIO_WRITEPROTECT(WP): %s", strerror(e)), FAIL;
+
+	/* B asleep in its wait: only a wakeup gets it going */
+	atomic_store(&t2_phase, 2);
+	if (!t2_b_asleep())
+		CNT(b_awake);
+	if (t2->style != S_READ)
+		TRY(t2_set_nonblock(false));	/* for reader A's read(2) */
+
+	atomic_store(&t2_phase, 3);
+	pthread_barrier_wait(&t2_bar);		/* writers: go as A reads */
+	t0 = now_ms();
+	if (pthread_create(&ath, NULL, t2_reader_a, NULL))
+		return cfail("pthread_create failed"), FAIL;
+	atomic_store(&t2_phase, 4);
+	while (!atomic_load(&a_returned) &&
+	       !(atomic_load(&w_done[0]) && atomic_load(&w_done[1])) &&
+	       now_ms() - t0 < T2_BOUND_MS)
+		usleep(50);
+	if (t2->style != S_READ)
+		TRY(t2_set_nonblock(true));
+	atomic_store(&t2_phase, 5);
+	TRY(t2_wait_writers(it, t0, failed));
+
+	/* reader A: B may have taken both messages */
+	atomic_store(&t2_phase, 6);
+	atomic_store(&a_stop, 1);
+	while (pthread_tryjoin_np(ath, NULL) == EBUSY) {
+		pthread_kill(ath, SIGUSR1);
+		usleep(200);
+	}
+	atomic_store(&t2_phase, 7);
+	/* every page reported once; the writes landed */
+	for (k = 0; k < 2; k++) {
+		int n = atomic_load(&msgs[k]);
+		unsigned char v = unit_addr(&a2, k)[t2_off(it, k)];
+
+		if (n > 1) {
+			CNT(dup);
+			cfail("iteration %d: page %d reported %d times", it, k, n);
+		} else if (!n) {
+			CNT(unreported);
+			cfail("iteration %d: page %d written without a report", it, k);
+		}
+		if (v != t2_val(it, k)) {
+			CNT(bad_bytes);
+			cfail("iteration %d: page %d holds %#x, writer %d wrote %#x", it, k, v, k + 1,
+			      t2_val(it, k));
+		}
+	}
+	CNT(iters);
+	return PASS;
+}
+
+static int t2_run(const void *arg)
+{
+	struct epoll_event ev;
+	pthread_t wth[2], bth;
+	struct uffd_msg m;
+	bool failed = false;
+	int it, k, rc = PASS;
+	int64_t t0 = now_ms();
+
+	t2 = arg;
+	snprintf(cell, sizeof(cell), "no-lost-wakeup %s %s %s", t2->mt->name,
+		 combos[t2->combo].name, style_name[t2->style]);
+	watchdog_start(T2_TIMEOUT_MS - WD_SLACK_MS, t2_state);
+	install_sigusr1();
+	TRY(area_setup(t2->mt, 2, &a2));
+	pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	TRY(uffd_setup(&a2, t2->style == S_READ ? 0 : O_NONBLOCK, combos[t2->combo].feat,
+		       &t2_uffd));
+	t2_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t2_efd < 0)
+		return cfail("eventfd: %m"), FAIL;
+	if (t2->style == S_EPOLL) {
+		t2_epfd = epoll_create1(EPOLL_CLOEXEC);
+		ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 1 };
+		if (t2_epfd < 0 || epoll_ctl(t2_epfd, EPOLL_CTL_ADD, t2_uffd, &ev))
+			return cfail("epoll_create1/epoll_ctl(uffd): %m"), FAIL;
+		ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = 2 };
+		if (epoll_ctl(t2_epfd, EPOLL_CTL_ADD, t2_efd, &ev))
+			return cfail("epoll_ctl(eventfd): %m"), FAIL;
+	}
+	pthread_barrier_init(&t2_bar, NULL, 3);
+	for (k = 0; k < 2; k++)
+		if (pthread_create(&wth[k], NULL, t2_writer, (void *)(intptr_t)k))
+			return cfail("pthread_create failed"), FAIL;
+	if (pthread_create(&bth, NULL, t2_reader_b, NULL))
+		return cfail("pthread_create failed"), FAIL;
+
+	for (it = 0; it < t2->iters && !failed && rc == PASS; it++)
+		rc = t2_iteration(it, &failed);
+	if (rc != PASS)
+		return FAIL;	/* threads may be stuck: the exit ends them */
+
+	atomic_store(&t2_phase, 8);
+	atomic_store(&t2_quit, 1);
+	pthread_barrier_wait(&t2_bar);
+	for (k = 0; k < 2; k++)
+		pthread_join(wth[k], NULL);
+	atomic_store(&b_quit, 1);
+	if (t2->style == S_READ) {
+		while (pthread_tryjoin_np(bth, NULL) == EBUSY) {
+			pthread_kill(bth, SIGUSR1);
+			usleep(200);
+		}
+	} else {
+		uint64_t one = 1;
+
+		if (write(t2_efd, &one, sizeof(one)) != sizeof(one))
+			return cfail("write(eventfd): %m"), FAIL;
+		pthread_join(bth, NULL);
+	}
+	if (read_nowait(t2_uffd, &m, 1) != 0)
+		cfail("a message (or an error) left at the end, want EAGAIN");
+	diag("%s: iterations=%llu faults=%llu (reader A %llu, reader B %llu) lost-wakeups=%llu blocked-unqueued=%llu duplicates=%llu unreported=%llu bad-bytes=%llu reader-B-not-asleep=%llu reader-B-EPOLLERR=%llu in %lld ms",
+	     cell, (unsigned long long)res->iters, (unsigned long long)res->faults,
+	     (unsigned long long)res->a_got, (unsigned long long)res->b_got,
+	     (unsigned long long)res->lost, (unsigned long long)res->stuck,
+	     (unsigned long long)res->dup, (unsigned long long)res->unreported,
+	     (unsigned long long)res->bad_bytes, (unsigned long long)res->b_awake,
+	     (unsigned long long)res->b_err_polls, (long long)(now_ms() - t0));
+	atomic_store(&wd_done, 1);
+	return !res->nfail ? PASS : FAIL;
+}
+
+/* ------------------------------------------------------------------ */
+/* fifo-same-cpu                                                       */
+
+struct t3cell {
+	const struct memtype *mt;
+	int combo;
+};
+
+static const struct t3cell *t3;
+static struct area a3;
+static int t3_uffd = -1, t3_cpu;
+static atomic_int t3_ready, t3_wk, t3_handled, t3_sched_err, t3_hdone;
+
+static size_t t3_off_w(int p, int lap)
+{
+	return 1 + (size_t)(p * 13 + lap * 97) % (a3.unit / 2);
+}
+
+static size_t t3_off_h(int p, int lap)
+{
+	return a3.unit / 2 + 1 + (size_t)(p * 29 + lap * 89) % (a3.unit / 2 - 2);
+}
+
+static void t3_state(char *buf, size_t len)
+{
+	snprintf(buf, len, "writer at write %d of %d, handler handled %d faults (on CPU %d)",
+		 atomic_load(&t3_wk), T3_FAULTS, atomic_load(&t3_handled), t3_cpu);
+}
+
+static int pin_self(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? errno : 0;
+}
+
+static void *t3_writer(void *arg)
+{
+	int k, p, e;
+	int64_t t;
+
+	(void)arg;
+	prctl(PR_SET_NAME, "writer");
+	e = pin_self(t3_cpu);
+	if (e)
+		cfail("writer: sched_setaffinity(CPU %d): %s", t3_cpu, strerror(e));
+	while (!atomic_load(&t3_ready))
+		sched_yield();
+	if (atomic_load(&t3_ready) < 0)
+		return NULL;
+	for (k = 0; k < T3_FAULTS; k++) {
+		p = k % T3_PAGES;
+		t = now_us();
+		*(volatile unsigned char *)(unit_addr(&a3, p) + t3_off_w(p, k / T3_PAGES)) =
+			val_w(p, k / T3_PAGES);
+		t = now_us() - t;
+		if (t > res->max_fault_us)
+			res->max_fault_us = t;
+		atomic_store(&t3_wk, k + 1);
+	}
+	return NULL;
+}
+
+static void *t3_handler(void *arg)
+{
+	struct sched_param sp = { .sched_priority = 1 };
+	struct uffd_msg m;
+	int p, e, expect, lap;
+	ssize_t k;
+	bool wp;
+
+	(void)arg;
+	prctl(PR_SET_NAME, "handler-fifo");
+	e = pin_self(t3_cpu);
+	if (e)
+		cfail("handler: sched_setaffinity(CPU %d): %s", t3_cpu, strerror(e));
+	if (sched_setscheduler(0, SCHED_FIFO, &sp)) {
+		atomic_store(&t3_sched_err, errno);
+		atomic_store(&t3_ready, -1);
+		return NULL;
+	}
+	atomic_store(&t3_ready, 1);
+	while (atomic_load(&t3_handled) < T3_FAULTS) {
+		k = read(t3_uffd, &m, sizeof(m));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k != (ssize_t)sizeof(m)) {
+			cfail("handler: read(uffd) returned %zd: %m", k);
+			break;
+		}
+		p = msg_unit(&a3, &m, "handler");
+		if (p < 0)
+			break;
+		CNT(faults);
+		expect = atomic_load(&t3_handled) % T3_PAGES;
+		if (p != expect) {
+			CNT(again);
+			cfail("fault %d: page %d reported, page %d expected", atomic_load(&t3_handled),
+			      p, expect);
+			uffd_wp(t3_uffd, unit_addr(&a3, p), a3.unit, false);
+			continue;
+		}
+		lap = atomic_load(&t3_handled) / T3_PAGES;
+		e = uffd_wp(t3_uffd, unit_addr(&a3, p), a3.unit, false);
+		if (e) {
+			CNT(wp_err);
+			cfail("UFFDIO_WRITEPROTECT(0) page %d: %s", p, strerror(e));
+		}
+		/* (a) and (c) as in unprotect-returns-writable */
+		if (pm_wp(unit_addr(&a3, p), &wp) && wp) {
+			CNT(still_wp);
+			cfail("fault %d page %d: still write-protected in /proc/self/pagemap right after UFFDIO_WRITEPROTECT(0) returned",
+			      atomic_load(&t3_handled), p);
+		}
+		*(volatile unsigned char *)(unit_addr(&a3, p) + t3_off_h(p, lap)) = val_h(p, lap);
+		/* re-arm the page half a lap ahead of the writer */
+		e = uffd_wp(t3_uffd, unit_addr(&a3, (p + T3_PAGES / 2) % T3_PAGES), a3.unit, true);
+		if (e) {
+			CNT(wp_err);
+			cfail("UFFDIO_WRITEPROTECT(WP) page %d: %s", (p + T3_PAGES / 2) % T3_PAGES,
+			      strerror(e));
+		}
+		atomic_fetch_add(&t3_handled, 1);
+	}
+	sp.sched_priority = 0;
+	if (sched_setscheduler(0, SCHED_OTHER, &sp))
+		cfail("handler: restoring SCHED_OTHER: %m");
+	atomic_store(&t3_hdone, 1);
+	return NULL;
+}
+
+static int first_cpu(void)
+{
+	cpu_set_t set;
+	int c;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return 0;
+	for (c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set))
+			return c;
+	return 0;
+}
+
+static int t3_run(const void *arg)
+{
+	pthread_t wth, hth;
+	struct timespec ts;
+	int64_t t0;
+	int k, p, lap, e;
+
+	t3 = arg;
+	snprintf(cell, sizeof(cell), "fifo-same-cpu %s %s", t3->mt->name, combos[t3->combo].name);
+	watchdog_start(T3_TIMEOUT_MS - WD_SLACK_MS, t3_state);
+	TRY(area_setup(t3->mt, T3_PAGES, &a3));
+	pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	TRY(uffd_setup(&a3, 0, combos[t3->combo].feat, &t3_uffd));
+	e = uffd_wp(t3_uffd, a3.base, a3.len, true);
+	if (e)
+		return cfail("UFFDIO_WRITEPROTECT(WP): %s", strerror(e)), FAIL;
+	t3_cpu = first_cpu();
+
+	t0 = now_ms();
+	if (pthread_create(&hth, NULL, t3_handler, NULL) ||
+	    pthread_create(&wth, NULL, t3_writer, NULL))
+		return cfail("pthread_create failed"), FAIL;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += T3_BOUND_MS / 1000;
+	e = pthread_timedjoin_np(wth, NULL, &ts);
+	res->run_ms = now_ms() - t0;
+	if (atomic_load(&t3_ready) < 0) {
+		pthread_join(hth, NULL);
+		pthread_join(wth, NULL);
+		e = atomic_load(&t3_sched_err);
+		atomic_store(&wd_done, 1);
+		if (e == EPERM)
+			return cskip("SCHED_FIFO not permitted (EPERM): needs root or CAP_SYS_NICE");
+		return cfail("sched_setscheduler(SCHED_FIFO, 1): %s", strerror(e)), FAIL;
+	}
+	if (e) {
+		cfail("livelock or hang: %d of %d faults done in %d ms (handler handled %d)",
+		      atomic_load(&t3_wk), T3_FAULTS, T3_BOUND_MS, atomic_load(&t3_handled));
+		dump_tasks();
+		return FAIL;
+	}
+	for (k = 0; k < 200 && !atomic_load(&t3_hdone); k++)
+		sleep_ms(10);
+	if (!atomic_load(&t3_hdone)) {
+		cfail("the handler did not finish within 2 s after the writer (handled %d)",
+		      atomic_load(&t3_handled));
+		dump_tasks();
+		return FAIL;
+	}
+	pthread_join(hth, NULL);
+	res->run_ms = now_ms() - t0;
+	/* contents: every lap's writer byte and handler byte */
+	for (k = 0; k < T3_FAULTS; k++) {
+		const unsigned char *u;
+
+		p = k % T3_PAGES;
+		lap = k / T3_PAGES;
+		u = (const unsigned char *)unit_addr(&a3, p);
+		if (u[t3_off_w(p, lap)] != val_w(p, lap) || u[t3_off_h(p, lap)] != val_h(p, lap)) {
+			CNT(bad_bytes);
+			cfail("page %d lap %d: writer's byte %#x (want %#x), handler's %#x (want %#x)",
+			      p, lap, u[t3_off_w(p, lap)], val_w(p, lap), u[t3_off_h(p, lap)],
+			      val_h(p, lap));
+		}
+	}
+	if (res->run_ms > T3_BOUND_MS)
+		cfail("%d faults took %lld ms (bound %d ms): livelock", T3_FAULTS,
+		      (long long)res->run_ms, T3_BOUND_MS);
+	diag("%s: faults=%llu on CPU %d in %lld ms, longest fault %lld us, still-wp=%llu wrong-page=%llu wp-errors=%llu bad-bytes=%llu",
+	     cell, (unsigned long long)res->faults, t3_cpu, (long long)res->run_ms,
+	     (long long)res->max_fault_us, (unsigned long long)res->still_wp,
+	     (unsigned long long)res->again, (unsigned long long)res->wp_err,
+	     (unsigned long long)res->bad_bytes);
+	atomic_store(&wd_done, 1);
+	return !res->nfail ? PASS : FAIL;
+}
+
+/* ------------------------------------------------------------------ */
+/* runner                                                              */
+
+static int64_t start_ms, budget_ms;
+static uint64_t total_faults;
+
+/* whether a point can run: PASS, or SKIP with *why, or FAIL (printed) */
+static int gate(const struct memtype *m, int combo, const char **why)
+{
+	static char buf[200];
+	uint64_t want = combos[combo].feat;
+
+	*why = NULL;
+	if (!have_uffd) {
+		snprintf(buf, sizeof(buf), "userfaultfd unavailable: %s", strerror(uffd_errno));
+		*why = buf;
+		return SKIP;
+	}
+	if (want & ~kfeat) {
+		if (!expect_handoff()) {
+			*why = "kernel without the hand-off features (expected)";
+			return SKIP;
+		}
+		fail("the kernel does not advertise %s (features %#llx) but the hand-off features are expected (UFFDWP_EXPECT_HANDOFF)",
+		     combos[combo].name, (unsigned long long)kfeat);
+		return FAIL;
+	}
+	if (m->kind == K_FILE && !have_wp_file) {
+		if (!expect_wp_file()) {
+			*why = "kernel does not support sync uffd-wp on files (expected)";
+			return SKIP;
+		}
+		fail("UFFD_FEATURE_WP_FILE is expected but the kernel does not advertise it");
+		return FAIL;
+	}
+	if (m->kind == K_HUGETLB && hugepages_free() < m->pages) {
+		snprintf(buf, sizeof(buf), "fewer than %d free hugetlb pages (HugePages_Free %ld)",
+			 m->pages, hugepages_free());
+		*why = buf;
+		return SKIP;
+	}
+	return PASS;
+}
+
+static void run_point(int (*fn)(const void *), const void *arg, int timeout_ms,
+		      const struct memtype *m, int combo, const char *name)
+{
+	struct isolated iso;
+	const char *why;
+	int64_t left;
+	int rc = gate(m, combo, &why);
+
+	memset(res, 0, sizeof(*res));
+	if (rc == PASS) {
+		left = budget_ms - (now_ms() - start_ms);
+		if (left <= 0) {
+			fail("%s: time budget of %lld s exhausted", name,
+			     (long long)budget_ms / 1000);
+			rc = FAIL;
+		} else {
+			rc = run_isolated(fn, arg, left < timeout_ms ? (int)left : timeout_ms, &iso);
+			if (iso.why[0])
+				fail("%s: %s", name, iso.why);
+			why = res->skip;
+			total_faults += res->faults;
+		}
+	}
+	tap_result(rc, why, "%s", name);
+}
+
+/*
+ * Rounds of unprotect-returns-writable: all of them where BUSY_POLL alone
+ * is requested (a polling writer on another CPU than its handler: where a
+ * hand-off can race with the un-protection), half with
+ * busy-poll+wake-on-current-cpu, one (two on hugetlb) without busy polling.
+ */
+static int t1_rounds(const struct memtype *m, int combo)
+{
+	uint64_t f = combos[combo].feat;
+
+	if (f == UFFD_FEATURE_BUSY_POLL)
+		return m->rounds;
+	if (f & UFFD_FEATURE_BUSY_POLL)
+		return m->rounds > 1 ? m->rounds / 2 : 1;
+	return m->kind == K_HUGETLB ? 2 : 1;
+}
+
+/* pages per round: fewer without busy polling (hugetlb: always all) */
+static int t1_pages(const struct memtype *m, int combo)
+{
+	if (m->kind == K_HUGETLB || (combos[combo].feat & UFFD_FEATURE_BUSY_POLL))
+		return m->pages;
+	return T1_PAGES_PLAIN;
+}
+
+static void add_memtype(const char *name, enum kind kind, bool shared, const char *dir,
+			int pages, int rounds)
+{
+	struct memtype *m = &memtypes[nr_memtypes++];
+
+	snprintf(m->name, sizeof(m->name), "%.127s", name);
+	m->kind = kind;
+	m->shared = shared;
+	m->dir = dir;
+	m->pages = pages;
+	m->rounds = rounds;
+}
+
+int main(void)
+{
+	struct test_fs fs[MAX_TEST_FS];
+	char name[300], buf[128];
+	const char *b = getenv("UFFDWP_BUDGET");
+	int nfs, i, c, s, e, plan;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	start_ms = now_ms();
+	budget_ms = (b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S) * 1000LL;
+	psize = sysconf(_SC_PAGESIZE);
+	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (res == MAP_FAILED) {
+		perror("mmap");
+		return 1;
+	}
+	e = uffd_features(&kfeat);
+	have_uffd = !e;
+	uffd_errno = e;
+	have_wp_file = kfeat & UFFD_FEATURE_WP_FILE;
+
+	nfs = parse_test_fs(fs, MAX_TEST_FS);
+	add_memtype("anon", K_ANON, false, NULL, T1_PAGES, T1_ROUNDS_MAIN);
+	mt_anon = &memtypes[0];
+	add_memtype("shmem", K_SHMEM, true, NULL, T1_PAGES, T1_ROUNDS);
+	add_memtype("hugetlb", K_HUGETLB, true, NULL, T1_HPAGES, T1_HROUNDS);
+	for (i = 0; i < nfs; i++) {
+		snprintf(buf, sizeof(buf), "file-shared/%.100s", fs[i].name);
+		add_memtype(buf, K_FILE, true, fs[i].dir, T1_PAGES,
+			    i ? T1_ROUNDS : T1_ROUNDS_MAIN);
+		if (!i)
+			mt_file = &memtypes[nr_memtypes - 1];
+		snprintf(buf, sizeof(buf), "file-private/%.100s", fs[i].name);
+		add_memtype(buf, K_FILE, false, fs[i].dir, T1_PAGES, T1_ROUNDS);
+	}
+	/* no UFFDWP_FS entry at all: no file type for the other two tests */
+	plan = NCOMBOS * nr_memtypes * 2 + NCOMBOS * NSTYLES * (mt_file ? 2 : 1) +
+	       NCOMBOS * (mt_file ? 2 : 1);
+	tap_plan(plan);
+	diag("uffd features %#llx (%s); WAKE_ON_CURRENT_CPU %s, BUSY_POLL %s, WP_FILE %s; expected: hand-off %s, wp-file %s; HugePages_Free %ld; %d CPUs online",
+	     (unsigned long long)kfeat, have_uffd ? "userfaultfd available" : strerror(uffd_errno),
+	     kfeat & UFFD_FEATURE_WAKE_ON_CURRENT_CPU ? "yes" : "no",
+	     kfeat & UFFD_FEATURE_BUSY_POLL ? "yes" : "no", have_wp_file ? "yes" : "no",
+	     expect_handoff() ? "yes" : "no", expect_wp_file() ? "yes" : "no",
+	     hugepages_free(), (int)sysconf(_SC_NPROCESSORS_ONLN));
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 3)
+		diag("%d CPU(s) online: a race between a polling reader and two faulting writers needs three CPUs (no-lost-wakeup); with fewer it shows only when a CPU is preempted by its hypervisor",
+		     (int)sysconf(_SC_NPROCESSORS_ONLN));
+	for (i = 0; i < nr_memtypes; i++) {
+		for (c = 0; c < NCOMBOS; c++) {
+			for (s = 0; s < 2; s++) {
+				struct t1cell t = { &memtypes[i], c, s, t1_pages(&memtypes[i], c),
+						    t1_rounds(&memtypes[i], c) };
+
+				snprintf(name, sizeof(name), "unprotect-returns-writable %.128s %s %s",
+					 memtypes[i].name, combos[c].name,
+					 s ? "user-mode-only" : "all-modes");
+				run_point(t1_run, &t, T1_TIMEOUT_MS, t.mt, c, name);
+			}
+		}
+	}
+	for (i = 0; i < (mt_file ? 2 : 1); i++) {
+		const struct memtype *m = i ? mt_file : mt_anon;
+
+		for (c = 0; c < NCOMBOS; c++) {
+			for (s = 0; s < NSTYLES; s++) {
+				struct t2cell t = { m, c, s,
+						    combos[c].feat & UFFD_FEATURE_BUSY_POLL ?
+						    T2_ITERS : T2_ITERS / 2 };
+
+				snprintf(name, sizeof(name), "no-lost-wakeup %.128s %s %s", m->name,
+					 combos[c].name, style_name[s]);
+				run_point(t2_run, &t, T2_TIMEOUT_MS, m, c, name);
+			}
+		}
+	}
+	for (i = 0; i < (mt_file ? 2 : 1); i++) {
+		const struct memtype *m = i ? mt_file : mt_anon;
+
+		for (c = 0; c < NCOMBOS; c++) {
+			struct t3cell t = { m, c };
+
+			snprintf(name, sizeof(name), "fifo-same-cpu %.128s %s", m->name, combos[c].name);
+			run_point(t3_run, &t, T3_TIMEOUT_MS, m, c, name);
+		}
+	}
+	diag("stats: faults=%llu", (unsigned long long)total_faults);
+	return tap_totals(start_ms);
+}
