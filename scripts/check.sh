@@ -1,42 +1,80 @@
 #!/bin/bash
-# check.sh: boot the selected kernel, run the test suite in
-# the guest, then add the host's own test point (the kernel console is
-# clean) and print the closing line "N passed, N failed, N skipped".
+# check.sh: boot the selected kernel, run the test suite in the guest, then
+# add the host's own test points (the harness self-test, the stats every
+# test must report, a clean kernel console) and print the closing line
+# "N passed, N failed, N skipped".  The tests listed in tests/vcpus run in
+# a boot of their own with that many vCPUs; the others in one boot with
+# VCPUS (2).
 set -uo pipefail
 . "$(dirname "$0")/kernel-vars.sh"	# also the expectations (EXPECT_*)
 cd "$top"
 name=${CHECK_NAME:-check-$KERNEL}
-vmdir=build/vm/$name
 start=$(date +%s)
+mkdir -p build
+
 # The harness checks itself first (host side, seconds): a harness bug could
 # hide a failure below.
-scripts/harness-selftest.sh > "build/harness-selftest.tap" 2>&1
+scripts/harness-selftest.sh > build/harness-selftest.tap 2>&1
 cat build/harness-selftest.tap
-hpass=$(grep -c '^ok ' build/harness-selftest.tap)
-hfail=$(grep -c '^not ok ' build/harness-selftest.tap)
-VM_NAME=$name scripts/vmrun.sh scripts/run-tests
-vmrc=$?
-res=$vmdir/results.tap
-pass=$hpass fail=$hfail skip=0
-if [ -f "$res" ]; then
-	pass=$((pass + $(grep -E '^ok ' "$res" | grep -v -c -i '# *SKIP')))
-	skip=$(grep -E '^ok ' "$res" | grep -c -i '# *SKIP')
-	fail=$((fail + $(grep -c -E '^not ok ' "$res")))
-else
-	echo "not ok - the guest produced no results ($vmdir/console.log)"
-	fail=$((fail + 1))
-fi
-if scripts/check-console.sh "$vmdir/console.log"; then
-	echo "ok - kernel console: no WARN, BUG, Oops, KASAN, UBSAN, lockdep, hung task or RCU stall"
-	pass=$((pass + 1))
-else
-	echo "not ok - kernel console has a splat (excerpt above)"
-	fail=$((fail + 1))
-fi
-if [ "$vmrc" != 0 ] && [ "$fail" = "$hfail" ]; then
-	echo "not ok - the guest exited with status $vmrc"
-	fail=$((fail + 1))
-fi
+pass=$(grep -c '^ok ' build/harness-selftest.tap)
+fail=$(grep -c '^not ok ' build/harness-selftest.tap)
+skip=0
+
+# Which boots: "default" (VCPUS), then one per vCPU count of tests/vcpus
+# that has a test TESTS selects.
+selected() { # name: does TESTS select it
+	local g
+	[ -z "${TESTS:-}" ] && return 0
+	for g in $TESTS; do
+		# shellcheck disable=SC2254
+		case $1 in $g) return 0 ;; esac
+	done
+	return 1
+}
+groups="default"
+while read -r t n; do
+	case $t in ''|'#'*) continue ;; esac
+	if selected "$t" && ! grep -qw -- "$n" <<< "$groups"; then
+		groups="$groups $n"
+	fi
+done < tests/vcpus
+
+vmdirs=()
+for g in $groups; do
+	if [ "$g" = default ]; then
+		vname=$name vcpus=${VCPUS:-2}
+	else
+		vname=$name-${g}cpu vcpus=$g
+	fi
+	vmdir=build/vm/$vname
+	vmdirs+=("$vmdir")
+	echo "# ---- boot: $vname ($vcpus vCPUs)"
+	VM_NAME=$vname VCPUS=$vcpus UFFDWP_VCPU_GROUP=$g scripts/vmrun.sh scripts/run-tests
+	vmrc=$?
+	res=$vmdir/results.tap
+	if [ -f "$res" ]; then
+		pass=$((pass + $(grep -E '^ok ' "$res" | grep -v -c -i '# *SKIP')))
+		skip=$((skip + $(grep -E '^ok ' "$res" | grep -c -i '# *SKIP')))
+		vfail=$(grep -c -E '^not ok ' "$res")
+		fail=$((fail + vfail))
+	else
+		echo "not ok - $vname: the guest produced no results ($vmdir/console.log)"
+		vfail=1
+		fail=$((fail + 1))
+	fi
+	if scripts/check-console.sh "$vmdir/console.log"; then
+		echo "ok - $vname: kernel console: no WARN, BUG, Oops, KASAN, UBSAN, lockdep, hung task or RCU stall"
+		pass=$((pass + 1))
+	else
+		echo "not ok - $vname: kernel console has a splat (excerpt above)"
+		fail=$((fail + 1))
+	fi
+	if [ "$vmrc" != 0 ] && [ "$vfail" = 0 ]; then
+		echo "not ok - $vname: the guest exited with status $vmrc"
+		fail=$((fail + 1))
+	fi
+done
+
 # What the tests reported ("# stats:" lines): every test that must report
 # did (tests/stats), and the reliability summary.
 while read -r line; do
@@ -45,12 +83,14 @@ while read -r line; do
 	"ok "*) pass=$((pass + 1)) ;;
 	"not ok "*) fail=$((fail + 1)) ;;
 	esac
-done < <(scripts/stats.py "$vmdir")
-if [ -f "$res" ]; then
-	splat=0
+done < <(scripts/stats.py "${vmdirs[@]}")
+npoints=0 ntests=0 splat=0
+for vmdir in "${vmdirs[@]}"; do
+	[ -f "$vmdir/results.tap" ] && npoints=$((npoints + $(grep -c '' "$vmdir/results.tap")))
+	[ -d "$vmdir/logs" ] && ntests=$((ntests + $(ls "$vmdir/logs" | wc -l)))
 	scripts/check-console.sh "$vmdir/console.log" >/dev/null 2>&1 || splat="at least 1"
-	echo "# reliability: $(grep -c '' "$res") test points from $(ls "$vmdir/logs" | wc -l) tests; kernel splats: $splat"
-fi
-echo "# KERNEL=$KERNEL (expected: sync uffd-wp on files $UFFDWP_EXPECT_WP_FILE, hand-off features ${UFFDWP_EXPECT_HANDOFF:-1}), $(( $(date +%s) - start ))s in the VM; logs in $vmdir/"
+done
+echo "# reliability: $npoints test points from $ntests tests; kernel splats: $splat"
+echo "# KERNEL=$KERNEL (expected: sync uffd-wp on files $UFFDWP_EXPECT_WP_FILE, hand-off features $UFFDWP_EXPECT_HANDOFF), $(( $(date +%s) - start ))s; logs in ${vmdirs[*]}"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" = 0 ]

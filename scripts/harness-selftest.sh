@@ -134,6 +134,19 @@ EOF
 }
 check "stats lines are summed; a test that must report stats and did not fails" t_stats
 
+t_group() {
+	printf 'stats-ok 4\n' > "$fake/tests/vcpus"
+	mkdir -p "$tmp/vm4" "$tmp/vmd"
+	UFFDWP_TOP=$fake UFFDWP_VMDIR=$tmp/vm4 UFFDWP_KNOB_ROOT=$k UFFDWP_VCPU_GROUP=4 TESTS='stats-*' \
+		python3 scripts/run-tests > "$tmp/rt4.out" 2>&1
+	UFFDWP_TOP=$fake UFFDWP_VMDIR=$tmp/vmd UFFDWP_KNOB_ROOT=$k UFFDWP_VCPU_GROUP=default TESTS='stats-*' \
+		python3 scripts/run-tests > "$tmp/rtd.out" 2>&1
+	rm -f "$fake/tests/vcpus"
+	[ "$(ls "$tmp/vm4/logs")" = "stats-ok.log" ] && [ "$(ls "$tmp/vmd/logs")" = "stats-none.log" ] ||
+		{ ls "$tmp/vm4/logs" "$tmp/vmd/logs"; return 1; }
+}
+check "tests/vcpus: each boot runs its own tests (UFFDWP_VCPU_GROUP)" t_group
+
 # ---- the guest's environment -----------------------------------------------
 weird=$'a"b$c`d\'e\\f\ng  h'
 t_env() {

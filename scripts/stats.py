@@ -1,17 +1,18 @@
 #!/usr/bin/python3
-"""stats.py VMDIR: check and summarize what the tests reported (host side).
+"""stats.py VMDIR...: check and summarize what the tests reported (host side).
 
 scripts/run-tests sums every test's "# stats: key=N ..." lines into
 VMDIR/stats.json.  tests/stats names the tests that must report and the
-keys each must report.  For each such test that ran (it has a log in
-VMDIR/logs), one TAP line: "ok - stats: NAME: ..." or "not ok - stats: NAME
-reported no KEY"; then "# reliability: ..." lines summing the keys.
+keys each must report.  For each such test that ran (it has a log in a
+VMDIR/logs; the VMDIRs of one check, one per boot, are merged), one TAP
+line: "ok - stats: NAME: ..." or "not ok - stats: NAME reported no KEY";
+then "# reliability: ..." lines summing the keys.
 Exit status: 1 if any required key is missing.
 """
 import json, os, sys
 
 top = os.environ.get("UFFDWP_TOP") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-vmdir = sys.argv[1]
+
 
 def required():
     req = {}
@@ -22,14 +23,20 @@ def required():
                 req[w[0]] = w[1:]
     return req
 
-try:
-    with open(os.path.join(vmdir, "stats.json")) as f:
-        stats = json.load(f)
-except (OSError, ValueError):
-    stats = {}
-ran = set()
-if os.path.isdir(os.path.join(vmdir, "logs")):
-    ran = {f[:-4] for f in os.listdir(os.path.join(vmdir, "logs")) if f.endswith(".log")}
+
+stats, ran = {}, set()
+for vmdir in sys.argv[1:]:
+    try:
+        with open(os.path.join(vmdir, "stats.json")) as f:
+            for name, kv in json.load(f).items():
+                mine = stats.setdefault(name, {})
+                for k, v in kv.items():
+                    mine[k] = mine.get(k, 0) + v
+    except (OSError, ValueError):
+        pass
+    logs = os.path.join(vmdir, "logs")
+    if os.path.isdir(logs):
+        ran |= {f[:-4] for f in os.listdir(logs) if f.endswith(".log")}
 
 bad = 0
 for name, keys in sorted(required().items()):
