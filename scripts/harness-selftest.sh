@@ -16,6 +16,9 @@
 #  - Makefile: CMD reaches the guest as typed; EXPECT_* overrides reach
 #    every booting target through kernel-vars.sh.
 set -uo pipefail
+# the caller's selection (make check-debug sets TESTS) must not reach the
+# fake runs below
+unset TESTS T_TIMEOUT UFFDWP_VCPU_GROUP
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 tmp=$(mktemp -d)
