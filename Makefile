@@ -54,8 +54,10 @@ check: kernel tests
 # the whole suite on the debug kernel.
 DEBUG_TESTS ?= ks-uffd-unit-tests ks-pagemap-ioctl uffd-wp-file uffd-wp-file-data uffd-hostile \
 	uffd-wp-stress uffd-wp-matrix uffd-security uffd-fuzz uffd-handoff-guarantees
+# The debug kernel is several times slower: its boots get a longer outer
+# timeout (VM_TIMEOUT, default 1800 s elsewhere).
 check-debug:
-	@$(MAKE) --no-print-directory check KERNEL=debug \
+	@$(MAKE) --no-print-directory check KERNEL=debug VM_TIMEOUT=$(or $(VM_TIMEOUT),3000) \
 		TESTS="$(if $(FULL),$(TESTS),$(or $(TESTS),$(DEBUG_TESTS)))"
 
 # Every target that boots goes through scripts/vmrun.sh (the kernel that
