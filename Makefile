@@ -2,7 +2,7 @@
 # See README.md.  `make help` lists the targets.
 #
 # Selection (every target accepts these):
-#   KERNEL=series|base|extra|debug   which kernel is built and booted
+#   KERNEL=series|file|base|extra|debug   which kernel is built and booted
 #   EXTRA_PATCHES=dir                with KERNEL=extra: patches put on top
 #   WORKTREE=1                       test build/linux as it is (uncommitted
 #                                    or not exported to patches/)
@@ -26,11 +26,11 @@ help:
 	@echo "make kernel       build KERNEL's vmlinux (build/obj/KERNEL)"
 	@echo "make tests        build the selftests and this project's tests"
 	@echo "make src          create build/linux = base + patches/series (FORCE=1 to discard tree work)"
-	@echo "make series       export build/linux (base..HEAD) to patches/"
-	@echo "make series-check build every prefix of the series (each patch builds on its own)"
+	@echo "make series       export build/linux (base..HEAD) to patches/ (three series: 1-fix, 2-wp-file, 3-handoff)"
+	@echo "make series-check build every prefix of each series (each patch builds on its own), checkpatch --strict"
 	@echo "make bench        write-tracking benchmarks in the guest and natively (QUICK=1, FULL=1); build/bench/"
 	@echo "make deps         install the Debian packages needed"
-	@echo "KERNEL=series|base|extra|debug EXTRA_PATCHES=dir WORKTREE=1 TESTS='glob' VCPUS= MEM= QEMU_ACCEL="
+	@echo "KERNEL=series|file|base|extra|debug EXTRA_PATCHES=dir WORKTREE=1 TESTS='glob' VCPUS= MEM= QEMU_ACCEL="
 
 deps:
 	@scripts/deps.sh

@@ -11,7 +11,7 @@ series|debug)
 	if [ "${WORKTREE:-0}" != 1 ]; then
 		scripts/tree-state.sh || exit 1
 	fi ;;
-base|extra)
+file|base|extra)
 	[ -d build/linux/.git ] || scripts/mksrc.sh
 	if [ ! -e "$ksrc/.git" ]; then
 		mkdir -p build/wt
@@ -20,6 +20,15 @@ base|extra)
 	fi
 	if [ $KERNEL = base ]; then
 		git -C "$ksrc" checkout -q --detach base
+	elif [ $KERNEL = file ]; then
+		# base + the first two series: the commit after the last patch
+		# of patches/2-wp-file (build/linux must match patches/).
+		scripts/tree-state.sh || exit 1
+		n=$(cat patches/1-fix/series patches/2-wp-file/series | grep -c -v -e '^#' -e '^$')
+		c=$(git -C build/linux rev-list --reverse base..HEAD | sed -n "${n}p")
+		[ -n "$c" ] || { echo "build-kernel: build/linux has fewer than $n patches" >&2; exit 1; }
+		git -C "$ksrc" checkout -q --detach "$c"
+		echo "build-kernel: KERNEL=file at $(git -C "$ksrc" log -1 --format='%h %s')"
 	else
 		[ -n "${EXTRA_PATCHES:-}" ] && [ -d "$EXTRA_PATCHES" ] || {
 			echo "KERNEL=extra needs EXTRA_PATCHES=dir (with *.patch files)" >&2; exit 2; }

@@ -218,4 +218,32 @@ EOF
 }
 check "every README section the harness cites exists" t_cited
 
+# ---- the three stacked series -----------------------------------------------
+t_series() {
+	# patches/series is 1-fix, 2-wp-file, 3-handoff in that order, each
+	# series file names existing patches, each series has a cover letter
+	# numbered for it, and KERNEL=file stops after 2-wp-file
+	local s p all="" n
+	for s in 1-fix 2-wp-file 3-handoff; do
+		[ -f "patches/$s/series" ] || { echo "no patches/$s/series"; return 1; }
+		n=0
+		while read -r p; do
+			case "$p" in ''|'#'*) continue ;; esac
+			[ -f "patches/$s/$p" ] || { echo "patches/$s/series names missing $p"; return 1; }
+			all="$all$s/$p"$'\n'
+			n=$((n + 1))
+		done < "patches/$s/series"
+		[ "$n" -gt 0 ] || { echo "series $s is empty"; return 1; }
+		grep -q "^Subject: \[PATCH 0/$n\] " "patches/$s/0000-cover-letter.patch" ||
+			{ echo "patches/$s/0000-cover-letter.patch is not [PATCH 0/$n]"; return 1; }
+	done
+	[ "$all" = "$(grep -v -e '^#' -e '^$' patches/series)"$'\n' ] ||
+		{ echo "patches/series is not the three series files in order"; return 1; }
+	! ls patches/[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null | grep -q . ||
+		{ echo "stray patches at the top of patches/"; return 1; }
+	grep -q 'patches/1-fix/series patches/2-wp-file/series' scripts/build-kernel.sh &&
+	[ -f config/expect-file ] && grep -q '^UFFDWP_EXPECT_HANDOFF=0' config/expect-file
+}
+check "patches/ holds three stacked series (1-fix, 2-wp-file, 3-handoff), each with a series file and cover letter" t_series
+
 exit $((nfail > 0))

@@ -1,7 +1,9 @@
 #!/bin/bash
-# Sourced: maps KERNEL (series|base|extra|debug) to its source tree, build
-# directory, config fragments and expected capabilities.
-#   series  build/linux (base + patches/series)              [default]
+# Sourced: maps KERNEL (series|file|base|extra|debug) to its source tree,
+# build directory, config fragments and expected capabilities.
+#   series  build/linux (base + patches/series: all three series) [default]
+#   file    base + patches/1-fix + patches/2-wp-file, without the hand-off
+#           series (what would be posted first): a worktree of build/linux
 #   base    the bare base, a worktree of build/linux at tag "base"
 #   extra   the series plus EXTRA_PATCHES=dir/*.patch (to show a test
 #           catches a deliberately broken kernel)
@@ -11,9 +13,10 @@ KERNEL=${KERNEL:-series}
 case $KERNEL in
 series) ksrc=$top/build/linux; frags="config/base.config" ;;
 debug) ksrc=$top/build/linux; frags="config/base.config config/debug.config" ;;
+file) ksrc=$top/build/wt/file; frags="config/base.config" ;;
 base) ksrc=$top/build/wt/base; frags="config/base.config" ;;
 extra) ksrc=$top/build/wt/extra; frags="config/base.config" ;;
-*) echo "KERNEL=$KERNEL: choose series, base, extra or debug" >&2; exit 2 ;;
+*) echo "KERNEL=$KERNEL: choose series, file, base, extra or debug" >&2; exit 2 ;;
 esac
 kobj=$top/build/obj/$KERNEL
 # Expected capabilities of the booted kernel, passed to the tests.
