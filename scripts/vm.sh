@@ -51,6 +51,7 @@ mkdisk ext4 2G mkfs.ext4 -q -F
 mkdisk xfs 2G mkfs.xfs -q -f
 mkdisk btrfs 2G mkfs.btrfs -q -f
 mkdisk small 64M mkfs.ext4 -q -F -m 0
+mkdisk stable 64M mkfs.ext4 -q -F
 
 # A non-root account for permission tests.
 cp /etc/passwd /etc/group "$vmdir/etc/"

@@ -18,6 +18,36 @@
  *                                  ftruncate/punch-hole from another thread
  *                                  and another process do not block
  *   private-no-file-modification <fs>  MAP_PRIVATE writes never reach the file
+ *   fifreeze-blocked-shared <fs>   FIFREEZE returns while two writers are
+ *   fifreeze-blocked-private <fs>  blocked on protected pages (reports read,
+ *                                  not resolved); un-protected while frozen,
+ *                                  shared writers wait for FITHAW (in
+ *                                  ->page_mkwrite), private ones finish; then
+ *                                  frozen before the writes: the mapped page
+ *                                  is reported while frozen, the unmapped one
+ *                                  after the thaw; one report per write, data
+ *                                  checked after eviction
+ *   truncate-blocked-{shared,private}-vs-shmem <fs>
+ *   punch-blocked-{shared,private}-vs-shmem <fs>
+ *                                  another thread truncates / punches out the
+ *                                  page a writer is blocked on, then the
+ *                                  handler un-protects it: everything seen is
+ *                                  compared with shmem doing the same (truncate:
+ *                                  SIGBUS; punch: the write lands in a fresh
+ *                                  zero-filled page; one report)
+ *   stable-writeback-blocked <stable>  a dirty protected page written back
+ *                                  (fsync; sync_file_range just before the
+ *                                  un-protect) on a disk with stable_writes
+ *                                  while a writer is blocked on it: the write
+ *                                  reaches the disk (O_DIRECT, then eviction)
+ *   large-folio-pmd-wp <xfs>       a PMD-mapped 2 MiB folio (FilePmdMapped):
+ *                                  4 KiB protected in its middle, then all of
+ *                                  it, every page written once: exactly the
+ *                                  protected pages reported, once each
+ *
+ * The fifreeze cases freeze the file systems of UFFDWP_FS for well under a
+ * second each; a guard process thaws them after THAW_GUARD_MS whatever
+ * happens to the case.
  *
  * Every case runs in a process of its own with a hard timeout; inside it the
  * accesses that may fault run in separate threads while the main thread is
@@ -29,6 +59,8 @@
  *                          (default: the current directory as "cwd")
  *   UFFDWP_SMALLFS         mount point of a small, dedicated ext4 (it is
  *                          unmounted, mounted again and filled up)
+ *   UFFDWP_STABLEFS        mount point of an ext4 whose disk has stable_writes
+ *                          set (checked)
  *   UFFDWP_EXPECT_WP_FILE  1 (default) or 0: is UFFD_FEATURE_WP_FILE expected
  *   UFFDWP_BUDGET          total time budget in seconds (default 110)
  *
@@ -63,7 +95,7 @@
 
 #include "uffdwp.h"
 
-#define MAXPG			64
+#define MAXPG			512	/* the most pages of an area (2 MiB) */
 #define WAIT_MS			10000	/* longest wait for a report / writers */
 #define OP_TIMEOUT_S		10	/* longest an operation may take in case 5 */
 #define CASE_TIMEOUT_S		60	/* hard limit for one case process */
@@ -110,14 +142,19 @@ static uint64_t word(int salt, int page, int gen, size_t k)
 	       ((uint64_t)(gen & 0xff) << 40) | ((uint64_t)(page & 0xffff) << 24) | k;
 }
 
-/* the first store of this loop is the write fault */
-static void fill_page(char *p, int salt, int page, int gen)
+/* the first len bytes; the first store of this loop is the write fault */
+static void fill_bytes(char *p, int salt, int page, int gen, size_t len)
 {
 	volatile uint64_t *w = (volatile uint64_t *)p;
 	size_t k;
 
-	for (k = 0; k < psize / 8; k++)
+	for (k = 0; k < len / 8; k++)
 		w[k] = word(salt, page, gen, k);
+}
+
+static void fill_page(char *p, int salt, int page, int gen)
+{
+	fill_bytes(p, salt, page, gen, psize);
 }
 
 static void make_page(char *buf, int salt, int page, int gen)
@@ -216,6 +253,8 @@ struct area {
 	int n;			/* pages */
 	int salt;
 	bool shared;
+	bool memfd;		/* shmem (the reference), not a file at path */
+	size_t wlen;		/* bytes the writers write per page (0: the page) */
 };
 
 static void area_init(struct area *a)
@@ -259,16 +298,36 @@ static int area_file(struct area *a, const char *path, int n, const int *gens, i
 	return PASS;
 }
 
-/* map, open a userfaultfd, register the whole mapping in WP mode */
-static int area_map(struct area *a, bool shared)
+/*
+ * The same on shmem (a memfd), the reference of the "-vs-shmem" cases: no
+ * write back, no eviction.
+ */
+static int area_memfd(struct area *a, int n, const int *gens, int salt)
+{
+	int i, e;
+
+	snprintf(a->path, sizeof(a->path), "memfd");
+	a->memfd = true;
+	a->n = n;
+	a->salt = salt;
+	a->fd = memfd_create("uffd-wp-file-data", MFD_CLOEXEC);
+	if (a->fd < 0)
+		return fail("memfd_create: %m");
+	if (ftruncate(a->fd, (off_t)n * psize))
+		return fail("ftruncate: %m");
+	for (i = 0; i < n; i++)
+		if (gens[i] && (e = pwrite_page(a->fd, salt, i, gens[i]))) {
+			errno = e;
+			return fail("pwrite page %d: %m", i);
+		}
+	return PASS;
+}
+
+/* open a userfaultfd, register the whole mapping in WP mode */
+static int area_register(struct area *a)
 {
 	int e;
 
-	a->shared = shared;
-	a->map = mmap(NULL, (size_t)a->n * psize, PROT_READ | PROT_WRITE,
-		      shared ? MAP_SHARED : MAP_PRIVATE, a->fd, 0);
-	if (a->map == MAP_FAILED)
-		return fail("mmap: %m");
 	a->uffd = uffd_open(0, NULL);
 	if (a->uffd < 0)
 		return fail("userfaultfd/UFFDIO_API: %s", strerror(-a->uffd));
@@ -276,9 +335,20 @@ static int area_map(struct area *a, bool shared)
 			  NULL);
 	if (e)
 		return fail("UFFDIO_REGISTER(MODE_WP) on a %s mapping of %s: %s%s",
-			    shared ? "MAP_SHARED" : "MAP_PRIVATE", a->path, strerror(e),
+			    a->shared ? "MAP_SHARED" : "MAP_PRIVATE", a->path, strerror(e),
 			    e == EINVAL && !have_wp_file ? " (kernel without UFFD_FEATURE_WP_FILE)" : "");
 	return PASS;
+}
+
+/* map, open a userfaultfd, register the whole mapping in WP mode */
+static int area_map(struct area *a, bool shared)
+{
+	a->shared = shared;
+	a->map = mmap(NULL, (size_t)a->n * psize, PROT_READ | PROT_WRITE,
+		      shared ? MAP_SHARED : MAP_PRIVATE, a->fd, 0);
+	if (a->map == MAP_FAILED)
+		return fail("mmap: %m");
+	return area_register(a);
 }
 
 static int protect_page(struct area *a, int i, bool wp)
@@ -320,7 +390,7 @@ static void area_destroy(struct area *a)
 	if (a->fd >= 0)
 		close(a->fd);
 	a->fd = -1;
-	if (a->path[0])
+	if (a->path[0] && !a->memfd)
 		unlink(a->path);
 	a->path[0] = 0;
 }
@@ -389,7 +459,8 @@ static void drain(struct handler *h)
 }
 
 /* writers: SIGBUS is caught per thread with sigsetjmp/siglongjmp */
-static __thread sigjmp_buf *bus_jb;
+/* volatile: the stores around an inlined access must not be merged away */
+static __thread sigjmp_buf *volatile bus_jb;
 static __thread void *bus_addr;
 
 static void bus_handler(int sig, siginfo_t *si, void *uc)
@@ -410,8 +481,8 @@ static int install_bus_handler(void)
 	return sigaction(SIGBUS, &sa, NULL) ? fail("sigaction(SIGBUS): %m") : PASS;
 }
 
-/* 1 when the fill raised SIGBUS */
-static int guarded_fill(char *p, int salt, int page, int gen)
+/* 1 when the fill of len bytes raised SIGBUS */
+static int guarded_fill(char *p, int salt, int page, int gen, size_t len)
 {
 	sigjmp_buf jb;
 
@@ -420,7 +491,26 @@ static int guarded_fill(char *p, int salt, int page, int gen)
 		return 1;
 	}
 	bus_jb = &jb;
-	fill_page(p, salt, page, gen);
+	fill_bytes(p, salt, page, gen, len);
+	bus_jb = NULL;
+	return 0;
+}
+
+/* copy a page from a mapping; 1 when reading it raised SIGBUS */
+static int guarded_copy(char *dst, const char *src)
+{
+	const volatile uint64_t *s = (const volatile uint64_t *)src;
+	uint64_t *d = (uint64_t *)dst;
+	sigjmp_buf jb;
+	size_t k;
+
+	if (sigsetjmp(jb, 1)) {
+		bus_jb = NULL;
+		return 1;
+	}
+	bus_jb = &jb;
+	for (k = 0; k < psize / 8; k++)
+		d[k] = s[k];
 	bus_jb = NULL;
 	return 0;
 }
@@ -449,7 +539,8 @@ static void *writer_fn(void *arg)
 	for (i = 0; i < w->n; i++) {
 		int pg = w->pages[i];
 
-		if (guarded_fill(page_addr(w->a, pg), w->a->salt, pg, w->gen)) {
+		if (guarded_fill(page_addr(w->a, pg), w->a->salt, pg, w->gen,
+				 w->a->wlen ? w->a->wlen : psize)) {
 			if (!w->sigbus++) {
 				w->sigbus_page = pg;
 				w->seq_sigbus = atomic_fetch_add(&evseq, 1) + 1;
@@ -1422,12 +1513,990 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* helpers of the cases below                                          */
+
+/* fn(arg) in a thread of its own */
+struct bounded {
+	int (*fn)(void *arg);
+	void *arg;
+	int err;
+	atomic_bool done;
+};
+
+static void *bounded_fn(void *p)
+{
+	struct bounded *b = p;
+
+	b->err = b->fn(b->arg);
+	atomic_store(&b->done, true);
+	return NULL;
+}
+
+/*
+ * Start b->fn in a thread and wait up to ms for it, handling reports with h
+ * (held or resolved, as h says) meanwhile.  True when it returned.  The
+ * thread is detached: a caller that gets false must either make it finish
+ * (and wait for b->done) or never return past b's lifetime.
+ */
+static bool bounded_call(struct bounded *b, struct handler *h, int ms)
+{
+	int64_t deadline = now_ms() + ms;
+	pthread_t th;
+
+	atomic_store(&b->done, false);
+	if (pthread_create(&th, NULL, bounded_fn, b)) {
+		b->err = EAGAIN;
+		atomic_store(&b->done, true);
+		return true;
+	}
+	pthread_detach(th);
+	while (!atomic_load(&b->done) && now_ms() < deadline) {
+		sleep_ms(5);
+		if (h)
+			drain(h);
+	}
+	return atomic_load(&b->done);
+}
+
+/*
+ * Wait for a bounded call that missed its bound, once the caller removed
+ * what held it; exit the case process if it still does not return.
+ */
+static void bounded_rescue(struct bounded *b, struct handler *h, const char *what)
+{
+	int64_t deadline = now_ms() + WAIT_MS;
+
+	while (!atomic_load(&b->done) && now_ms() < deadline) {
+		sleep_ms(5);
+		if (h)
+			drain(h);
+	}
+	if (atomic_load(&b->done))
+		return;
+	fail("%s still blocked %d ms after the protection was dropped", what, WAIT_MS);
+	fflush(stdout);
+	_exit(FAIL);	/* the thread uses b: never return from here */
+}
+
+/* the number of writers of c that finished */
+static int crew_finished(struct crew *c)
+{
+	int k, n = 0;
+
+	for (k = 0; k < c->nw; k++)
+		n += c->w[k].started && atomic_load(&c->w[k].done);
+	return n;
+}
+
+/* handle reports (h) for ms */
+static void handle_for(struct handler *h, int ms)
+{
+	int64_t deadline = now_ms() + ms, left;
+
+	drain(h);
+	while ((left = deadline - now_ms()) > 0) {
+		struct pollfd p = { .fd = h->a->uffd, .events = POLLIN };
+
+		if (poll(&p, 1, left) > 0)
+			drain(h);
+	}
+}
+
+/* un-protect the pages of the reports h held, and resolve from now on */
+static int release_held(struct handler *h)
+{
+	int k, rc = PASS;
+
+	drain(h);
+	for (k = 0; k < h->nheld; k++)
+		rc |= protect_page(h->a, h->held[k], false);
+	h->nheld = 0;
+	h->hold = false;
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* case 7: freezing the file system (FIFREEZE) around blocked writers  */
+
+#define FZ_PAGES		8
+#define FZ_PRESENT		2	/* writer on a mapped page */
+#define FZ_MARKER		5	/* writer on a pte marker */
+#define FREEZE_WAIT_MS		5000	/* longest FIFREEZE/FITHAW may take */
+#define FROZEN_HOLD_MS		300	/* how long the writers are watched frozen */
+#define FREEZE_CASE_TIMEOUT_S	30	/* hard limit for one freeze case */
+#define THAW_GUARD_MS		20000	/* the runner thaws after this, whatever */
+
+/* FIFREEZE or FITHAW of the file system mounted at dir: 0 or an errno */
+static int fs_freeze(const char *dir, bool freeze)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), e = 0;
+
+	if (fd < 0)
+		return errno;
+	if (ioctl(fd, freeze ? FIFREEZE : FITHAW, 0))
+		e = errno;
+	close(fd);
+	return e;
+}
+
+static int freeze_fn(void *dir)
+{
+	return fs_freeze(dir, true);
+}
+
+static int thaw_fn(void *dir)
+{
+	return fs_freeze(dir, false);
+}
+
+/* FITHAW, bounded; PASS or FAIL */
+static int thaw(const char *dir, struct handler *h, bool *frozen)
+{
+	struct bounded b = { .fn = thaw_fn, .arg = (void *)dir };
+
+	if (!bounded_call(&b, h, FREEZE_WAIT_MS)) {
+		fail("FITHAW %s did not return within %d ms", dir, FREEZE_WAIT_MS);
+		fflush(stdout);
+		_exit(FAIL);	/* the runner's guard thaws */
+	}
+	*frozen = false;
+	if (b.err) {
+		errno = b.err;
+		return fail("FITHAW %s: %m", dir);
+	}
+	return PASS;
+}
+
+/*
+ * Two writers (gen) blocked on the protected pages FZ_PRESENT and
+ * FZ_MARKER, their reports read and held; FIFREEZE must return; the
+ * un-protect while frozen lets a MAP_PRIVATE writer finish (copy-on-write,
+ * no file system involved) while a MAP_SHARED writer waits in
+ * ->page_mkwrite() for the thaw; after the thaw every write lands, each
+ * reported exactly once.
+ */
+static int freeze_during(struct area *a, const char *dir, const char *fsname, int gen,
+			 bool *frozen)
+{
+	struct bounded fz = { .fn = freeze_fn, .arg = (void *)dir };
+	bool want[FZ_PAGES] = { false };
+	struct handler h;
+	struct crew c;
+	int64_t t0;
+	int rc = PASS, n;
+
+	want[FZ_PRESENT] = want[FZ_MARKER] = true;
+	handler_reset(&h, a, true);
+	TRY(crew_start(&c, a, want, gen, 2));
+	if (!wait_reports(&h, 2, WAIT_MS)) {
+		rc = fail("%d of 2 writes reported", h.total);
+		crew_finish(&c, &h, 0);
+		return rc;
+	}
+	t0 = now_ms();
+	if (!bounded_call(&fz, &h, FREEZE_WAIT_MS)) {
+		rc = fail("%s: FIFREEZE did not return within %d ms while two writers were blocked on protected pages (reports read, not resolved): the blocked faults hold the file system's freeze protection",
+			  fsname, FREEZE_WAIT_MS);
+		/* undo: resolve, let the freeze finish, thaw */
+		release_held(&h);
+		bounded_rescue(&fz, &h, "FIFREEZE");
+		if (!fz.err)
+			thaw(dir, &h, frozen);
+		crew_finish(&c, &h, WAIT_MS);
+		return rc;
+	}
+	if (fz.err) {
+		errno = fz.err;
+		rc = fail("FIFREEZE %s: %m", dir);
+		release_held(&h);
+		crew_finish(&c, &h, WAIT_MS);
+		return rc;
+	}
+	*frozen = true;
+	diag("%s %s: FIFREEZE returned in %lld ms with writers blocked on page %d (pte %s) and page %d (pte %s)",
+	     fsname, a->shared ? "shared" : "private", (long long)(now_ms() - t0), FZ_PRESENT,
+	     pm_str(pagemap(page_addr(a, FZ_PRESENT))), FZ_MARKER,
+	     pm_str(pagemap(page_addr(a, FZ_MARKER))));
+	drain(&h);
+	if (crew_finished(&c))
+		rc = fail("a writer went past its protected page before the un-protect");
+
+	/* un-protect while frozen */
+	rc |= release_held(&h);
+	if (a->shared) {
+		handle_for(&h, FROZEN_HOLD_MS);
+		n = crew_finished(&c);
+		if (n)
+			rc = fail("%s: %d write(s) to MAP_SHARED pages completed while the file system was frozen (no ->page_mkwrite() after the un-protect?)",
+				  fsname, n);
+		else
+			diag("%s: both resolved writers still wait after %d ms frozen (->page_mkwrite)",
+			     fsname, FROZEN_HOLD_MS);
+		rc |= thaw(dir, &h, frozen);
+	} else {
+		if (!crew_wait(&c, &h, WAIT_MS))
+			rc = fail("%s: MAP_PRIVATE writers not done %d ms after the un-protect while frozen (copy-on-write needs no file system)",
+				  fsname, WAIT_MS);
+		rc |= thaw(dir, &h, frozen);
+	}
+	rc |= crew_finish(&c, &h, WAIT_MS);
+	rc |= check_counts(&h, want, "freeze while blocked");
+	return rc ? FAIL : PASS;
+}
+
+/*
+ * Freeze first, then the writers (gen): on MAP_SHARED the write to the
+ * mapped page is reported while frozen (the report comes before
+ * ->page_mkwrite()), the write to the marker page waits in ->page_mkwrite()
+ * and is reported after the thaw; on MAP_PRIVATE both are reported while
+ * frozen.  Then thaw and un-protect: every write lands, reported once.
+ */
+static int freeze_before(struct area *a, const char *dir, const char *fsname, int gen,
+			 bool *frozen)
+{
+	struct bounded fz = { .fn = freeze_fn, .arg = (void *)dir };
+	bool want[FZ_PAGES] = { false };
+	struct handler h;
+	struct crew c;
+	int rc = PASS, n;
+
+	want[FZ_PRESENT] = want[FZ_MARKER] = true;
+	handler_reset(&h, a, true);
+	if (!bounded_call(&fz, NULL, FREEZE_WAIT_MS)) {
+		fail("FIFREEZE %s did not return within %d ms (nothing blocked)", dir, FREEZE_WAIT_MS);
+		fflush(stdout);
+		_exit(FAIL);
+	}
+	if (fz.err) {
+		errno = fz.err;
+		return fail("FIFREEZE %s: %m", dir);
+	}
+	*frozen = true;
+	rc = crew_start(&c, a, want, gen, 2);
+	if (rc) {
+		thaw(dir, NULL, frozen);
+		return rc;
+	}
+	if (a->shared) {
+		/* the mapped page's report first, then a while to see nothing else come */
+		wait_reports(&h, 1, WAIT_MS);
+		handle_for(&h, FROZEN_HOLD_MS);
+		n = crew_finished(&c);
+		diag("%s shared, frozen before the writes: %d report(s) (page %d: %d, page %d: %d), %d writer(s) done, %d ms after the first report",
+		     fsname, h.total, FZ_PRESENT, h.counts[FZ_PRESENT], FZ_MARKER,
+		     h.counts[FZ_MARKER], n, FROZEN_HOLD_MS);
+		if (n)
+			rc = fail("%s: %d write(s) to MAP_SHARED pages completed while the file system was frozen",
+				  fsname, n);
+		if (h.counts[FZ_PRESENT] != 1)
+			rc = fail("%s: the write to the mapped protected page %d was not reported while frozen (documented: reported before ->page_mkwrite())",
+				  fsname, FZ_PRESENT);
+		if (h.counts[FZ_MARKER])
+			rc = fail("%s: the write to the unmapped page %d was reported while frozen (documented: ->page_mkwrite(), which waits for the thaw, runs first)",
+				  fsname, FZ_MARKER);
+	} else if (!wait_reports(&h, 2, WAIT_MS)) {
+		rc = fail("%s: %d of 2 MAP_PRIVATE writes reported while frozen", fsname, h.total);
+	}
+	rc |= thaw(dir, &h, frozen);
+	rc |= release_held(&h);
+	rc |= crew_finish(&c, &h, WAIT_MS);
+	rc |= check_counts(&h, want, "freeze before the writes");
+	return rc ? FAIL : PASS;
+}
+
+static int t_freeze(const char *dir, const char *fsname, bool shared, int salt)
+{
+	int init[FZ_PAGES], gens[FZ_PAGES], i, rc;
+	char path[PATH_MAX];
+	bool frozen = false;
+	struct area a;
+
+	for (i = 0; i < FZ_PAGES; i++)
+		init[i] = gens[i] = 1;
+	snprintf(path, sizeof(path), "%s/.uffd-wp-data-freeze", dir);
+	area_init(&a);
+	rc = area_file(&a, path, FZ_PAGES, init, salt);
+	if (!rc)
+		rc = area_map(&a, shared);
+	if (rc)
+		goto out;
+
+	/* 1: frozen while the writers wait for the handler */
+	read_fault(&a, FZ_PRESENT, FZ_PRESENT + 1);
+	rc = protect_all(&a, true);
+	if (!rc)
+		rc = freeze_during(&a, dir, fsname, 2, &frozen);
+	if (rc)
+		goto out;
+	gens[FZ_PRESENT] = gens[FZ_MARKER] = 2;
+
+	/* 2: frozen before the writes; FZ_MARKER is a marker again */
+	if (madvise(page_addr(&a, FZ_MARKER), psize, MADV_DONTNEED)) {
+		rc = fail("MADV_DONTNEED: %m");
+		goto out;
+	}
+	rc = protect_all(&a, true);
+	if (!rc)
+		rc = freeze_before(&a, dir, fsname, 3, &frozen);
+	if (rc)
+		goto out;
+	gens[FZ_PRESENT] = gens[FZ_MARKER] = 3;
+
+	rc = verify_map("mapping after the thaw", a.map, salt, FZ_PAGES, gens);
+	if (msync(a.map, FZ_PAGES * psize, MS_SYNC) || fsync(a.fd))
+		rc = fail("msync/fsync: %m");
+	area_unmap(&a);
+	i = evict(a.fd, FZ_PAGES);
+	if (i)
+		rc = fail("%d/%d page(s) still in the page cache after fsync + POSIX_FADV_DONTNEED",
+			  i, FZ_PAGES);
+	rc |= verify_file("pread after eviction", a.fd, salt, FZ_PAGES, shared ? gens : init);
+out:
+	if (frozen)
+		fs_freeze(dir, false);
+	area_destroy(&a);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* cases 8, 9: truncate / punch the page a writer is blocked on        */
+
+#define CUT_PAGES	8
+#define CUT_PAGE	5	/* the writer's page; truncate cuts pages 5-7 */
+
+/* what a half page holds */
+#define HS_MIXED	-1
+#define HS_SIGBUS	-2	/* reading the mapping raised SIGBUS */
+#define HS_EOF		-3	/* pread: beyond the end of the file */
+
+/* the generation of the words of p in [from, to) bytes, HS_MIXED if several */
+static int span_gen(const char *p, int salt, int page, size_t from, size_t to)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	int g = -100, x, gen;
+	size_t k;
+
+	for (k = from / 8; k < to / 8; k++) {
+		for (x = -1, gen = 0; gen < 8 && x < 0; gen++)
+			if (w[k] == word(salt, page, gen, k))
+				x = gen;
+		if (x < 0 || (g != -100 && g != x))
+			return HS_MIXED;
+		g = x;
+	}
+	return g;
+}
+
+static const char *hs_str(int lo, int hi, char *s)
+{
+	static const char *special[] = { "", "mixed", "SIGBUS", "EOF" };
+
+	if (lo < 0 && lo == hi)
+		return special[-lo];
+	sprintf(s, "%s%d|%s%d", lo < 0 ? special[-lo] : "gen ", lo < 0 ? 0 : lo,
+		hi < 0 ? special[-hi] : "gen ", hi < 0 ? 0 : hi);
+	return s;
+}
+
+struct cut_outcome {
+	int cut_err;		/* errno of ftruncate / fallocate */
+	int held;		/* reports up to the un-protect */
+	bool early;		/* writer done before the un-protect */
+	int unprotect_err;	/* errno of UFFDIO_WRITEPROTECT(0) of the page */
+	int reports;		/* reports for the page in all */
+	int total;		/* reports in all */
+	int sigbus;		/* the writer's SIGBUS count */
+	int map_lo, map_hi;	/* the page through the mapping afterwards */
+	int file_lo, file_hi;	/* the page with pread (files: after eviction) */
+	long long size;		/* file size, pages */
+	int others_bad;		/* other pages with wrong content */
+};
+
+struct cutter {
+	int fd;
+	bool punch;
+};
+
+static int cut_fn(void *arg)
+{
+	struct cutter *ct = arg;
+	int r;
+
+	if (ct->punch)
+		r = fallocate(ct->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)CUT_PAGE * psize, psize);
+	else
+		r = ftruncate(ct->fd, (off_t)CUT_PAGE * psize);
+	return r ? errno : 0;
+}
+
+/*
+ * The writer writes the first half of protected, mapped page CUT_PAGE
+ * (gen 2) and blocks; with its report held, another thread truncates the
+ * file to CUT_PAGE pages or punches that page out; then the handler
+ * un-protects the page (and wakes the range if that fails, as a handler
+ * must: the writer waits for it).  Everything seen is recorded in o.
+ */
+static int cut_run(struct area *a, bool punch, struct cut_outcome *o)
+{
+	struct cutter ct = { .fd = a->fd, .punch = punch };
+	struct bounded b = { .fn = cut_fn, .arg = &ct };
+	bool want[CUT_PAGES] = { false };
+	char *buf = malloc(psize);
+	struct handler h;
+	struct crew c;
+	struct stat st;
+	int i, rc = PASS;
+	ssize_t r;
+
+	memset(o, 0, sizeof(*o));
+	if (!buf)
+		return fail("malloc");
+	a->wlen = psize / 2;
+	read_fault(a, 0, CUT_PAGES);
+	rc = protect_all(a, true);
+	want[CUT_PAGE] = true;
+	handler_reset(&h, a, true);
+	if (!rc)
+		rc = crew_start(&c, a, want, 2, 1);
+	if (rc)
+		goto out;
+	if (!wait_reports(&h, 1, WAIT_MS)) {
+		rc = fail("%s: the write to the protected page was not reported", a->path);
+		crew_finish(&c, &h, 0);
+		goto out;
+	}
+	if (!bounded_call(&b, &h, OP_TIMEOUT_S * 1000)) {
+		fail("%s: %s of the page a writer is blocked on did not return within %d s",
+		     a->path, punch ? "fallocate(PUNCH_HOLE)" : "ftruncate", OP_TIMEOUT_S);
+		protect_all(a, false);
+		h.hold = false;
+		bounded_rescue(&b, &h, punch ? "fallocate(PUNCH_HOLE)" : "ftruncate");
+		crew_finish(&c, &h, WAIT_MS);
+		rc = FAIL;
+		goto out;
+	}
+	o->cut_err = b.err;
+	handle_for(&h, 50);
+	o->held = h.total;
+	o->early = crew_finished(&c);
+	o->unprotect_err = uffd_wp(a->uffd, page_addr(a, CUT_PAGE), psize, false);
+	if (o->unprotect_err)
+		uffd_wake(a->uffd, page_addr(a, CUT_PAGE), psize);
+	h.hold = false;
+	rc = crew_finish(&c, &h, WAIT_MS);
+	o->reports = h.counts[CUT_PAGE];
+	o->total = h.total;
+	o->sigbus = c.w[0].sigbus;
+	if (o->sigbus && c.w[0].sigbus_page != CUT_PAGE)
+		rc = fail("SIGBUS for page %d, the writer wrote page %d", c.w[0].sigbus_page, CUT_PAGE);
+
+	/* the page and the others, through the mapping */
+	if (guarded_copy(buf, page_addr(a, CUT_PAGE))) {
+		o->map_lo = o->map_hi = HS_SIGBUS;
+	} else {
+		o->map_lo = span_gen(buf, a->salt, CUT_PAGE, 0, psize / 2);
+		o->map_hi = span_gen(buf, a->salt, CUT_PAGE, psize / 2, psize);
+	}
+	for (i = 0; i < CUT_PAGES; i++)
+		if (i < CUT_PAGE || (punch && i > CUT_PAGE))
+			o->others_bad += check_page("mapping, other pages", page_addr(a, i),
+						    a->salt, i, 1) != 0;
+
+	/* and in the file: written back and evicted first */
+	if (!a->memfd) {
+		if (a->shared && msync(a->map, (size_t)a->n * psize, MS_SYNC))
+			rc = fail("msync: %m");
+		if (fsync(a->fd))
+			rc = fail("fsync: %m");
+		area_unmap(a);
+		evict(a->fd, CUT_PAGES);
+	}
+	r = pread(a->fd, buf, psize, (off_t)CUT_PAGE * psize);
+	if (r == 0) {
+		o->file_lo = o->file_hi = HS_EOF;
+	} else if (r != (ssize_t)psize) {
+		rc = fail("pread page %d: %zd (%m)", CUT_PAGE, r);
+		o->file_lo = o->file_hi = HS_MIXED;
+	} else {
+		o->file_lo = span_gen(buf, a->salt, CUT_PAGE, 0, psize / 2);
+		o->file_hi = span_gen(buf, a->salt, CUT_PAGE, psize / 2, psize);
+	}
+	for (i = 0; i < CUT_PAGES; i++) {
+		if (!(i < CUT_PAGE || (punch && i > CUT_PAGE)))
+			continue;
+		if (pread(a->fd, buf, psize, (off_t)i * psize) != (ssize_t)psize)
+			o->others_bad++;
+		else
+			o->others_bad += check_page("pread, other pages", buf, a->salt, i, 1) != 0;
+	}
+	o->size = fstat(a->fd, &st) ? -1 : (long long)(st.st_size / (off_t)psize);
+out:
+	a->wlen = 0;
+	free(buf);
+	return rc;
+}
+
+static int t_cut(const char *dir, const char *fsname, bool punch, bool shared, int salt)
+{
+	const char *what = punch ? "punch" : "truncate";
+	int init[CUT_PAGES], i, rc, bad = 0;
+	struct cut_outcome f, s;
+	char path[PATH_MAX], a1[4][32], a2[4][32];
+	struct area a;
+
+	for (i = 0; i < CUT_PAGES; i++)
+		init[i] = 1;
+	TRY(install_bus_handler());
+	snprintf(path, sizeof(path), "%s/.uffd-wp-data-cut", dir);
+	area_init(&a);
+	rc = area_file(&a, path, CUT_PAGES, init, salt);
+	if (!rc)
+		rc = area_map(&a, shared);
+	if (!rc)
+		rc = cut_run(&a, punch, &f);
+	area_destroy(&a);
+	if (rc)
+		return rc;
+
+	/* the same sequence on shmem */
+	area_init(&a);
+	rc = area_memfd(&a, CUT_PAGES, init, salt);
+	if (!rc)
+		rc = area_map(&a, shared);
+	if (!rc)
+		rc = cut_run(&a, punch, &s);
+	area_destroy(&a);
+	if (rc)
+		return fail("the reference run on shmem failed");
+
+	diag("%s %s %s: cut %s, reports held %d, writer done before the un-protect %s, un-protect %s, reports %d (page) %d (all), SIGBUS %d, mapping %s, file %s, size %lld pages",
+	     what, shared ? "shared" : "private", fsname, strerror(f.cut_err), f.held,
+	     f.early ? "yes" : "no", strerror(f.unprotect_err), f.reports, f.total, f.sigbus,
+	     hs_str(f.map_lo, f.map_hi, a1[0]), hs_str(f.file_lo, f.file_hi, a1[1]), f.size);
+	diag("%s %s shmem: cut %s, reports held %d, writer done before the un-protect %s, un-protect %s, reports %d (page) %d (all), SIGBUS %d, mapping %s, file %s, size %lld pages",
+	     what, shared ? "shared" : "private", strerror(s.cut_err), s.held,
+	     s.early ? "yes" : "no", strerror(s.unprotect_err), s.reports, s.total, s.sigbus,
+	     hs_str(s.map_lo, s.map_hi, a2[0]), hs_str(s.file_lo, s.file_hi, a2[1]), s.size);
+
+	/* the same as shmem */
+#define SAME(field, fmt)						\
+	do {								\
+		if (f.field != s.field) {				\
+			diag(#field ": " fmt " on %s, " fmt " on shmem",	\
+			     f.field, fsname, s.field);			\
+			bad++;						\
+		}							\
+	} while (0)
+	SAME(cut_err, "%d");
+	SAME(held, "%d");
+	SAME(early, "%d");
+	SAME(unprotect_err, "%d");
+	SAME(reports, "%d");
+	SAME(total, "%d");
+	SAME(sigbus, "%d");
+	SAME(map_lo, "%d");
+	SAME(map_hi, "%d");
+	SAME(file_lo, "%d");
+	SAME(file_hi, "%d");
+	SAME(size, "%lld");
+#undef SAME
+	if (bad)
+		rc = fail("%s of the page a writer is blocked on: %d difference(s) from shmem", what, bad);
+	if (f.others_bad || s.others_bad)
+		rc = fail("other pages changed: %d on %s, %d on shmem", f.others_bad, fsname, s.others_bad);
+
+	/* and what shmem does, spelled out */
+	if (f.cut_err || f.held != 1 || f.early || f.reports != 1 || f.total != 1)
+		rc = fail("%s: expected the cut to succeed and exactly one report, with the writer blocked until the un-protect",
+			  fsname);
+	if (!punch && (f.sigbus != 1 || f.map_lo != HS_SIGBUS || f.file_lo != HS_EOF ||
+		       f.size != CUT_PAGE))
+		rc = fail("%s: truncate: expected SIGBUS for the writer and the page gone", fsname);
+	if (punch && (f.sigbus || f.map_lo != 2 || f.map_hi != 0 ||
+		      f.file_lo != (shared ? 2 : 0) || f.file_hi != 0 || f.size != CUT_PAGES))
+		rc = fail("%s: punch: expected the write in a fresh zero-filled page (gen 2|gen 0), %s in the file",
+			  fsname, shared ? "there too" : "a hole");
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* case 10: writeback with stable pages while a writer is blocked      */
+
+#define ST_PAGES	8
+#define ST_DONE		2	/* the writeback ends before the un-protect */
+#define ST_FLIGHT	5	/* the un-protect right after it started */
+
+static const char *stable_fs(void)
+{
+	const char *s = getenv("UFFDWP_STABLEFS");
+
+	return s && *s ? s : NULL;
+}
+
+/* stable_writes of the disk mounted at dir: 1 or 0, -1 if unknown; what was read in desc */
+static int stable_writes(const char *dir, char *desc, size_t len)
+{
+	char dev[256], type[64], p[640], v[16] = "";
+	const char *name;
+	FILE *f;
+
+	if (!find_mount(dir, dev, sizeof(dev), type, sizeof(type))) {
+		snprintf(desc, len, "%s is not a mount point", dir);
+		return -1;
+	}
+	name = strrchr(dev, '/');
+	name = name ? name + 1 : dev;
+	snprintf(p, sizeof(p), "/sys/class/block/%s/queue/stable_writes", name);
+	f = fopen(p, "r");
+	if (!f) {	/* a partition: the disk's queue */
+		snprintf(p, sizeof(p), "/sys/class/block/%s/../queue/stable_writes", name);
+		f = fopen(p, "r");
+	}
+	if (!f) {
+		snprintf(desc, len, "%s: %s on %s, no stable_writes attribute", dir, type, dev);
+		return -1;
+	}
+	if (!fgets(v, sizeof(v), f))
+		v[0] = 0;
+	fclose(f);
+	v[strcspn(v, "\n")] = 0;
+	snprintf(desc, len, "%s: %s on %s, %s = %s", dir, type, dev, p, v);
+	return v[0] == '1' ? 1 : v[0] == '0' ? 0 : -1;
+}
+
+static int fsync_fn(void *fd)
+{
+	return fsync(*(int *)fd) ? errno : 0;
+}
+
+static int start_wb_fn(void *fd)
+{
+	return sync_file_range(*(int *)fd, (off_t)ST_FLIGHT * psize, psize,
+			       SYNC_FILE_RANGE_WRITE) ? errno : 0;
+}
+
+/* one writer blocked on page pg; writeback (b) while it is; then the un-protect */
+static int stable_round(struct area *a, int pg, struct bounded *b, bool wait_wb)
+{
+	bool want[ST_PAGES] = { false };
+	struct handler h;
+	struct crew c;
+	int64_t t0;
+	int rc = PASS;
+
+	want[pg] = true;
+	handler_reset(&h, a, true);
+	TRY(crew_start(&c, a, want, 3, 1));
+	if (!wait_reports(&h, 1, WAIT_MS)) {
+		rc = fail("the write to the protected dirty page %d was not reported", pg);
+		crew_finish(&c, &h, 0);
+		return rc;
+	}
+	t0 = now_ms();
+	if (!bounded_call(b, &h, wait_wb ? OP_TIMEOUT_S * 1000 : WAIT_MS)) {
+		rc = fail("writeback (%s) of a dirty page a writer is blocked on did not finish within %d s",
+			  wait_wb ? "fsync" : "sync_file_range(WRITE)", OP_TIMEOUT_S);
+		release_held(&h);
+		bounded_rescue(b, &h, "writeback");
+		crew_finish(&c, &h, WAIT_MS);
+		return rc;
+	}
+	if (b->err) {
+		errno = b->err;
+		rc = fail("%s: %m", wait_wb ? "fsync" : "sync_file_range(WRITE)");
+	}
+	drain(&h);
+	if (crew_finished(&c))
+		rc = fail("the writer went past its protected page during writeback");
+	diag("page %d: %s returned in %lld ms with the writer blocked (pte %s)", pg,
+	     wait_wb ? "fsync" : "sync_file_range(WRITE)", (long long)(now_ms() - t0),
+	     pm_str(pagemap(page_addr(a, pg))));
+	t0 = now_ms();
+	rc |= release_held(&h);
+	rc |= crew_finish(&c, &h, WAIT_MS);
+	diag("page %d: the writer finished %lld ms after the un-protect", pg,
+	     (long long)(now_ms() - t0));
+	rc |= check_counts(&h, want, wait_wb ? "writeback done before the un-protect" :
+			   "un-protect while writeback is under way");
+	return rc ? FAIL : PASS;
+}
+
+/* page pg as it is on the disk (O_DIRECT), compared with gen */
+static int check_direct(const char *path, int salt, int pg, int gen)
+{
+	void *buf = NULL;
+	ssize_t r;
+	int fd, rc = PASS;
+
+	if (posix_memalign(&buf, psize, psize))
+		return fail("posix_memalign");
+	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (fd < 0) {
+		free(buf);
+		return fail("open(%s, O_DIRECT): %m", path);
+	}
+	r = pread(fd, buf, psize, (off_t)pg * psize);
+	if (r != (ssize_t)psize)
+		rc = fail("O_DIRECT pread page %d: %zd (%m)", pg, r);
+	else if (check_page("O_DIRECT read after fsync, mapping still in place", buf, salt, pg, gen))
+		rc = fail("page %d on the disk is not the blocked writer's data after fsync: the write after the un-protect did not dirty the page (no ->page_mkwrite(), lost on eviction)",
+			  pg);
+	close(fd);
+	free(buf);
+	return rc;
+}
+
+static int t_stable(int salt)
+{
+	const char *dir = stable_fs();
+	int init[ST_PAGES], gens[ST_PAGES], i, rc;
+	char path[PATH_MAX], desc[2 * PATH_MAX];
+	struct bounded b;
+	struct area a;
+
+	if (!dir)
+		return fail("UFFDWP_STABLEFS is not set");
+	i = stable_writes(dir, desc, sizeof(desc));
+	diag("%s", desc);
+	if (i != 1)
+		return fail("%s has no stable writes (stable_writes must be 1 before the mount, scripts/guest-init): the case would not test stable pages",
+			    dir);
+	for (i = 0; i < ST_PAGES; i++)
+		init[i] = gens[i] = 1;
+	snprintf(path, sizeof(path), "%s/.uffd-wp-data-stable", dir);
+	area_init(&a);
+	rc = area_file(&a, path, ST_PAGES, init, salt);
+	if (!rc)
+		rc = area_map(&a, true);
+	if (rc)
+		goto out;
+	/* dirty both pages (not protected yet), then protect them dirty */
+	fill_page(page_addr(&a, ST_DONE), salt, ST_DONE, 2);
+	fill_page(page_addr(&a, ST_FLIGHT), salt, ST_FLIGHT, 2);
+	rc = protect_all(&a, true);
+	if (rc)
+		goto out;
+
+	b = (struct bounded){ .fn = fsync_fn, .arg = &a.fd };
+	rc = stable_round(&a, ST_DONE, &b, true);
+	if (rc)
+		goto out;
+	b = (struct bounded){ .fn = start_wb_fn, .arg = &a.fd };
+	rc = stable_round(&a, ST_FLIGHT, &b, false);
+	if (rc)
+		goto out;
+	gens[ST_DONE] = gens[ST_FLIGHT] = 3;
+	rc = verify_map("mapping after the writes", a.map, salt, ST_PAGES, gens);
+	if (fsync(a.fd))
+		rc = fail("fsync: %m");
+	rc |= check_direct(path, salt, ST_DONE, 3);
+	rc |= check_direct(path, salt, ST_FLIGHT, 3);
+	area_unmap(&a);
+	i = evict(a.fd, ST_PAGES);
+	if (i)
+		rc = fail("%d/%d page(s) still in the page cache after fsync + POSIX_FADV_DONTNEED",
+			  i, ST_PAGES);
+	rc |= verify_file("pread after eviction", a.fd, salt, ST_PAGES, gens);
+out:
+	area_destroy(&a);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* case 11: a 2 MiB large folio mapped by a PMD (xfs)                  */
+
+#define LF_SIZE		(2UL << 20)
+#define LF_PAGES	((int)(LF_SIZE / 4096))
+#define LF_MID		(LF_PAGES / 2)
+
+/* FilePmdMapped of the vma that starts at addr (/proc/self/smaps), kB; -1 if none */
+static long file_pmd_kb(const void *addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	unsigned long lo, hi;
+	char line[512];
+	bool in = false;
+	long kb = -1, v;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+			in = lo == (unsigned long)addr;
+		else if (in && sscanf(line, "FilePmdMapped: %ld kB", &v) == 1) {
+			kb = v;
+			break;
+		}
+	}
+	fclose(f);
+	return kb;
+}
+
+/* a 2 MiB aligned MAP_SHARED MADV_HUGEPAGE mapping of a->fd, read-faulted; its FilePmdMapped */
+static long lf_map(struct area *a)
+{
+	size_t span = 2 * LF_SIZE;
+	char *r, *p;
+
+	a->shared = true;
+	r = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r == MAP_FAILED)
+		return -2;
+	p = (char *)(((uintptr_t)r + LF_SIZE - 1) & ~(uintptr_t)(LF_SIZE - 1));
+	if (p > r)
+		munmap(r, p - r);
+	munmap(p + LF_SIZE, r + span - (p + LF_SIZE));
+	a->map = mmap(p, LF_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, a->fd, 0);
+	if (a->map == MAP_FAILED)
+		return -2;
+	if (madvise(a->map, LF_SIZE, MADV_HUGEPAGE))
+		return -3;
+	read_fault(a, 0, LF_PAGES);
+	return file_pmd_kb(a->map);
+}
+
+/* map (lf_map) until a PMD maps the file: PASS, SKIP or FAIL */
+static int lf_map_pmd(struct area *a, const char *fsname, const char *when)
+{
+	long kb = -1;
+	int tries, n;
+
+	/* what pread() brought in is not what a MADV_HUGEPAGE fault would */
+	evict(a->fd, LF_PAGES);
+	for (tries = 0; tries < 3; tries++) {
+		if (tries) {
+			area_unmap(a);
+			n = evict(a->fd, LF_PAGES);
+			diag("%s: not PMD-mapped (FilePmdMapped %ld kB), try %d; %d page(s) still cached before it",
+			     fsname, kb, tries + 1, n);
+		}
+		kb = lf_map(a);
+		if (kb == -2)
+			return fail("mmap: %m");
+		if (kb == -3)
+			return fail("MADV_HUGEPAGE: %m");
+		if (kb > 0)
+			break;
+	}
+	diag("%s %s: FilePmdMapped %ld kB (2 MiB aligned MAP_SHARED MADV_HUGEPAGE mapping, read-faulted)",
+	     fsname, when, kb);
+	if (kb > 0)
+		return PASS;
+	if (access("/sys/kernel/mm/transparent_hugepage", F_OK)) {
+		diag("SKIP: kernel without transparent huge pages: file folios are never PMD-mapped");
+		return SKIP;
+	}
+	return fail("%s %s: the aligned 2 MiB MADV_HUGEPAGE mapping is not PMD-mapped (FilePmdMapped %ld kB): xfs has large folios in Linux 6.12 and its read fault maps a 2 MiB folio with a PMD",
+		    fsname, when, kb);
+}
+
+/* write gen to the pages in written (NWRITERS threads); exactly those in reported reported, once */
+static int lf_write(struct area *a, const bool *written, const bool *reported, int gen,
+		    const char *what)
+{
+	struct handler h;
+	struct crew c;
+	int rc;
+
+	handler_reset(&h, a, false);
+	TRY(crew_start(&c, a, written, gen, NWRITERS));
+	rc = crew_finish(&c, &h, 3 * WAIT_MS);
+	rc |= check_counts(&h, reported, what);
+	return rc ? FAIL : PASS;
+}
+
+/* the mapping holds gens; msync, fsync, unmap, evict: so does the file */
+static int lf_settle(struct area *a, const int *gens, const char *what)
+{
+	char w[128];
+	int n, rc;
+
+	snprintf(w, sizeof(w), "mapping %s", what);
+	rc = verify_map(w, a->map, a->salt, LF_PAGES, gens);
+	if (msync(a->map, LF_SIZE, MS_SYNC) || fsync(a->fd))
+		rc = fail("msync/fsync: %m");
+	area_unmap(a);
+	n = evict(a->fd, LF_PAGES);
+	if (n)
+		rc = fail("%d/%d page(s) still in the page cache after fsync + POSIX_FADV_DONTNEED",
+			  n, LF_PAGES);
+	snprintf(w, sizeof(w), "pread after eviction, %s", what);
+	rc |= verify_file(w, a->fd, a->salt, LF_PAGES, gens);
+	return rc;
+}
+
+static int t_large(const char *dir, const char *fsname, int salt)
+{
+	static int init[LF_PAGES], gens[LF_PAGES];
+	static bool all[LF_PAGES], mid[LF_PAGES];
+	char path[PATH_MAX];
+	struct area a;
+	int i, rc;
+
+	if (psize != 4096)
+		return fail("page size %zu, the case assumes 4096", psize);
+	for (i = 0; i < LF_PAGES; i++) {
+		init[i] = 1;
+		all[i] = true;
+		mid[i] = i == LF_MID;
+	}
+	snprintf(path, sizeof(path), "%s/.uffd-wp-data-large", dir);
+	area_init(&a);
+	rc = area_file(&a, path, LF_PAGES, init, salt);
+	if (!rc)
+		rc = lf_map_pmd(&a, fsname, "before the 4 KiB protection");
+	if (!rc)
+		rc = area_register(&a);
+	if (rc)
+		goto out;
+
+	/* 1: 4 KiB in the middle protected; every page written once */
+	rc = protect_page(&a, LF_MID, true);
+	if (rc)
+		goto out;
+	diag("%s: 4 KiB at page %d protected: FilePmdMapped %ld kB, pte of the page %s, of its neighbours %s / %s",
+	     fsname, LF_MID, file_pmd_kb(a.map), pm_str(pagemap(page_addr(&a, LF_MID))),
+	     pm_str(pagemap(page_addr(&a, LF_MID - 1))), pm_str(pagemap(page_addr(&a, LF_MID + 1))));
+	rc = lf_write(&a, all, mid, 2, "4 KiB protected in a PMD-mapped 2 MiB folio, every page written");
+	for (i = 0; i < LF_PAGES; i++)
+		gens[i] = 2;
+	if (!rc)
+		rc = lf_settle(&a, gens, "after the 4 KiB round");
+	if (rc)
+		goto out;
+
+	/* 2: PMD-mapped again, the whole 2 MiB protected; every page written once */
+	rc = lf_map_pmd(&a, fsname, "before the 2 MiB protection");
+	if (!rc)
+		rc = area_register(&a);
+	if (!rc)
+		rc = protect_all(&a, true);
+	if (rc)
+		goto out;
+	diag("%s: 2 MiB protected: FilePmdMapped %ld kB, pte of page 0 %s", fsname,
+	     file_pmd_kb(a.map), pm_str(pagemap(a.map)));
+	rc = lf_write(&a, all, all, 3, "2 MiB protected, every page written once");
+	for (i = 0; i < LF_PAGES; i++)
+		gens[i] = 3;
+	if (!rc)
+		rc = lf_settle(&a, gens, "after the 2 MiB round");
+out:
+	area_destroy(&a);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* runner: each case in its own process group, with a hard timeout     */
 
 static struct test_fs fss[MAX_TEST_FS];
 static int nr_fs;
 
-enum ckind { C_REMOUNT, C_EVICT, C_ENOSPC_MARKER, C_ENOSPC_PRESENT, C_NOBLOCK, C_PRIVATE };
+enum ckind {
+	C_REMOUNT, C_EVICT, C_ENOSPC_MARKER, C_ENOSPC_PRESENT, C_NOBLOCK, C_PRIVATE,
+	C_FREEZE_SHARED, C_FREEZE_PRIVATE, C_TRUNC_SHARED, C_TRUNC_PRIVATE,
+	C_PUNCH_SHARED, C_PUNCH_PRIVATE, C_STABLE, C_LARGE,
+};
 
 struct tcase {
 	enum ckind kind;
@@ -1435,6 +2504,9 @@ struct tcase {
 	const struct test_fs *fs;	/* NULL: the small fs */
 	int salt;
 };
+
+/* the stable-pages fs (UFFDWP_STABLEFS), named for the TAP lines */
+static struct test_fs stable_tfs = { "ext4-stable", NULL };
 
 static int run_tcase(const void *arg)
 {
@@ -1454,6 +2526,19 @@ static int run_tcase(const void *arg)
 		return t_no_block(t->fs->dir, t->fs->name, t->salt);
 	case C_PRIVATE:
 		return t_private(t->fs->dir, t->fs->name, t->salt);
+	case C_FREEZE_SHARED:
+	case C_FREEZE_PRIVATE:
+		return t_freeze(t->fs->dir, t->fs->name, t->kind == C_FREEZE_SHARED, t->salt);
+	case C_TRUNC_SHARED:
+	case C_TRUNC_PRIVATE:
+		return t_cut(t->fs->dir, t->fs->name, false, t->kind == C_TRUNC_SHARED, t->salt);
+	case C_PUNCH_SHARED:
+	case C_PUNCH_PRIVATE:
+		return t_cut(t->fs->dir, t->fs->name, true, t->kind == C_PUNCH_SHARED, t->salt);
+	case C_STABLE:
+		return t_stable(t->salt);
+	case C_LARGE:
+		return t_large(t->fs->dir, t->fs->name, t->salt);
 	}
 	return FAIL;
 }
@@ -1476,7 +2561,8 @@ static void ensure_mounted(const char *dir, const char *dev, const char *type)
 static void cleanup_files(const struct tcase *t)
 {
 	static const char *names[] = { "probe", "remount", "evict", "sparse", "filler",
-				       "noblock", "private" };
+				       "noblock", "private", "freeze", "cut", "stable",
+				       "large" };
 	const char *dir = t->fs ? t->fs->dir : small_fs();
 	char path[PATH_MAX];
 	unsigned int k;
@@ -1489,9 +2575,34 @@ static void cleanup_files(const struct tcase *t)
 	}
 }
 
+static bool is_freeze(const struct tcase *t)
+{
+	return t->kind == C_FREEZE_SHARED || t->kind == C_FREEZE_PRIVATE;
+}
+
+/*
+ * A process that thaws dir after ms: a freeze case that dies or hangs
+ * frozen cannot thaw, and its blocked threads (in ->page_mkwrite()) keep
+ * it from exiting until somebody does.
+ */
+static pid_t thaw_guard(const char *dir, int ms)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		sleep_ms(ms);
+		if (!fs_freeze(dir, false))
+			printf("# thaw guard: %s was still frozen after %d ms: thawed\n", dir, ms);
+		_exit(0);
+	}
+	return pid;
+}
+
 static void run_one(const struct tcase *t, const char *sdev, const char *stype)
 {
 	int64_t t0 = now_ms(), left = budget_ms - (t0 - start_ms);
+	int tmo = (is_freeze(t) ? FREEZE_CASE_TIMEOUT_S : CASE_TIMEOUT_S) * 1000;
+	pid_t guard = -1;
 	struct isolated iso;
 	char desc[256];
 	int rc;
@@ -1506,10 +2617,19 @@ static void run_one(const struct tcase *t, const char *sdev, const char *stype)
 		tap_result(FAIL, NULL, "%s", desc);
 		return;
 	}
-	rc = run_isolated(run_tcase, t, left < CASE_TIMEOUT_S * 1000 ?
-			  (int)left : CASE_TIMEOUT_S * 1000, &iso);
+	if (is_freeze(t)) {
+		fflush(stdout);
+		guard = thaw_guard(t->fs->dir, THAW_GUARD_MS);
+	}
+	rc = run_isolated(run_tcase, t, left < tmo ? (int)left : tmo, &iso);
 	if (iso.why[0])
 		fail("case %s", iso.why);
+	if (guard > 0) {
+		kill(guard, SIGKILL);
+		waitpid(guard, NULL, 0);
+		if (!fs_freeze(t->fs->dir, false))
+			rc = fail("the case left %s frozen (thawed now)", t->fs->dir);
+	}
 	ensure_mounted(small_fs(), sdev, stype);
 	cleanup_files(t);
 	if (!have_wp_file) {
@@ -1524,7 +2644,8 @@ static void run_one(const struct tcase *t, const char *sdev, const char *stype)
 
 int main(void)
 {
-	static struct tcase cases[3 + 3 * MAX_TEST_FS];
+	static struct tcase cases[5 + 10 * MAX_TEST_FS];
+	char lt[512], ltype[64];
 	const char *b = getenv("UFFDWP_BUDGET");
 	char sdev[512] = "", stype[64] = "";
 	int i, n = 0, e;
@@ -1544,6 +2665,23 @@ int main(void)
 		cases[n++] = (struct tcase){ C_NOBLOCK, "no-blocking-while-blocked", &fss[i], 0 };
 	for (i = 0; i < nr_fs; i++)
 		cases[n++] = (struct tcase){ C_PRIVATE, "private-no-file-modification", &fss[i], 0 };
+	for (i = 0; i < nr_fs; i++) {
+		cases[n++] = (struct tcase){ C_FREEZE_SHARED, "fifreeze-blocked-shared", &fss[i], 0 };
+		cases[n++] = (struct tcase){ C_FREEZE_PRIVATE, "fifreeze-blocked-private", &fss[i], 0 };
+	}
+	for (i = 0; i < nr_fs; i++) {
+		cases[n++] = (struct tcase){ C_TRUNC_SHARED, "truncate-blocked-shared-vs-shmem", &fss[i], 0 };
+		cases[n++] = (struct tcase){ C_TRUNC_PRIVATE, "truncate-blocked-private-vs-shmem", &fss[i], 0 };
+		cases[n++] = (struct tcase){ C_PUNCH_SHARED, "punch-blocked-shared-vs-shmem", &fss[i], 0 };
+		cases[n++] = (struct tcase){ C_PUNCH_PRIVATE, "punch-blocked-private-vs-shmem", &fss[i], 0 };
+	}
+	stable_tfs.dir = stable_fs();
+	cases[n++] = (struct tcase){ C_STABLE, "stable-writeback-blocked", &stable_tfs, 0 };
+	/* large folios: the file systems that have them in 6.12 (xfs) */
+	for (i = 0; i < nr_fs; i++)
+		if (find_mount(fss[i].dir, lt, sizeof(lt), ltype, sizeof(ltype)) &&
+		    !strcmp(ltype, "xfs"))
+			cases[n++] = (struct tcase){ C_LARGE, "large-folio-pmd-wp", &fss[i], 0 };
 	for (i = 0; i < n; i++)
 		cases[i].salt = 16 * (i + 1);
 	tap_plan(n);

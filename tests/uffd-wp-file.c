@@ -10,9 +10,17 @@
  * thread is the fault handler (poll() with a timeout), so a write that is
  * never reported, or a writer that never wakes up, is a failure, not a hang.
  *
+ * The register-wp-not-opted-in cases check that file systems that did not opt
+ * in keep the upstream behaviour: synchronous MODE_WP refused with EINVAL,
+ * WP_ASYNC accepted; on ramfs (mounted under /tmp) and on 9p (a scratch file
+ * in UFFDWP_VMDIR, else build/vm, in the repository mounted over 9p).
+ *
  * Environment:
  *   UFFDWP_FS              space-separated "name:mountpoint" list
  *                          (default: the current directory as "cwd")
+ *   UFFDWP_VMDIR           the VM's directory (9p), for the 9p scratch file
+ *   UFFDWP_OVERLAYFS       an overlayfs mount whose layers are on ext4: run
+ *                          every case on it too (it must behave as ext4)
  *   UFFDWP_EXPECT_WP_FILE  1 (default) or 0: is UFFD_FEATURE_WP_FILE expected
  *   UFFDWP_BUDGET          total time budget in seconds (default 600)
  *
@@ -36,6 +44,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -74,7 +83,7 @@ struct memtype {
 static const struct memtype mt_shmem = { "shmem", "memfd", NULL, true };
 static const struct memtype mt_shmem_private = { "shmem-private", "memfd", NULL, false };
 
-#define MAX_MEMTYPES	(2 + 2 * MAX_TEST_FS)
+#define MAX_MEMTYPES	(2 + 2 * (MAX_TEST_FS + 1))
 static struct memtype memtypes[MAX_MEMTYPES];
 static int nr_memtypes;
 
@@ -1554,6 +1563,181 @@ static int g_devmem(const void *arg)
 	return PASS;
 }
 
+
+/* ------------------------------------------------------------------ */
+/* file systems that do not opt in                                     */
+
+/*
+ * Synchronous write-protect is for the file systems that opt in (ext4,
+ * xfs, btrfs); every other keeps the upstream behaviour, on the base kernel
+ * as on the series: UFFDIO_REGISTER(MODE_WP) of a regular file's mapping
+ * fails with EINVAL and leaves nothing registered, while a context with
+ * UFFD_FEATURE_WP_ASYNC registers and protects it as before.  ramfs
+ * (mounted here) and 9p (the repository, the test's cwd in the guest) are
+ * two file systems that fault through the generic filemap path too.
+ */
+/*
+ * The type of the file system path is on: the longest mount point of
+ * /proc/self/mounts above it (statfs() cannot tell: 9p reports the type
+ * of the host's file system).  0 or an errno.
+ */
+static int mount_type(const char *path, char *type, size_t len)
+{
+	char real[PATH_MAX], line[2 * PATH_MAX], dev[PATH_MAX], mnt[PATH_MAX], t[64];
+	size_t best = 0, n;
+	FILE *f;
+
+	if (!realpath(path, real))
+		return errno;
+	f = fopen("/proc/self/mounts", "r");
+	if (!f)
+		return errno;
+	type[0] = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%4095s %4095s %63s", dev, mnt, t) != 3)
+			continue;
+		n = strlen(mnt);
+		if (strncmp(real, mnt, n) || (real[n] && real[n] != '/' && strcmp(mnt, "/")))
+			continue;
+		if (n >= best) {	/* the later of equal ones is the visible one */
+			best = n;
+			snprintf(type, len, "%s", t);
+		}
+	}
+	fclose(f);
+	return type[0] ? 0 : ENOENT;
+}
+
+struct refusal {
+	const char *fs;		/* "ramfs" or "9p" */
+	bool shared;
+	char dir[PATH_MAX];	/* set by the runner */
+	char path[PATH_MAX];	/* the scratch file, removed by the runner */
+};
+
+static struct refusal refusals[] = {
+	{ .fs = "ramfs", .shared = true },
+	{ .fs = "ramfs", .shared = false },
+	{ .fs = "9p", .shared = true },
+	{ .fs = "9p", .shared = false },
+};
+
+#define NR_REFUSALS	((int)(sizeof(refusals) / sizeof(refusals[0])))
+
+static bool is_ramfs(const struct refusal *r)
+{
+	return !strcmp(r->fs, "ramfs");
+}
+
+static int g_refusal(const void *arg)
+{
+	const struct refusal *r = arg;
+	const char *kind = r->shared ? "MAP_SHARED" : "MAP_PRIVATE";
+	size_t size = NPAGES * psize;
+	const uint64_t wp_only = 1ULL << _UFFDIO_WAKE | 1ULL << _UFFDIO_WRITEPROTECT;
+	char *m = MAP_FAILED, *buf = NULL, type[64];
+	int fd = -1, uffd = -1, rc = PASS, i, e;
+	uint64_t ioctls = 0;
+
+	if (is_ramfs(r)) {
+		if (mkdir(r->dir, 0700) && errno != EEXIST)
+			return fail("mkdir %s: %m", r->dir);
+		if (mount("ramfs", r->dir, "ramfs", 0, "mode=0700"))
+			return fail("mount -t ramfs ramfs %s: %m", r->dir);
+	}
+	e = mount_type(r->dir, type, sizeof(type));
+	if (e) {
+		errno = e;
+		return fail("the file system of %s (/proc/self/mounts): %m", r->dir);
+	}
+	if (strcmp(type, r->fs))
+		return fail("%s is on %s, not %s%s", r->dir, type, r->fs,
+			    is_ramfs(r) ? "" : ": the test runs in the guest, from the repository mounted over 9p");
+	fd = open(r->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	buf = malloc(psize);
+	if (fd < 0 || !buf) {
+		rc = fail("create %s: %m", r->path);
+		goto out;
+	}
+	for (i = 0; i < NPAGES; i++) {
+		memset(buf, pat(i, 0), psize);
+		if (pwrite(fd, buf, psize, (off_t)i * psize) != (ssize_t)psize) {
+			rc = fail("pwrite %s: %m", r->path);
+			goto out;
+		}
+	}
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, r->shared ? MAP_SHARED : MAP_PRIVATE, fd, 0);
+	if (m == MAP_FAILED) {
+		rc = fail("mmap(PROT_READ|PROT_WRITE, %s) of %s: %m", kind, r->path);
+		goto out;
+	}
+
+	/* synchronous: refused, nothing left registered */
+	uffd = uffd_open(0, NULL);
+	if (uffd < 0) {
+		rc = fail("userfaultfd/UFFDIO_API: %s", strerror(-uffd));
+		goto out;
+	}
+	e = uffd_register(uffd, m, size, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (e != EINVAL) {
+		rc = fail("UFFDIO_REGISTER(MODE_WP) of a %s mapping of a %s file: %s, expected EINVAL (%s does not opt in to synchronous write-protect)",
+			  kind, r->fs, e ? strerror(e) : "success", r->fs);
+		if (!e)
+			uffd_unregister(uffd, m, size);
+	} else {
+		e = uffd_wp(uffd, m, size, true);
+		if (e != ENOENT)
+			rc = fail("UFFDIO_WRITEPROTECT after the refused registration: %s, expected ENOENT (nothing registered)",
+				  e ? strerror(e) : "success");
+	}
+	close(uffd);
+
+	/* UFFD_FEATURE_WP_ASYNC: accepted, as upstream */
+	uffd = uffd_open(UFFD_FEATURE_WP_ASYNC, NULL);
+	if (uffd < 0) {
+		rc = fail("UFFDIO_API(UFFD_FEATURE_WP_ASYNC): %s", strerror(-uffd));
+		goto out;
+	}
+	e = uffd_register(uffd, m, size, UFFDIO_REGISTER_MODE_WP, &ioctls);
+	if (e) {
+		rc = fail("UFFDIO_REGISTER(MODE_WP) of a %s mapping of a %s file with UFFD_FEATURE_WP_ASYNC: %s, expected success (upstream behaviour)",
+			  kind, r->fs, strerror(e));
+		goto out;
+	}
+	/*
+	 * With the file series, a range that is not anonymous memory, shmem
+	 * or hugetlbfs declares only the ioctls that can work there (the
+	 * base kernel lists COPY, ZEROPAGE, MOVE, POISON too)
+	 */
+	if (expect_wp_file() && ioctls != wp_only)
+		rc = fail("UFFDIO_REGISTER(MODE_WP, async) of a %s file returned ioctls %#llx, expected %#llx (UFFDIO_WAKE | UFFDIO_WRITEPROTECT)",
+			  r->fs, (unsigned long long)ioctls, (unsigned long long)wp_only);
+	e = uffd_wp(uffd, m, size, true);
+	if (e) {
+		rc = fail("UFFDIO_WRITEPROTECT(WP) with UFFD_FEATURE_WP_ASYNC: %s", strerror(e));
+	} else {
+		/* an async fault resolves itself: the write just lands */
+		memset(m + psize, pat(1, 1), psize);
+		if (uniform_byte(m + psize) != pat(1, 1))
+			rc = fail("write through the async-protected mapping did not land");
+	}
+	e = uffd_unregister(uffd, m, size);
+	if (e)
+		rc = fail("UFFDIO_UNREGISTER: %s", strerror(e));
+out:
+	if (uffd >= 0)
+		close(uffd);
+	if (m != MAP_FAILED)
+		munmap(m, size);
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	unlink(r->path);
+	if (is_ramfs(r) && umount2(r->dir, 0))
+		diag("umount %s: %m", r->dir);
+	return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* runner: each case in its own process group, with a hard timeout     */
 
@@ -1623,6 +1807,7 @@ static void add_memtype(const char *name, const char *fs, const char *dir, bool 
 
 static void parse_fs(void)
 {
+	const char *overlay = getenv("UFFDWP_OVERLAYFS");
 	struct test_fs fs[MAX_TEST_FS];
 	int i, n = parse_test_fs(fs, MAX_TEST_FS);
 
@@ -1632,12 +1817,40 @@ static void parse_fs(void)
 		add_memtype("file-shared", fs[i].name, fs[i].dir, true);
 		add_memtype("file-private", fs[i].name, fs[i].dir, false);
 	}
+	/*
+	 * overlayfs hands the mapping to the file of its layer (ext4): it
+	 * must behave exactly as that file system, case for case
+	 */
+	if (overlay && *overlay) {
+		add_memtype("file-shared", "overlay", overlay, true);
+		add_memtype("file-private", "overlay", overlay, false);
+	}
+}
+
+/* the refusal cases: ramfs under /tmp, a scratch file under the VM's directory (9p) */
+static void run_refusal(struct refusal *r)
+{
+	const char *vmdir = getenv("UFFDWP_VMDIR");
+
+	if (is_ramfs(r))
+		snprintf(r->dir, sizeof(r->dir), "/tmp/uffd-wp-file-ramfs.%d", (int)getpid());
+	else
+		snprintf(r->dir, sizeof(r->dir), "%s", vmdir && *vmdir ? vmdir : "build/vm");
+	snprintf(r->path, sizeof(r->path), "%s/.uffd-wp-file-refusal.%d", r->dir, (int)getpid());
+	report(run_budgeted(g_refusal, r, NULL), r->shared ? "file-shared" : "file-private",
+	       r->fs, "register-wp-not-opted-in");
+	if (is_ramfs(r)) {
+		umount2(r->dir, MNT_DETACH);	/* if the case could not */
+		rmdir(r->dir);
+	} else {
+		unlink(r->path);
+	}
 }
 
 int main(void)
 {
 	const char *b = getenv("UFFDWP_BUDGET");
-	int i, k, e;
+	int i, k, e, plan;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	psize = sysconf(_SC_PAGESIZE);
@@ -1651,13 +1864,14 @@ int main(void)
 	}
 
 	parse_fs();
-	tap_plan(2 + nr_memtypes * NR_CASES);
+	plan = 2 + NR_REFUSALS + nr_memtypes * NR_CASES;
+	tap_plan(plan);
 
 	e = uffd_features(&kfeatures);
 	if (e) {
 		diag("userfaultfd unavailable: %s", strerror(e));
 		snprintf(skip_reason, REASON_LEN, "userfaultfd unavailable");
-		for (i = 0; i < 2 + nr_memtypes * NR_CASES; i++)
+		for (i = 0; i < plan; i++)
 			report(SKIP, "-", "-", "userfaultfd");
 		return 0;
 	}
@@ -1665,6 +1879,8 @@ int main(void)
 
 	report(run_budgeted(g_capability, NULL, NULL), "global", "-", "wp-file-capability");
 	report(run_budgeted(g_devmem, NULL, NULL), "devmem", "-", "register-wp-einval");
+	for (i = 0; i < NR_REFUSALS; i++)
+		run_refusal(&refusals[i]);
 	for (i = 0; i < nr_memtypes; i++)
 		for (k = 0; k < NR_CASES; k++)
 			run_memtype_case(&memtypes[i], &cases[k]);

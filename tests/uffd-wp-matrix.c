@@ -30,10 +30,23 @@
  * punch, fork without EVENT_FORK) the file cell compares what it observed
  * with the shmem cell of the same event and mode in the same run.
  *
+ * After the cells, two points per memory type (anon, shmem, hugetlb and
+ * file-shared on every file system) for re-registering a protected range
+ * without MODE_WP (see "re-registration without WP" below):
+ * reregister-failnth (fault injection through /proc/thread-self/fail-nth:
+ * after every ENOMEM, no uffd-wp bit outside a VM_UFFD_WP vma, no write
+ * hangs) and reregister-concurrent (WP dropped and restored on the middle
+ * of a range while two writers fault and a handler resolves).
+ *
  * Environment:
  *   UFFDWP_FS              space-separated "name:mountpoint" list
  *   UFFDWP_EXPECT_WP_FILE  1 (default) or 0: is UFFD_FEATURE_WP_FILE expected
+ *   UFFDWP_EXPECT_FAULT_INJECTION  1 or 0 (default): is fault injection
+ *                          expected (reregister-failnth SKIPs without it
+ *                          unless it is)
  *   UFFDWP_BUDGET          total time budget in seconds (default 600)
+ *   UFFDWP_REREG_MS        milliseconds of each reregister-concurrent point
+ *                          (default 1500)
  *
  * A large folio type checks before protecting that a PMD maps the 2 MiB
  * (PAGEMAP_SCAN PAGE_IS_HUGE); a file without one runs on whatever large
@@ -50,6 +63,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -1494,6 +1508,979 @@ static void run_one(const struct cell *c)
 			   ev_name[c->ev], mode_name[c->mode]);
 }
 
+/* ------------------------------------------------------------------ */
+/* re-registration without WP: fault injection and concurrency         */
+
+/*
+ * Two points per memory type (anon, shmem, hugetlb, file-shared on each
+ * file system) for "re-registering a protected range without
+ * UFFDIO_REGISTER_MODE_WP drops the protection" (patch 1): no uffd-wp bit
+ * or marker may outlive VM_UFFD_WP.
+ *
+ * Anon, shmem and hugetlb ranges are re-registered with MODE_MISSING after
+ * MODE_WP|MISSING (reregister-failnth) or after MODE_WP and WP|MISSING in
+ * turn (reregister-concurrent).  Patch 1 also makes a re-registration a
+ * no-op only for the same mode (before, a subset was one: WP|MISSING then
+ * MISSING kept WP; WP then MISSING left the stale bits).  A regular file
+ * takes MODE_WP only (MISSING and MINOR are EINVAL there, checked): on
+ * files WP tracking ends with UFFDIO_UNREGISTER, whose
+ * userfaultfd_clear_vma() has the same order (protection dropped, then the
+ * vma split, which may fail).
+ *
+ * reregister-failnth: 4 units (hugetlb: 4 huge pages), registered
+ * WP|MISSING (files: WP), populated and protected; the middle two are
+ * re-registered with MISSING (files: unregistered) with
+ * /proc/thread-self/fail-nth = 1, 2, ... (failslab and fail_page_alloc set
+ * to fail GFP_KERNEL and order-0 allocations too) until the ioctl succeeds
+ * with no failure injected (a success that swallowed one, such as hugetlb's
+ * vma lock allocation, is checked like the final one, undone with
+ * UFFDIO_REGISTER(WP|MISSING), and the loop goes on).  A failing attempt
+ * must be ENOMEM (or EFAULT when usercopy fault injection is built in).
+ * After every attempt: every unit with the uffd-wp bit in pagemap lies in
+ * a vma with VM_UFFD_WP ("uw" in smaps VmFlags), and a write to every unit
+ * completes, with one WP message the handler thread resolves where the
+ * unit was protected and none elsewhere; then the range is protected again
+ * for the next attempt.  In the end the middle has neither bit nor "uw",
+ * the outer units keep both and report their writes.
+ *
+ * reregister-concurrent: 64 units (hugetlb: 8), registered WP, populated
+ * and protected; two writer threads write random units (and check that
+ * each word they own keeps what they wrote), a handler thread un-protects
+ * each reported unit, a third thread drops WP on the middle half
+ * (re-register MISSING; files: unregister), wakes it with UFFDIO_WAKE (a
+ * writer blocked there is not woken otherwise: the handler's un-protect of
+ * it fails with ENOENT, and neither a re-registration nor unregistering a
+ * range without MODE_MISSING wakes anybody), checks that no unit of it has
+ * the uffd-wp bit and no vma of it "uw", re-registers it with WP
+ * (WP|MISSING every other time; files: WP) and protects the whole range
+ * again, for UFFDWP_REREG_MS (1500) per type.  Every message must be a
+ * write fault with UFFD_PAGEFAULT_FLAG_WP inside the range (all units are
+ * populated: there is no missing fault); the un-protect of a reported unit
+ * may fail with ENOENT only in the middle (its WP was dropped after the
+ * fault); no writer and no re-registration may stop making progress for
+ * RR_BOUND_MS; in the end the stale-bit invariant holds over the range.
+ */
+
+#define RR_MAXU		64
+#define RR_FN_UNITS	4	/* reregister-failnth */
+#define RR_CC_UNITS	64	/* reregister-concurrent, 4 KiB pages */
+#define RR_CC_HUNITS	8	/* reregister-concurrent, hugetlb */
+#define RR_MAX_NTH	200
+#define RR_BOUND_MS	10000	/* a write or a re-registration step that takes longer hangs */
+#define RR_DEFAULT_MS	1500
+#define RR_FN_TIMEOUT_S	120
+#define FI_NTH		"/proc/thread-self/fail-nth"
+#define FI_SLAB		"/sys/kernel/debug/failslab/"
+#define FI_PAGE		"/sys/kernel/debug/fail_page_alloc/"
+
+enum rr_test { RR_FAILNTH, RR_CONCURRENT, NR_RR };
+
+static bool fi_usercopy;	/* CONFIG_FAULT_INJECTION_USERCOPY: fail-nth hits copies too */
+
+static const char *const rr_test_name[NR_RR] = {
+	"reregister-failnth", "reregister-concurrent",
+};
+
+/* what the thread re-registering the middle does (reregister-concurrent) */
+enum { OP_IDLE, OP_DROP, OP_WAKE, OP_CHECK, OP_REREG, OP_PROTECT, OP_DONE };
+
+struct rr {
+	const struct memtype *mt;
+	char *addr;
+	size_t unit, n, len;
+	size_t m0, m1;		/* [m0, m1): the units that lose WP */
+	bool file;		/* WP only: the middle is unregistered */
+	uint64_t wp_mode;	/* the registration with WP: WP or WP|MISSING */
+	bool concurrent;
+	int fd, uffd, efd, pmfd;
+	pthread_t thr;
+	atomic_int msgs[RR_MAXU];	/* WP messages per unit */
+	atomic_long nmsgs, nmsgs_mid, enoent;
+	atomic_int bad;
+	char why[384];
+	/* reregister-concurrent */
+	atomic_bool stop_rereg, stop_writers;
+	atomic_bool writer_out[2], rereg_out;
+	atomic_long done[2];
+	atomic_int cur[2];
+	atomic_long cycles;
+	atomic_int op;
+};
+
+/* pagemap entries and VmFlags of the units of a range */
+struct rrstate {
+	uint64_t pm[RR_MAXU];
+	char flags[RR_MAXU][112];
+};
+
+static void rr_bad(struct rr *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* the first problem a thread finds: why is complete once bad is set */
+static void rr_bad(struct rr *r, const char *fmt, ...)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	va_list ap;
+
+	pthread_mutex_lock(&lock);
+	if (!atomic_load(&r->bad)) {
+		va_start(ap, fmt);
+		vsnprintf(r->why, sizeof(r->why), fmt, ap);
+		va_end(ap);
+		atomic_store(&r->bad, 1);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+static const char *rr_drop_name(const struct rr *r)
+{
+	return r->file ? "UFFDIO_UNREGISTER" : "UFFDIO_REGISTER(MISSING)";
+}
+
+static const char *rr_wp_name(uint64_t mode)
+{
+	return mode & UFFDIO_REGISTER_MODE_MISSING ? "WP|MISSING" : "WP";
+}
+
+static bool has_flag(const char *flags, const char *f)
+{
+	size_t l = strlen(f);
+	const char *p = flags;
+
+	while ((p = strstr(p, f))) {
+		if ((p == flags || p[-1] == ' ') && (!p[l] || p[l] == ' ' || p[l] == '\n'))
+			return true;
+		p += l;
+	}
+	return false;
+}
+
+/* pagemap and smaps of units [u0, u1): 0 or an errno */
+static int rr_read_state(struct rr *r, size_t u0, size_t u1, struct rrstate *st)
+{
+	uintptr_t s = 0, e = 0, p;
+	unsigned long a, b;
+	char *line = NULL, c;
+	size_t cap = 0, u, l;
+	FILE *f;
+
+	for (u = u0; u < u1; u++) {
+		strcpy(st->flags[u], "(no vma)");
+		if (pread(r->pmfd, &st->pm[u], 8, (uintptr_t)(r->addr + u * r->unit) / psize * 8) != 8)
+			return errno ? errno : EIO;
+	}
+	f = fopen("/proc/self/smaps", "re");
+	if (!f)
+		return errno;
+	while (getline(&line, &cap, f) > 0) {
+		if (sscanf(line, "%lx-%lx %c", &a, &b, &c) == 3) {
+			s = a;
+			e = b;
+			continue;
+		}
+		if (strncmp(line, "VmFlags:", 8))
+			continue;
+		for (u = u0; u < u1; u++) {
+			p = (uintptr_t)(r->addr + u * r->unit);
+			if (p < s || p >= e)
+				continue;
+			snprintf(st->flags[u], sizeof(st->flags[u]), "%s", line + 9);
+			l = strlen(st->flags[u]);
+			while (l && (st->flags[u][l - 1] == '\n' || st->flags[u][l - 1] == ' '))
+				st->flags[u][--l] = 0;
+		}
+	}
+	free(line);
+	fclose(f);
+	return 0;
+}
+
+static bool rr_bit(const struct rrstate *st, size_t u)
+{
+	return st->pm[u] & PM_UFFD_WP;
+}
+
+static bool rr_uw(const struct rrstate *st, size_t u)
+{
+	return has_flag(st->flags[u], "uw");
+}
+
+/*
+ * The invariant of the fix over [u0, u1): a unit with the uffd-wp bit lies
+ * in a vma with VM_UFFD_WP.  False with the first offender in why.
+ */
+static bool rr_invariant(struct rr *r, size_t u0, size_t u1, const struct rrstate *st,
+			 char *why, size_t len)
+{
+	size_t u;
+
+	for (u = u0; u < u1; u++) {
+		if (rr_bit(st, u) && !rr_uw(st, u)) {
+			snprintf(why, len, "unit %zu (%s) has the uffd-wp bit in pagemap (%#llx) but its vma has no VM_UFFD_WP (VmFlags: %s)",
+				 u, u >= r->m0 && u < r->m1 ? "middle" : "outer",
+				 (unsigned long long)st->pm[u], st->flags[u]);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* read the state of the whole range and check the invariant */
+static int rr_state(struct rr *r, const char *when, struct rrstate *st)
+{
+	char why[384];
+	int e = rr_read_state(r, 0, r->n, st);
+
+	if (e)
+		return fail("%s: reading pagemap/smaps: %s", when, strerror(e));
+	if (!rr_invariant(r, 0, r->n, st, why, sizeof(why)))
+		return fail("%s: %s", when, why);
+	return PASS;
+}
+
+static void *rr_handler(void *arg)
+{
+	struct rr *r = arg;
+	uintptr_t base = (uintptr_t)r->addr, p;
+	const uint64_t want = UFFD_PAGEFAULT_FLAG_WP | UFFD_PAGEFAULT_FLAG_WRITE;
+	struct pollfd pf[2];
+	struct uffd_msg m;
+	bool mid;
+	size_t u;
+	int e;
+
+	for (;;) {
+		pf[0] = (struct pollfd){ .fd = r->efd, .events = POLLIN };
+		pf[1] = (struct pollfd){ .fd = r->uffd, .events = POLLIN };
+		if (poll(pf, 2, 1000) < 0) {
+			if (errno == EINTR)
+				continue;
+			rr_bad(r, "handler: poll: %m");
+			return NULL;
+		}
+		if (pf[0].revents)
+			return NULL;
+		if (!pf[1].revents)
+			continue;
+		while (read(r->uffd, &m, sizeof(m)) == sizeof(m)) {
+			if (m.event != UFFD_EVENT_PAGEFAULT) {
+				rr_bad(r, "handler: unexpected event %u", m.event);
+				continue;
+			}
+			p = m.arg.pagefault.address;
+			if (p < base || p >= base + r->len) {
+				rr_bad(r, "handler: fault at %#lx outside the range %#lx+%#zx",
+				       (long)p, (long)base, r->len);
+				continue;
+			}
+			u = (p - base) / r->unit;
+			mid = u >= r->m0 && u < r->m1;
+			if ((m.arg.pagefault.flags & want) != want) {
+				/* every unit is populated: no missing fault can happen */
+				rr_bad(r, "handler: unit %zu (%s): fault message with flags %#llx, not a write-protect write fault",
+				       u, mid ? "middle" : "outer",
+				       (unsigned long long)m.arg.pagefault.flags);
+				continue;
+			}
+			atomic_fetch_add(&r->msgs[u], 1);
+			atomic_fetch_add(&r->nmsgs, 1);
+			if (mid)
+				atomic_fetch_add(&r->nmsgs_mid, 1);
+			e = uffd_wp(r->uffd, r->addr + u * r->unit, r->unit, false);
+			/*
+			 * concurrent: the middle may have lost WP since the
+			 * fault; the thread that dropped it wakes the range
+			 */
+			if (e == ENOENT && r->concurrent && mid)
+				atomic_fetch_add(&r->enoent, 1);
+			else if (e)
+				rr_bad(r, "handler: unit %zu (%s): UFFDIO_WRITEPROTECT(clear): %s", u,
+				       mid ? "middle" : "outer", strerror(e));
+		}
+	}
+}
+
+/* a protected, populated range of n units, registered WP, with its handler */
+static int rr_setup(struct rr *r, const struct memtype *mt, size_t n, uint64_t wp_mode)
+{
+	enum kind k = mt->kind;
+	char path[PATH_MAX];
+	size_t u;
+	int e;
+
+	r->mt = mt;
+	r->fd = -1;
+	r->file = is_file(k);
+	r->wp_mode = r->file ? UFFDIO_REGISTER_MODE_WP : wp_mode;
+	r->unit = is_hugetlb(k) ? HPAGE : psize;
+	r->n = n;
+	r->len = n * r->unit;
+	r->m0 = n / 4;
+	r->m1 = n - n / 4;
+	switch (k) {
+	case K_ANON:
+		break;
+	case K_SHMEM:
+		r->fd = memfd_create("uffd-wp-matrix-rereg", MFD_CLOEXEC);
+		break;
+	case K_HUGETLB:
+		if (meminfo("HugePages_Free:") < (long)n)
+			return skip("fewer than %zu free hugetlb pages (HugePages_Free %ld)", n,
+				    meminfo("HugePages_Free:"));
+		r->fd = memfd_create("uffd-wp-matrix-rereg", MFD_CLOEXEC | MFD_HUGETLB);
+		break;
+	case K_FILE:
+		snprintf(path, sizeof(path), "%s/.uffd-wp-matrix.%d", mt->dir, (int)getpid());
+		r->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (r->fd >= 0)
+			unlink(path);
+		break;
+	default:
+		return fail("memory type %s is not one of these points", mt->name);
+	}
+	if (k == K_ANON) {
+		r->addr = mmap(NULL, r->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			       -1, 0);
+	} else {
+		if (r->fd < 0)
+			return fail("memfd_create/open: %m");
+		if (ftruncate(r->fd, r->len))
+			return fail("ftruncate: %m");
+		r->addr = mmap(NULL, r->len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+	}
+	if (r->addr == MAP_FAILED)
+		return fail("mmap: %m");
+	for (u = 0; u < n; u++)
+		*(volatile uint64_t *)(r->addr + u * r->unit) = 0x5e5e0000 + u;
+	r->pmfd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (r->pmfd < 0)
+		return fail("/proc/self/pagemap: %m");
+	r->uffd = uffd_open(0, NULL);
+	if (r->uffd < 0)
+		return fail("userfaultfd/UFFDIO_API: %s", strerror(-r->uffd));
+	e = uffd_register(r->uffd, r->addr, r->len, r->wp_mode, NULL);
+	if (e)
+		return fail("UFFDIO_REGISTER(%s): %s", rr_wp_name(r->wp_mode), strerror(e));
+	r->efd = eventfd(0, EFD_CLOEXEC);
+	if (r->efd < 0)
+		return fail("eventfd: %m");
+	if (pthread_create(&r->thr, NULL, rr_handler, r))
+		return fail("pthread_create");
+	e = uffd_wp(r->uffd, r->addr, r->len, true);
+	if (e)
+		return fail("UFFDIO_WRITEPROTECT(WP): %s", strerror(e));
+	return PASS;
+}
+
+static int rr_stop_handler(struct rr *r)
+{
+	uint64_t one = 1;
+
+	if (write(r->efd, &one, sizeof(one)) != sizeof(one))
+		return fail("eventfd write: %m");
+	pthread_join(r->thr, NULL);
+	if (atomic_load(&r->bad))
+		return fail("%s", r->why);
+	return PASS;
+}
+
+/* ---- reregister-failnth ---- */
+
+struct rr_pass {
+	struct rr *r;
+	uint64_t val;
+	atomic_int done;	/* units written */
+};
+
+static void *rr_pass_writer(void *arg)
+{
+	struct rr_pass *w = arg;
+	size_t u;
+
+	for (u = 0; u < w->r->n; u++) {
+		*(volatile uint64_t *)(w->r->addr + u * w->r->unit) = w->val + u;
+		atomic_store(&w->done, u + 1);
+	}
+	return NULL;
+}
+
+/*
+ * Write every unit from a thread, each within RR_BOUND_MS: the units
+ * protected in st report exactly once, the others not at all.
+ */
+static int rr_write_all(struct rr *r, const struct rrstate *st, uint64_t val, const char *when)
+{
+	static struct rr_pass w;
+	int64_t deadline = now_ms() + RR_BOUND_MS, last = now_ms(), t;
+	pthread_t thr;
+	int done, prev = 0, n;
+	size_t u;
+
+	for (u = 0; u < r->n; u++)
+		atomic_store(&r->msgs[u], 0);
+	w.r = r;
+	w.val = val;
+	atomic_store(&w.done, 0);
+	if (pthread_create(&thr, NULL, rr_pass_writer, &w))
+		return fail("pthread_create");
+	while ((done = atomic_load(&w.done)) < (int)r->n) {
+		t = now_ms();
+		if (t - last > 1000)	/* this thread stalled too: the host, not a hang */
+			deadline += t - last;
+		last = t;
+		if (done != prev) {
+			prev = done;
+			deadline = t + RR_BOUND_MS;
+		}
+		if (t > deadline) {
+			struct rrstate now;
+
+			rr_read_state(r, done, done + 1, &now);
+			/* the writer may spin in the fault forever: leave it to _exit() */
+			return fail("%s: the write to unit %d (%s, %s before) did not complete within %d ms (pagemap now %#llx, VmFlags %s; %d WP messages for it)%s%s",
+				    when, done, done >= (int)r->m0 && done < (int)r->m1 ? "middle" : "outer",
+				    rr_bit(st, done) ? "protected" : "not protected", RR_BOUND_MS,
+				    (unsigned long long)now.pm[done], now.flags[done],
+				    atomic_load(&r->msgs[done]), atomic_load(&r->bad) ? "; " : "",
+				    atomic_load(&r->bad) ? r->why : "");
+		}
+		sleep_ms(1);
+	}
+	pthread_join(thr, NULL);
+	if (atomic_load(&r->bad))
+		return fail("%s: %s", when, r->why);
+	for (u = 0; u < r->n; u++) {
+		if (*(volatile uint64_t *)(r->addr + u * r->unit) != val + u)
+			return fail("%s: unit %zu holds %#llx after the write of %#llx", when, u,
+				    (unsigned long long)*(volatile uint64_t *)(r->addr + u * r->unit),
+				    (unsigned long long)(val + u));
+		n = atomic_load(&r->msgs[u]);
+		if (n != rr_bit(st, u))
+			return fail("%s: unit %zu (%s, %s, VmFlags %s) reported %d times, expected %d",
+				    when, u, u >= r->m0 && u < r->m1 ? "middle" : "outer",
+				    rr_bit(st, u) ? "protected" : "not protected", st->flags[u], n,
+				    rr_bit(st, u));
+	}
+	return PASS;
+}
+
+static int rr_nth_write(int fd, unsigned int n)
+{
+	char buf[16];
+	int len = snprintf(buf, sizeof(buf), "%u", n);
+
+	return pwrite(fd, buf, len, 0) == len ? 0 : errno;
+}
+
+/* after a successful drop: the middle has neither bit nor uw, the rest both */
+static int rr_check_dropped_state(struct rr *r, const struct rrstate *st, const char *when)
+{
+	size_t u;
+	bool mid;
+
+	for (u = 0; u < r->n; u++) {
+		mid = u >= r->m0 && u < r->m1;
+		if (mid && (rr_bit(st, u) || rr_uw(st, u)))
+			return fail("%s: middle unit %zu: pagemap %#llx, VmFlags %s; want neither the uffd-wp bit nor uw",
+				    when, u, (unsigned long long)st->pm[u], st->flags[u]);
+		if (mid && !r->file && !has_flag(st->flags[u], "um"))
+			return fail("%s: middle unit %zu: VmFlags %s, want um (MISSING)", when, u,
+				    st->flags[u]);
+		if (mid && r->file && (has_flag(st->flags[u], "um") || has_flag(st->flags[u], "ui")))
+			return fail("%s: middle unit %zu: VmFlags %s, want it unregistered", when, u,
+				    st->flags[u]);
+		if (!mid && (!rr_bit(st, u) || !rr_uw(st, u)))
+			return fail("%s: outer unit %zu: pagemap %#llx, VmFlags %s; want the uffd-wp bit and uw",
+				    when, u, (unsigned long long)st->pm[u], st->flags[u]);
+	}
+	return PASS;
+}
+
+/* every unit protected, in vmas with VM_UFFD_WP */
+static int rr_check_protected(struct rr *r, const struct rrstate *st, const char *when)
+{
+	size_t u;
+
+	for (u = 0; u < r->n; u++)
+		if (!rr_bit(st, u) || !rr_uw(st, u))
+			return fail("%s: unit %zu: pagemap %#llx, VmFlags %s; want the uffd-wp bit and uw",
+				    when, u, (unsigned long long)st->pm[u], st->flags[u]);
+	return PASS;
+}
+
+static int rr_failnth(const void *arg)
+{
+	const struct memtype *mt = arg;
+	struct rr *r = calloc(1, sizeof(*r));
+	int nthfd, nth, ret = -1, e = 0, hits = 0, early = 0, tolerated = 0, usercopy = 0;
+	struct uffdio_register reg;
+	struct uffdio_range range;
+	struct rrstate st;
+	char buf[32], when[96];
+	bool injected = true;
+	unsigned long req;
+	void *argp, *mid;
+	size_t mlen, u;
+	ssize_t got;
+
+	if (!r)
+		return fail("calloc");
+	TRY(rr_setup(r, mt, RR_FN_UNITS,
+		     UFFDIO_REGISTER_MODE_WP | UFFDIO_REGISTER_MODE_MISSING));
+	mid = r->addr + r->m0 * r->unit;
+	mlen = (r->m1 - r->m0) * r->unit;
+	nthfd = open(FI_NTH, O_RDWR | O_CLOEXEC);
+	if (nthfd < 0)
+		return fail(FI_NTH ": %m");
+	TRY(rr_state(r, "after protection", &st));
+	TRY(rr_check_protected(r, &st, "after protection"));
+	if (r->file) {
+		/* WP is the only mode of a file range: no re-registration drops it */
+		e = uffd_register(r->uffd, mid, mlen, UFFDIO_REGISTER_MODE_MISSING, NULL);
+		if (e != EINVAL)
+			return fail("UFFDIO_REGISTER(MISSING) over a protected file range: %s, want EINVAL",
+				    e ? strerror(e) : "success");
+		e = uffd_register(r->uffd, mid, mlen, UFFDIO_REGISTER_MODE_MINOR, NULL);
+		if (e != EINVAL)
+			return fail("UFFDIO_REGISTER(MINOR) over a protected file range: %s, want EINVAL",
+				    e ? strerror(e) : "success");
+		TRY(rr_state(r, "after the refused re-registrations", &st));
+		TRY(rr_check_protected(r, &st, "after the refused re-registrations"));
+	}
+
+	range = (struct uffdio_range){ (uintptr_t)mid, mlen };
+	reg = (struct uffdio_register){ .range = range, .mode = UFFDIO_REGISTER_MODE_MISSING };
+	req = r->file ? UFFDIO_UNREGISTER : UFFDIO_REGISTER;
+	argp = r->file ? (void *)&range : (void *)&reg;
+	/* until the ioctl succeeds with no failure injected */
+	for (nth = 1; nth <= RR_MAX_NTH && injected; nth++) {
+		memset(buf, 0, sizeof(buf));
+		e = rr_nth_write(nthfd, nth);
+		if (e)
+			return fail("writing %d to " FI_NTH ": %s", nth, strerror(e));
+		/* nothing between these two calls: fail-nth counts this thread's calls */
+		ret = ioctl(r->uffd, req, argp);
+		e = errno;
+		got = pread(nthfd, buf, sizeof(buf) - 1, 0);
+		/*
+		 * 0: the nth call failed; still positive: fewer calls than
+		 * nth.  With usercopy injection the read's own copy may take
+		 * the last count (EFAULT: not the ioctl's), and the write of
+		 * 0 too (it is 0 then: the second write succeeds).
+		 */
+		if (got < 0 && errno == EFAULT && fi_usercopy)
+			got = snprintf(buf, sizeof(buf), "1");
+		if (rr_nth_write(nthfd, 0) && rr_nth_write(nthfd, 0))
+			return fail("writing 0 to " FI_NTH ": %m");
+		if (got <= 0)
+			return fail("reading " FI_NTH ": %m");
+		injected = !strtoul(buf, NULL, 10);
+		hits += injected;
+		if (ret && !injected)
+			return fail("%s failed with %s at fail-nth %d, but no failure was injected",
+				    rr_drop_name(r), strerror(e), nth);
+		/*
+		 * CONFIG_FAULT_INJECTION_USERCOPY counts too: a failed copy
+		 * from or to user memory is EFAULT, before or after the change
+		 */
+		if (ret && e == EFAULT && fi_usercopy)
+			usercopy++;
+		else if (ret && e != ENOMEM)
+			return fail("%s with fail-nth %d: %s, want ENOMEM", rr_drop_name(r), nth,
+				    strerror(e));
+		snprintf(when, sizeof(when), "after %s with fail-nth %d (%s)", rr_drop_name(r),
+			 nth, ret ? strerrorname_np(e) : injected ? "success, failure tolerated" :
+			 "success");
+		TRY(rr_state(r, when, &st));
+		if (ret && e == EFAULT && !rr_uw(&st, r->m0)) {
+			ret = 0;	/* the ioctls word was not written back: done */
+			usercopy--;	/* counted as tolerated below */
+		}
+		if (!ret) {
+			TRY(rr_check_dropped_state(r, &st, when));
+			TRY(rr_write_all(r, &st, (uint64_t)nth << 32, when));
+			if (!injected)
+				break;
+			/* it swallowed the failure: back to the start, go on */
+			tolerated++;
+			e = uffd_register(r->uffd, mid, mlen, r->wp_mode, NULL);
+			if (e)
+				return fail("%s: UFFDIO_REGISTER(%s) of the middle: %s", when,
+					    rr_wp_name(r->wp_mode), strerror(e));
+		} else {
+			/* the fix drops the protection first: seen when the split failed */
+			for (u = r->m0; u < r->m1; u++) {
+				if (!rr_bit(&st, u)) {
+					early++;
+					break;
+				}
+			}
+			for (u = 0; u < r->n; u++)
+				if (!rr_uw(&st, u))
+					return fail("%s: unit %zu lost VM_UFFD_WP although the ioctl failed (VmFlags %s)",
+						    when, u, st.flags[u]);
+			TRY(rr_write_all(r, &st, (uint64_t)nth << 32, when));
+		}
+		e = uffd_wp(r->uffd, r->addr, r->len, true);
+		if (e)
+			return fail("%s: UFFDIO_WRITEPROTECT(WP) of the whole range: %s", when,
+				    strerror(e));
+	}
+	if (ret || injected)
+		return fail("%s still fails (or hits an injected failure) with fail-nth %d",
+			    rr_drop_name(r), RR_MAX_NTH);
+	if (!hits)
+		return fail("%s succeeded at fail-nth 1: no injected failure was hit (the vma split must allocate; are the failslab/fail_page_alloc knobs set?)",
+			    rr_drop_name(r));
+	/* the final state (checked above): the outer units report their writes */
+	TRY(rr_stop_handler(r));
+	diag("%s %s %s: %d injected failures (%d ENOMEM, %d EFAULT of usercopy injection, %d tolerated: the ioctl succeeded), %s succeeded at fail-nth %d; %d of the ENOMEM attempts had already dropped the middle's protection (its vma kept uw)",
+	     rr_test_name[RR_FAILNTH], mt->name, mt->fs, hits, hits - usercopy - tolerated,
+	     usercopy, tolerated, rr_drop_name(r), nth, early);
+	return PASS;
+}
+
+/* ---- reregister-concurrent ---- */
+
+struct rr_writer_arg {
+	struct rr *r;
+	int id;
+};
+
+static void *rr_writer(void *arg)
+{
+	struct rr_writer_arg *wa = arg;
+	struct rr *r = wa->r;
+	uint64_t last[RR_MAXU] = { 0 }, v, x = 0x9e3779b97f4a7c15ULL * (wa->id + 1);
+	volatile uint64_t *p;
+	long i = 0;
+	size_t u;
+
+	while (!atomic_load(&r->stop_writers)) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		u = x % r->n;
+		atomic_store(&r->cur[wa->id], u);
+		/* word 0 is the populate stamp, word 1 + id is this writer's */
+		p = (volatile uint64_t *)(r->addr + u * r->unit) + 1 + wa->id;
+		v = *p;
+		if (v != last[u])
+			rr_bad(r, "writer %d: unit %zu holds %#llx, it wrote %#llx", wa->id, u,
+			       (unsigned long long)v, (unsigned long long)last[u]);
+		last[u] = ((uint64_t)(wa->id + 1) << 56) | ++i;
+		*p = last[u];
+		atomic_fetch_add(&r->done[wa->id], 1);
+		if (!(i % 64))
+			sched_yield();
+	}
+	atomic_store(&r->writer_out[wa->id], true);
+	return NULL;
+}
+
+/* after the drop: no unit of the middle has the bit, no vma there uw */
+static bool rr_check_dropped(struct rr *r, char *why, size_t len)
+{
+	static struct rrstate st;
+	int e = rr_read_state(r, r->m0, r->m1, &st);
+	size_t u;
+
+	if (e) {
+		snprintf(why, len, "reading pagemap/smaps: %s", strerror(e));
+		return false;
+	}
+	for (u = r->m0; u < r->m1; u++) {
+		if (rr_bit(&st, u) || rr_uw(&st, u)) {
+			snprintf(why, len, "middle unit %zu: pagemap %#llx, VmFlags %s right after %s returned; want neither the uffd-wp bit nor uw",
+				 u, (unsigned long long)st.pm[u], st.flags[u], rr_drop_name(r));
+			return false;
+		}
+	}
+	return true;
+}
+
+static void *rr_reregister(void *arg)
+{
+	struct rr *r = arg;
+	void *mid = r->addr + r->m0 * r->unit;
+	size_t mlen = (r->m1 - r->m0) * r->unit;
+	char why[320];
+	uint64_t mode;
+	int e;
+
+	while (!atomic_load(&r->stop_rereg)) {
+		atomic_store(&r->op, OP_DROP);
+		e = r->file ? uffd_unregister(r->uffd, mid, mlen) :
+			uffd_register(r->uffd, mid, mlen, UFFDIO_REGISTER_MODE_MISSING, NULL);
+		if (e) {
+			rr_bad(r, "%s of the middle: %s", rr_drop_name(r), strerror(e));
+			break;
+		}
+		/* a writer blocked there is woken by nothing else */
+		atomic_store(&r->op, OP_WAKE);
+		e = uffd_wake(r->uffd, mid, mlen);
+		if (e) {
+			rr_bad(r, "UFFDIO_WAKE of the middle: %s", strerror(e));
+			break;
+		}
+		atomic_store(&r->op, OP_CHECK);
+		if (!rr_check_dropped(r, why, sizeof(why))) {
+			rr_bad(r, "cycle %ld: %s", atomic_load(&r->cycles), why);
+			break;
+		}
+		sleep_ms(1);	/* the writers get to write the middle unprotected */
+		/* WP and WP|MISSING in turn: dropped to MISSING, both change the mode */
+		atomic_store(&r->op, OP_REREG);
+		mode = UFFDIO_REGISTER_MODE_WP;
+		if (!r->file && atomic_load(&r->cycles) % 2)
+			mode |= UFFDIO_REGISTER_MODE_MISSING;
+		e = uffd_register(r->uffd, mid, mlen, mode, NULL);
+		if (e) {
+			rr_bad(r, "UFFDIO_REGISTER(%s) of the middle: %s", rr_wp_name(mode),
+			       strerror(e));
+			break;
+		}
+		atomic_store(&r->op, OP_PROTECT);
+		e = uffd_wp(r->uffd, r->addr, r->len, true);
+		if (e) {
+			rr_bad(r, "UFFDIO_WRITEPROTECT(WP) of the range: %s", strerror(e));
+			break;
+		}
+		atomic_store(&r->op, OP_IDLE);
+		atomic_fetch_add(&r->cycles, 1);
+		sleep_ms(2);	/* and to fault on the protected range */
+	}
+	atomic_store(&r->op, OP_DONE);
+	atomic_store(&r->rereg_out, true);
+	return NULL;
+}
+
+static int rr_duration_ms(void)
+{
+	const char *s = getenv("UFFDWP_REREG_MS");
+
+	return s && atoi(s) > 0 ? atoi(s) : RR_DEFAULT_MS;
+}
+
+/* a stuck thread: what it was doing, for the failure message */
+static int rr_stuck(struct rr *r, const char *who, int id)
+{
+	static const char *const opname[] = {
+		[OP_IDLE] = "between cycles", [OP_DROP] = "dropping WP",
+		[OP_WAKE] = "UFFDIO_WAKE", [OP_CHECK] = "checking pagemap/smaps",
+		[OP_REREG] = "UFFDIO_REGISTER(WP or WP|MISSING)",
+		[OP_PROTECT] = "UFFDIO_WRITEPROTECT(WP)",
+		[OP_DONE] = "done",
+	};
+	char unit[256] = "";
+	struct rrstate st;
+	int u;
+
+	if (id >= 0) {
+		u = atomic_load(&r->cur[id]);
+		if (!rr_read_state(r, u, u + 1, &st))
+			snprintf(unit, sizeof(unit), ", writing unit %d (%s; pagemap %#llx, VmFlags %s)",
+				 u, u >= (int)r->m0 && u < (int)r->m1 ? "middle" : "outer",
+				 (unsigned long long)st.pm[u], st.flags[u]);
+	}
+	return fail("%s made no progress for %d ms%s; the re-registering thread: %s, %ld cycles; %ld WP messages, %ld un-protects refused with ENOENT%s%s",
+		    who, RR_BOUND_MS, unit, opname[atomic_load(&r->op)], atomic_load(&r->cycles),
+		    atomic_load(&r->nmsgs), atomic_load(&r->enoent),
+		    atomic_load(&r->bad) ? "; " : "", atomic_load(&r->bad) ? r->why : "");
+}
+
+static int rr_concurrent(const void *arg)
+{
+	const struct memtype *mt = arg;
+	struct rr *r = calloc(1, sizeof(*r));
+	static struct rr_writer_arg wa[2];
+	static const char *const who[3] = { "writer 0", "writer 1", "the re-registering thread" };
+	int64_t t, prev, end, changed[3];
+	long seen[3] = { -1, -1, -1 }, v, writes;
+	struct rrstate st;
+	pthread_t thr[3];
+	int i, phase = 0;
+	bool out;
+
+	if (!r)
+		return fail("calloc");
+	r->concurrent = true;
+	TRY(rr_setup(r, mt, is_hugetlb(mt->kind) ? RR_CC_HUNITS : RR_CC_UNITS,
+		     UFFDIO_REGISTER_MODE_WP));
+	for (i = 0; i < 2; i++) {
+		wa[i] = (struct rr_writer_arg){ r, i };
+		if (pthread_create(&thr[i], NULL, rr_writer, &wa[i]))
+			return fail("pthread_create");
+	}
+	if (pthread_create(&thr[2], NULL, rr_reregister, r))
+		return fail("pthread_create");
+	t = prev = now_ms();
+	end = t + rr_duration_ms();
+	for (i = 0; i < 3; i++)
+		changed[i] = t;
+	/* run, stop the re-registration, then the writers; nobody may stall */
+	while (phase < 3) {
+		sleep_ms(20);
+		t = now_ms();
+		if (t - prev > 1000)	/* this thread stalled too: the host, not a hang */
+			for (i = 0; i < 3; i++)
+				changed[i] += t - prev;
+		prev = t;
+		for (i = 0; i < 3; i++) {
+			v = i < 2 ? atomic_load(&r->done[i]) : atomic_load(&r->cycles);
+			out = i < 2 ? atomic_load(&r->writer_out[i]) : atomic_load(&r->rereg_out);
+			if (v != seen[i] || out) {
+				seen[i] = v;
+				changed[i] = t;
+			} else if (t - changed[i] > RR_BOUND_MS) {
+				return rr_stuck(r, who[i], i < 2 ? i : -1);
+			}
+		}
+		if (atomic_load(&r->bad))
+			return fail("%s", r->why);
+		if (phase == 0 && t >= end) {
+			atomic_store(&r->stop_rereg, true);
+			phase = 1;
+		}
+		if (phase == 1 && atomic_load(&r->rereg_out)) {
+			atomic_store(&r->stop_writers, true);
+			phase = 2;
+		}
+		if (phase == 2 && atomic_load(&r->writer_out[0]) && atomic_load(&r->writer_out[1]))
+			phase = 3;
+	}
+	for (i = 0; i < 3; i++)
+		pthread_join(thr[i], NULL);
+	if (atomic_load(&r->bad))
+		return fail("%s", r->why);
+	writes = atomic_load(&r->done[0]) + atomic_load(&r->done[1]);
+	if (!atomic_load(&r->cycles))
+		return fail("no re-registration cycle completed in %d ms", rr_duration_ms());
+	if (!atomic_load(&r->nmsgs))
+		return fail("no write-protect fault in %ld writes: nothing was tested", writes);
+	/* the last cycle ended with WP: the stale-bit invariant, then writes */
+	TRY(rr_state(r, "at the end", &st));
+	TRY(rr_write_all(r, &st, 0xe4dULL << 32, "the final writes"));
+	TRY(rr_stop_handler(r));
+	diag("%s %s %s: %ld cycles of %s + UFFDIO_WAKE / UFFDIO_REGISTER(%s) + UFFDIO_WRITEPROTECT, %ld writes, %ld WP messages (%ld in the middle), %ld un-protects refused with ENOENT (WP dropped after the fault)",
+	     rr_test_name[RR_CONCURRENT], mt->name, mt->fs, atomic_load(&r->cycles),
+	     rr_drop_name(r), r->file ? "WP" : "WP, WP|MISSING in turn", writes, atomic_load(&r->nmsgs), atomic_load(&r->nmsgs_mid),
+	     atomic_load(&r->enoent));
+	return PASS;
+}
+
+/* ---- the runner of these points ---- */
+
+static struct {
+	const char *path, *val;
+	char old[32];
+	bool saved;
+} fi_knobs[] = {
+	{ .path = FI_SLAB "ignore-gfp-wait", .val = "N" },
+	{ .path = FI_SLAB "verbose", .val = "0" },
+	{ .path = FI_PAGE "ignore-gfp-wait", .val = "N" },
+	{ .path = FI_PAGE "min-order", .val = "0" },
+	{ .path = FI_PAGE "verbose", .val = "0" },
+};
+
+#define NR_FI_KNOBS	(sizeof(fi_knobs) / sizeof(fi_knobs[0]))
+
+static char fi_why[200];	/* why fault injection cannot be used, or "" */
+
+/* fault injection for reregister-failnth: check, then set the knobs */
+static void fi_setup(void)
+{
+	size_t i;
+	int e;
+
+	if (access(FI_NTH, W_OK)) {
+		snprintf(fi_why, sizeof(fi_why), "no " FI_NTH " (CONFIG_FAULT_INJECTION): %m");
+		return;
+	}
+	for (i = 0; i < NR_FI_KNOBS; i++) {
+		if (access(fi_knobs[i].path, W_OK)) {
+			snprintf(fi_why, sizeof(fi_why), "no %s (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAULT_INJECTION_DEBUG_FS, debugfs): %m",
+				 fi_knobs[i].path);
+			return;
+		}
+	}
+	fi_usercopy = !access("/sys/kernel/debug/fail_usercopy", F_OK);
+	for (i = 0; i < NR_FI_KNOBS; i++) {
+		if (!read_file(fi_knobs[i].path, fi_knobs[i].old, sizeof(fi_knobs[i].old))) {
+			snprintf(fi_why, sizeof(fi_why), "reading %s: %m", fi_knobs[i].path);
+			return;
+		}
+		fi_knobs[i].old[strcspn(fi_knobs[i].old, "\n")] = 0;
+		fi_knobs[i].saved = true;
+		e = write_file(fi_knobs[i].path, fi_knobs[i].val);
+		if (e) {
+			snprintf(fi_why, sizeof(fi_why), "writing %s to %s: %s", fi_knobs[i].val,
+				 fi_knobs[i].path, strerror(e));
+			return;
+		}
+	}
+}
+
+static void fi_restore(void)
+{
+	size_t i;
+	int e;
+
+	for (i = 0; i < NR_FI_KNOBS; i++) {
+		if (!fi_knobs[i].saved)
+			continue;
+		e = write_file(fi_knobs[i].path, fi_knobs[i].old);
+		if (e)
+			diag("restoring %s to %s: %s", fi_knobs[i].path, fi_knobs[i].old, strerror(e));
+	}
+}
+
+static bool rr_applies(const struct memtype *mt)
+{
+	return !mt->thp && (mt->kind == K_ANON || mt->kind == K_SHMEM ||
+			    mt->kind == K_HUGETLB || mt->kind == K_FILE);
+}
+
+static void run_rr(enum rr_test t, const struct memtype *mt)
+{
+	int timeout = t == RR_FAILNTH ? RR_FN_TIMEOUT_S * 1000 : rr_duration_ms() + 60000;
+	int64_t left = budget_ms - (now_ms() - start_ms);
+	struct isolated iso;
+	char why[256];
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if (is_file(mt->kind) && !have_wp_file) {
+		if (!expect_wp_file()) {
+			tap_result(SKIP, "kernel does not support sync uffd-wp on files (expected)",
+				   "%s %s %s", rr_test_name[t], mt->name, mt->fs);
+			return;
+		}
+		fail("UFFD_FEATURE_WP_FILE is expected but the kernel does not advertise it");
+		tap_result(FAIL, NULL, "%s %s %s", rr_test_name[t], mt->name, mt->fs);
+		return;
+	}
+	if (t == RR_FAILNTH && fi_why[0]) {
+		if (!expect_fault_injection()) {
+			snprintf(why, sizeof(why), "this kernel lacks fault injection: %s", fi_why);
+			tap_result(SKIP, why, "%s %s %s", rr_test_name[t], mt->name, mt->fs);
+			return;
+		}
+		fail("fault injection is expected (UFFDWP_EXPECT_FAULT_INJECTION=1): %s", fi_why);
+		tap_result(FAIL, NULL, "%s %s %s", rr_test_name[t], mt->name, mt->fs);
+		return;
+	}
+	if (left <= 0) {
+		fail("time budget of %lld s exhausted", (long long)budget_ms / 1000);
+		rc = FAIL;
+	} else {
+		rc = run_isolated(t == RR_FAILNTH ? rr_failnth : rr_concurrent, mt,
+				  left < timeout ? (int)left : timeout, &iso);
+		if (iso.why[0])
+			fail("%s", iso.why);
+	}
+	tap_result(rc, res->skip, "%s %s %s", rr_test_name[t], mt->name, mt->fs);
+}
+
 static bool setup_memcg(void)
 {
 	char buf[32];
@@ -1583,6 +2570,9 @@ int main(void)
 {
 	static struct memtype mts[MAX_MT];
 	static struct cell cells[NR_EVENTS * NR_MODES * MAX_MT];
+	static const struct memtype *rrt[MAX_MT];
+	int64_t rr_start;
+	int nrr = 0;
 	struct test_fs fs[MAX_TEST_FS];
 	int nfs, nmt = 0, ncells = 0, i, m, e, o;
 	const char *b = getenv("UFFDWP_BUDGET");
@@ -1653,9 +2643,21 @@ int main(void)
 			for (m = 0; m < nmt; m++)
 				if (applies(e, &mts[m]))
 					cells[ncells++] = (struct cell){ &mts[m], e, o };
-	tap_plan(ncells);
+	/* re-registration without WP: anon, shmem, hugetlb, file-shared per fs */
+	for (m = 0; m < nmt; m++)
+		if (rr_applies(&mts[m]))
+			rrt[nrr++] = &mts[m];
+	tap_plan(ncells + NR_RR * nrr);
 	for (i = 0; i < ncells; i++)
 		run_one(&cells[i]);
+	rr_start = now_ms();
+	fi_setup();
+	for (o = 0; o < NR_RR; o++)
+		for (m = 0; m < nrr; m++)
+			run_rr(o, rrt[m]);
+	fi_restore();
+	diag("re-registration points: %lld ms (fault injection: %s)",
+	     (long long)(now_ms() - rr_start), fi_why[0] ? fi_why : "yes");
 	rmdir(CGROUP);
 	e = shmem_old[0] ? write_file(THP_SYSFS "shmem_enabled", shmem_old) : 0;
 	if (e)

@@ -249,6 +249,13 @@ bool expect_handoff(void)
 	return !(e && !strcmp(e, "0"));
 }
 
+bool expect_fault_injection(void)
+{
+	const char *e = getenv("UFFDWP_EXPECT_FAULT_INJECTION");
+
+	return e && !strcmp(e, "1");
+}
+
 /* from /sys/devices/system/node/has_memory: "0-1", "0,2", ... */
 bool two_numa_nodes(int *a, int *b)
 {

@@ -201,6 +201,12 @@ bool expect_wp_file(void);
  * UFFD_FEATURE_WAKE_ON_CURRENT_CPU, _BUSY_POLL
  */
 bool expect_handoff(void);
+/*
+ * UFFDWP_EXPECT_FAULT_INJECTION: is fault injection expected (default no;
+ * "1": yes): /proc/thread-self/fail-nth and the failslab and
+ * fail_page_alloc knobs in debugfs
+ */
+bool expect_fault_injection(void);
 /* the first two NUMA nodes with memory */
 bool two_numa_nodes(int *a, int *b);
 
