@@ -144,7 +144,7 @@ static const char *const ev_name[NR_EV] = {
 
 /* what a memory type's child process reports (shared with the parent) */
 struct result {
-	uint64_t rounds, writes, first_writes, reports, late_reports, segv;
+	uint64_t rounds, writes, first_writes, reports, late_reports, stale_reports, segv;
 	uint64_t events[NR_EV], ev_errors[NR_EV], moved;
 	uint64_t bytes_round, bytes_map, bytes_read;
 	uint64_t violations;
@@ -181,6 +181,7 @@ struct rstate {
 	uint32_t mask;		/* writers that reported */
 	uint32_t unprot;	/* un-protected by the handler */
 	uint32_t late;		/* reports after the un-protect */
+	uint32_t rcnt;		/* the page's write count when first reported */
 };
 
 /* ------------------------------------------------------------------ */
@@ -214,7 +215,7 @@ static _Atomic uint32_t win_lo, win_span;
 static _Atomic int hot_page;		/* last reported page */
 static uint64_t h_seed;			/* handler's random numbers */
 
-static atomic_ullong c_writes, c_first, c_reports, c_late, c_segv, c_moved;
+static atomic_ullong c_writes, c_first, c_reports, c_late, c_stale, c_segv, c_moved;
 static atomic_ullong c_ev[NR_EV], c_everr[NR_EV];
 static atomic_ullong c_viol;
 static int kpageflags_fd = -1;
@@ -473,6 +474,25 @@ static int writer_of(pid_t tid)
 	return -1;
 }
 
+
+/*
+ * A report after the un-protect that repeats the write already reported:
+ * the same writer is still inside its write of page i (it writes a page
+ * under the page's mutex and bumps ps[i].cnt only when the write is done),
+ * and the page's count is the one it had at the first report.  A later
+ * write, or another writer, fails invariant 2 as before.
+ */
+static bool stale_duplicate(int w, int i, const struct rstate *q)
+{
+	int st;
+
+	if (w < 0 || !(q->mask & (1u << w)) || atomic_load(&w_page[w]) != i)
+		return false;
+	st = atomic_load(&w_state[w]);
+	return (st == WS_WRITE || st == WS_SEGV) &&
+	       __atomic_load_n(&ps[i].cnt, __ATOMIC_ACQUIRE) == q->rcnt;
+}
+
 static void on_msg(const struct uffd_msg *m)
 {
 	unsigned long a = m->arg.pagefault.address, base = (unsigned long)area;
@@ -506,6 +526,20 @@ static void on_msg(const struct uffd_msg *m)
 		wp = pagemap_wp(i);
 		q->late++;
 		atomic_fetch_add(&c_late, 1);
+		if (wp == 0 && stale_duplicate(w, i, q)) {
+			/*
+			 * The same write, still in progress, reported again:
+			 * its retried fault read the pte before the un-protect
+			 * (a zap, migration or reclaim aimed at the page made
+			 * the first fault retry) and queued its message after
+			 * it; handle_userfault() then finds the pte
+			 * un-protected and does not wait.  Not a report of a
+			 * later write; counted and shown, not a failure.
+			 */
+			atomic_fetch_add(&c_stale, 1);
+			q->count++;
+			return;
+		}
 		violation("round %u page %d: report from writer %d after the handler un-protected the page (reporters so far %#x, this writer %s; pagemap uffd-wp now %d: %s)",
 			  r, i, w, q->mask, w >= 0 && (q->mask & (1u << w)) ? "among them" : "not among them",
 			  wp, wp == 1 ? "the protection came back" :
@@ -541,6 +575,7 @@ static void on_msg(const struct uffd_msg *m)
 	if (h->cnt != cnt)
 		violation("round %u page %d: reported by writer %d but the page already holds count %u (shadow %u): the write was not blocked",
 			  r, i, w, h->cnt, cnt);
+	q->rcnt = cnt;
 
 	e = wp_retry(page(i), psize, false);
 	if (e)
@@ -863,6 +898,7 @@ static void collect(void)
 	res->first_writes = c_first;
 	res->reports = c_reports;
 	res->late_reports = c_late;
+	res->stale_reports = c_stale;
 	res->segv = c_segv;
 	res->moved = c_moved;
 	for (k = 0; k < NR_EV; k++) {
@@ -1225,6 +1261,9 @@ static void print_summary(void)
 	     (unsigned long long)res->writes, (unsigned long long)res->first_writes,
 	     (unsigned long long)res->reports, (unsigned long long)res->late_reports,
 	     (unsigned long long)res->segv);
+	if (res->stale_reports)
+		diag("%s %s: %llu of the reports after un-protect repeated a write that was still blocked in the same write since its first report (a fault that read the pte before the un-protect, queued after it)",
+		     mt->name, t, (unsigned long long)res->stale_reports);
 	diag("%s %s: events: %s", mt->name, t, evs);
 	if (kpageflags_fd >= 0)
 		diag("%s %s: present pages that belonged to a large folio, summed over the round ends: %llu",
