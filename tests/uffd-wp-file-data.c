@@ -351,6 +351,17 @@ static int area_map(struct area *a, bool shared)
 	return area_register(a);
 }
 
+/* area_init() + area_file() + area_map(): a file of n pages, mapped */
+static int area_file_mapped(struct area *a, const char *path, int n, const int *init,
+			    int salt, bool shared)
+{
+	int rc;
+
+	area_init(a);
+	rc = area_file(a, path, n, init, salt);
+	return rc ? rc : area_map(a, shared);
+}
+
 static int protect_page(struct area *a, int i, bool wp)
 {
 	int e = uffd_wp(a->uffd, page_addr(a, i), psize, wp);
@@ -810,10 +821,7 @@ static int probe_order(const char *dir, const char *fsname, int salt)
 	int k, rc = PASS;
 
 	snprintf(path, sizeof(path), "%s/.uffd-wp-data-probe", dir);
-	area_init(&a);
-	rc = area_file(&a, path, 4, gens, salt);
-	if (!rc)
-		rc = area_map(&a, true);
+	rc = area_file_mapped(&a, path, 4, gens, salt, true);
 	if (!rc) {
 		read_fault(&a, 1, 2);
 		rc = protect_all(&a, true);
@@ -895,10 +903,7 @@ static int data_case(const char *dir, const char *fsname, bool remount, int salt
 		odd[i] = i % 2;
 	}
 	snprintf(path, sizeof(path), "%s/.uffd-wp-data-%s", dir, remount ? "remount" : "evict");
-	area_init(&a);
-	rc = area_file(&a, path, DATA_PAGES, init, salt);
-	if (!rc)
-		rc = area_map(&a, true);
+	rc = area_file_mapped(&a, path, DATA_PAGES, init, salt, true);
 	if (rc)
 		goto out;
 	/* first half mapped read-only (present ptes), second half not (markers) */
@@ -1368,10 +1373,7 @@ static int t_no_block(const char *dir, const char *fsname, int salt)
 	for (i = 0; i < NB_PAGES; i++)
 		init[i] = i == NB_MARKER ? 0 : 1;
 	snprintf(path, sizeof(path), "%s/.uffd-wp-data-noblock", dir);
-	area_init(&a);
-	rc = area_file(&a, path, NB_PAGES, init, salt);
-	if (!rc)
-		rc = area_map(&a, true);
+	rc = area_file_mapped(&a, path, NB_PAGES, init, salt, true);
 	if (rc)
 		goto out;
 	read_fault(&a, NB_PRESENT, NB_PRESENT + 1);
@@ -1481,10 +1483,7 @@ static int t_private(const char *dir, const char *fsname, int salt)
 		all[i] = true;
 	}
 	snprintf(path, sizeof(path), "%s/.uffd-wp-data-private", dir);
-	area_init(&a);
-	rc = area_file(&a, path, PRIV_PAGES, init, salt);
-	if (!rc)
-		rc = area_map(&a, false);
+	rc = area_file_mapped(&a, path, PRIV_PAGES, init, salt, false);
 	if (rc)
 		goto out;
 	fstate(a.fd, &s0);
@@ -1814,10 +1813,7 @@ static int t_freeze(const char *dir, const char *fsname, bool shared, int salt)
 	for (i = 0; i < FZ_PAGES; i++)
 		init[i] = gens[i] = 1;
 	snprintf(path, sizeof(path), "%s/.uffd-wp-data-freeze", dir);
-	area_init(&a);
-	rc = area_file(&a, path, FZ_PAGES, init, salt);
-	if (!rc)
-		rc = area_map(&a, shared);
+	rc = area_file_mapped(&a, path, FZ_PAGES, init, salt, shared);
 	if (rc)
 		goto out;
 
@@ -2049,10 +2045,7 @@ static int t_cut(const char *dir, const char *fsname, bool punch, bool shared, i
 		init[i] = 1;
 	TRY(install_bus_handler());
 	snprintf(path, sizeof(path), "%s/.uffd-wp-data-cut", dir);
-	area_init(&a);
-	rc = area_file(&a, path, CUT_PAGES, init, salt);
-	if (!rc)
-		rc = area_map(&a, shared);
+	rc = area_file_mapped(&a, path, CUT_PAGES, init, salt, shared);
 	if (!rc)
 		rc = cut_run(&a, punch, &f);
 	area_destroy(&a);
@@ -2265,10 +2258,7 @@ static int t_stable(int salt)
 	for (i = 0; i < ST_PAGES; i++)
 		init[i] = gens[i] = 1;
 	snprintf(path, sizeof(path), "%s/.uffd-wp-data-stable", dir);
-	area_init(&a);
-	rc = area_file(&a, path, ST_PAGES, init, salt);
-	if (!rc)
-		rc = area_map(&a, true);
+	rc = area_file_mapped(&a, path, ST_PAGES, init, salt, true);
 	if (rc)
 		goto out;
 	/* dirty both pages (not protected yet), then protect them dirty */
