@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * uffdwp.h: what the C tests in tests/ share: uapi fallbacks for older
- * headers, TAP output, time, userfaultfd calls, the environment (UFFDWP_FS,
- * UFFDWP_EXPECT_WP_FILE), NUMA nodes and a runner that isolates a case in a
- * child process.  Include it after the system headers.
+ * uffdwp.h: what the C tests in tests/ (and bench/wtrack.c) share: uapi
+ * fallbacks for older headers, TAP output, time, userfaultfd calls, the
+ * environment (UFFDWP_FS, UFFDWP_EXPECT_WP_FILE), NUMA nodes and a runner
+ * that isolates a case in a child process.  The memory types and the
+ * helpers around a region of one are in mem.h.  Include it after the
+ * system headers.
  */
 #ifndef UFFDWP_H
 #define UFFDWP_H
@@ -22,6 +24,9 @@
 /* ------------------------------------------------------------------ */
 /* uapi bits that older headers do not have                            */
 
+#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM	(1 << 12)
+#endif
 #ifndef UFFD_FEATURE_WP_UNPOPULATED
 #define UFFD_FEATURE_WP_UNPOPULATED	(1 << 13)
 #endif
@@ -37,23 +42,38 @@
 #ifndef UFFD_FEATURE_WP_FILE
 #define UFFD_FEATURE_WP_FILE		(1 << 17)
 #endif
-#ifndef UFFD_FEATURE_WAKE_ON_CURRENT_CPU
-#define UFFD_FEATURE_WAKE_ON_CURRENT_CPU	(1 << 18)
-#endif
-#ifndef UFFD_FEATURE_BUSY_POLL
-#define UFFD_FEATURE_BUSY_POLL		(1 << 19)
-#endif
+/*
+ * The hand-off features of the series: WAKE_ON_CURRENT_CPU is bit 18,
+ * BUSY_POLL bit 19 (it was bit 20 while UFFD_FEATURE_WP_RESOLVE, since
+ * removed from the series, held bit 19).  Defined here whatever the
+ * headers say: uapi headers installed from an older build of the series
+ * (build/headers) would carry the old bit, and a test or bench/wtrack
+ * would then miss a feature the kernel has.
+ */
+#undef UFFD_FEATURE_WAKE_ON_CURRENT_CPU
+#define UFFD_FEATURE_WAKE_ON_CURRENT_CPU	(1ULL << 18)
+#undef UFFD_FEATURE_BUSY_POLL
+#define UFFD_FEATURE_BUSY_POLL		(1ULL << 19)
 #ifndef UFFDIO_CONTINUE_MODE_WP
 #define UFFDIO_CONTINUE_MODE_WP		((__u64)1 << 1)
 #endif
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY		1
 #endif
+#ifndef _UFFDIO_MOVE
+#define _UFFDIO_MOVE			(0x05)
+#endif
 #ifndef USERFAULTFD_IOC_NEW
 #define USERFAULTFD_IOC_NEW		_IO(0xAA, 0x00)
 #endif
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT			21
+#endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE			25
+#endif
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB			0x0004U
 #endif
 #ifndef MPOL_MF_MOVE
 #define MPOL_MF_MOVE			(1 << 1)
