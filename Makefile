@@ -15,12 +15,14 @@
 KERNEL ?= series
 export KERNEL EXTRA_PATCHES WORKTREE TESTS VCPUS MEM QEMU_ACCEL VM_TIMEOUT T_TIMEOUT EXPECT_WP_FILE EXPECT_HANDOFF
 
-.PHONY: help deps src series kernel tests check check-debug run vmrun shell series-check bench clean
+.PHONY: help deps src series kernel tests check check-debug check-broken run vmrun shell series-check bench clean
 
 help:
 	@echo "make run          build the patched kernel, boot it, show uffd-wp write tracking (the main job)"
 	@echo "make check        the whole test suite on KERNEL (default: series); ends 'N passed, N failed, N skipped'"
 	@echo "make check-debug  the suite's core on the debug kernel (KASAN, lockdep, ...); FULL=1 for all of it"
+	@echo "make check-broken does the suite catch each tests/broken/* kernel (its expect file)? BROKEN='name ...';"
+	@echo "                  a kernel build each (~15-40 min); CHECK_BROKEN_DRY=1 prints the commands; not in CI"
 	@echo "make vmrun CMD='...'  boot KERNEL and run CMD in the guest (cwd = this repository)"
 	@echo "make shell        interactive guest"
 	@echo "make kernel       build KERNEL's vmlinux (build/obj/KERNEL)"
@@ -59,6 +61,13 @@ DEBUG_TESTS ?= ks-uffd-unit-tests ks-pagemap-ioctl uffd-wp-file uffd-wp-file-dat
 check-debug:
 	@$(MAKE) --no-print-directory check KERNEL=debug VM_TIMEOUT=$(or $(VM_TIMEOUT),3000) \
 		TESTS="$(if $(FULL),$(TESTS),$(or $(TESTS),$(DEBUG_TESTS)))"
+
+# Each purpose-broken kernel of tests/broken/ (KERNEL=extra), booted with
+# the tests its expect file names; BROKEN='name ...' picks entries,
+# CHECK_BROKEN_DRY=1 only prints the commands.  Not in .ci/run: a kernel
+# build per entry.
+check-broken:
+	@scripts/check-broken.sh
 
 # Every target that boots goes through scripts/vmrun.sh (the kernel that
 # KERNEL selects, its expected capabilities, EXPECT_* overrides).
@@ -107,4 +116,4 @@ bench: kernel
 	[ "$$r1$$r2$$r3$$r4" = 0000 ]
 
 clean:
-	rm -rf build/obj build/vm build/tests build/selftests build/headers build/bench
+	rm -rf build/obj build/vm build/tests build/selftests build/headers build/bench build/broken

@@ -14,7 +14,11 @@
 #  - guest-env.sh: values with ", $, `, ' and newlines reach the guest
 #    byte for byte; every environment knob the tests read is forwarded;
 #  - Makefile: CMD reaches the guest as typed; EXPECT_* overrides reach
-#    every booting target through kernel-vars.sh.
+#    every booting target through kernel-vars.sh;
+#  - check-broken.sh: its judge finds the expected failures in fabricated
+#    logs and no near miss counts (an "ok" point, a longer memory type
+#    name, another test, a WARN without a printk timestamp); every
+#    tests/broken entry has a valid expect file.
 set -uo pipefail
 # the caller's selection (make check-debug sets TESTS) must not reach the
 # fake runs below
@@ -245,5 +249,55 @@ t_series() {
 	[ -f config/expect-file ] && grep -q '^UFFDWP_EXPECT_HANDOFF=0' config/expect-file
 }
 check "patches/ holds three stacked series (1-fix, 2-wp-file, 3-handoff), each with a series file and cover letter" t_series
+
+# ---- check-broken.sh: the judge of a broken kernel's run --------------------
+t_judge() {
+	# fabricated logs judged by scripts/check-broken.sh --judge; and every
+	# tests/broken entry has a valid expect file (dry run, no build, no boot)
+	local b=$tmp/broken/fake g=$tmp/jgood n=$tmp/jnot p=$tmp/jpass r
+	mkdir -p "$b" "$g" "$n" "$p" "$tmp/jnone"
+	cat > "$b/expect" <<'EOF'
+# a comment
+run uffd-wp-file ks-uffd-unit-tests filter=wp-remote-cpu
+fail uffd-wp-file file-shared ext4 write-fault
+fail ks-uffd-unit-tests wp-remote-cpu on file (
+console WARNING:.*userfaultfd_register
+EOF
+	cat > "$g/results.tap" <<'EOF'
+ok 1 - uffd-wp-file: shmem memfd write-fault
+not ok 2 - uffd-wp-file: file-shared ext4 write-fault
+not ok 3 - ks-uffd-unit-tests: uffd-unit-tests[ext4]: wp-remote-cpu on file (no fault from CPU 1)
+not ok 4 - uffd-wp-file: file-private ext4 sigbus
+EOF
+	printf '%s\n' '[    1.000000] Linux version 6.12' \
+		'[   12.345678] WARNING: CPU: 0 PID: 9 at fs/userfaultfd.c:1393 userfaultfd_register+0x1/0x2' > "$g/console.log"
+	# not caught: the points that fail are near misses (an "ok" point, another
+	# memory type whose name starts alike, another test), the WARN is only
+	# in a test's output (no printk timestamp)
+	cat > "$n/results.tap" <<'EOF'
+ok 1 - uffd-wp-file: file-shared ext4 write-fault
+not ok 2 - ks-uffd-unit-tests: uffd-unit-tests[ext4]: wp-remote-cpu on file-private (no fault)
+not ok 3 - uffd-wp-matrix: file-shared ext4 write-fault
+EOF
+	printf '%s\n' '[    1.000000] Linux version 6.12' 'WARNING: userfaultfd_register (printed by a test)' > "$n/console.log"
+	sed 's/^not ok/ok/' "$g/results.tap" > "$p/results.tap"
+	head -n1 "$g/console.log" > "$p/console.log"
+	r=$(scripts/check-broken.sh --judge "$b" "$g") || { echo "good logs: $r"; return 1; }
+	[[ $r == *"caught     fake: 3/3 expected failures seen (1 other failing points)" ]] || { echo "good logs: $r"; return 1; }
+	r=$(scripts/check-broken.sh --judge "$b" "$n"); [ $? = 1 ] || { echo "near misses: $r"; return 1; }
+	[[ $r == *"NOT caught fake: 0/3 expected failures seen"* ]] || { echo "near misses: $r"; return 1; }
+	r=$(scripts/check-broken.sh --judge "$b" "$p"); [ $? = 1 ] || { echo "passing run: $r"; return 1; }
+	# two boots: the failures of one and the splat of the other add up
+	mkdir -p "$tmp/jb1" "$tmp/jb2"
+	cp "$g/results.tap" "$p/console.log" "$tmp/jb1/"
+	cp "$p/results.tap" "$g/console.log" "$tmp/jb2/"
+	r=$(scripts/check-broken.sh --judge "$b" "$tmp/jb1" "$tmp/jb2") || { echo "two boots: $r"; return 1; }
+	r=$(scripts/check-broken.sh --judge "$b" "$tmp/jnone"); [ $? = 2 ] || { echo "no logs: $r"; return 1; }
+	echo 'fail uffd-wp-file' >> "$b/expect"
+	r=$(scripts/check-broken.sh --judge "$b" "$g"); [ $? = 2 ] || { echo "invalid expect file: $r"; return 1; }
+	CHECK_BROKEN_DRY=1 CHECK_BROKEN_APPLY=0 scripts/check-broken.sh > "$tmp/dry.out" 2>&1 || { cat "$tmp/dry.out"; return 1; }
+	grep -q '^dry run: [0-9]* entries, 0 invalid expect file' "$tmp/dry.out" || { cat "$tmp/dry.out"; return 1; }
+}
+check "check-broken.sh --judge: caught only when every expected failure is seen; every tests/broken entry has a valid expect file" t_judge
 
 exit $((nfail > 0))
