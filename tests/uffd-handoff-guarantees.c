@@ -70,6 +70,19 @@
  *   real-time handler never waits for the writer it preempts; checks (a)
  *   and (c) after each un-protect; the longest fault is printed.
  *
+ * resolve-paths MEMTYPE FEATURES
+ *   Every memory type, 6 units in three VMAs (MADV_DONTFORK on the middle
+ *   two).  One UFFDIO_WRITEPROTECT over all three VMAs protects every unit
+ *   and one over units 1-4 un-protects exactly those (pagemap), as does
+ *   one inside the middle VMA; the un-protected units then take writes
+ *   without a report.  Then, protected again, with a handler thread in a
+ *   blocking read(2): a GUP write (an O_DIRECT read(2) of a file on the
+ *   first test file system into the page)
+ *   and a user-mode write, each once resolved at its first report
+ *   (reported once) and once only woken by UFFDIO_WAKE first (the access
+ *   faults and reports again: twice); every written byte is in place and
+ *   pagemap shows what was resolved and what was not.
+ *
  * Environment:
  *   UFFDWP_FS              "name:mountpoint ..." (default "cwd:.")
  *   UFFDWP_EXPECT_WP_FILE  1 (default) or 0: is UFFD_FEATURE_WP_FILE expected
@@ -140,6 +153,8 @@
 #define T1_TIMEOUT_MS		20000
 #define T2_TIMEOUT_MS		40000
 #define T3_TIMEOUT_MS		20000
+#define T4_UNITS		6
+#define T4_TIMEOUT_MS		20000
 #define WD_SLACK_MS		3000	/* the watchdog fires this much earlier */
 #define DEFAULT_BUDGET_S	600
 #define MAXDIAG			8	/* failure lines printed per point */
@@ -1617,6 +1632,230 @@ static int t3_run(const void *arg)
 }
 
 /* ------------------------------------------------------------------ */
+/* resolve-paths                                                       */
+
+struct t4cell {
+	const struct memtype *mt;
+	int combo;
+};
+
+static struct area a4;
+static int t4_uffd = -1;
+static atomic_int t4_wake_first;	/* units: their first report is only woken */
+static atomic_int t4_reports[T4_UNITS];
+static atomic_int t4_stop;
+
+/* VMAs in /proc/self/maps that overlap [addr, addr + len), or -1 */
+static int count_vmas(const char *addr, size_t len)
+{
+	unsigned long s, e, lo = (uintptr_t)addr, hi = lo + len;
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx", &s, &e) == 2 && s < hi && e > lo)
+			n++;
+	fclose(f);
+	return n;
+}
+
+/* units [i, i + n) of a4 are write-protected in pagemap exactly when wp */
+static int t4_expect_wp(int i, int n, bool wp, const char *after)
+{
+	int k, rc = PASS;
+	bool w;
+
+	for (k = i; k < i + n; k++) {
+		if (!pm_wp(unit_addr(&a4, k), &w))
+			return cfail("%s: pagemap of unit %d unreadable", after, k), FAIL;
+		if (w != wp) {
+			cfail("%s: unit %d %s", after, k,
+			      w ? "still write-protected in pagemap" :
+				  "not write-protected in pagemap");
+			rc = FAIL;
+		}
+	}
+	return rc;
+}
+
+/* UFFDIO_WRITEPROTECT of units [i, i + n) of a4, which must succeed */
+static int t4_wp(int i, int n, bool wp)
+{
+	int e = uffd_wp(t4_uffd, unit_addr(&a4, i), (size_t)n * a4.unit, wp);
+
+	if (e) {
+		CNT(wp_err);
+		return cfail("UFFDIO_WRITEPROTECT(%s) of units %d-%d: %s",
+			     wp ? "WP" : "0", i, i + n - 1, strerror(e)), FAIL;
+	}
+	return PASS;
+}
+
+/*
+ * The handler: a blocking read(2) (where BUSY_POLL polls); a unit in
+ * t4_wake_first gets UFFDIO_WAKE alone for its first report (the faulting
+ * access must fault and report again), every other report is resolved by
+ * un-protecting the unit.  Ends on t4_stop (SIGUSR1 ends the read).
+ */
+static void *t4_handler(void *arg)
+{
+	struct uffd_msg m;
+	ssize_t k;
+	int u, e;
+
+	(void)arg;
+	while (!atomic_load(&t4_stop)) {
+		k = read(t4_uffd, &m, sizeof(m));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k != (ssize_t)sizeof(m)) {
+			cfail("handler: read(uffd): %zd (%m)", k);
+			return NULL;
+		}
+		u = msg_unit(&a4, &m, "handler");
+		if (u < 0)
+			continue;
+		CNT(faults);
+		if (atomic_fetch_add(&t4_reports[u], 1) == 0 &&
+		    (atomic_load(&t4_wake_first) & (1 << u)))
+			e = uffd_wake(t4_uffd, unit_addr(&a4, u), a4.unit);
+		else
+			e = uffd_wp(t4_uffd, unit_addr(&a4, u), a4.unit, false);
+		if (e) {
+			CNT(wp_err);
+			cfail("handler: resolving unit %d: %s", u, strerror(e));
+		}
+	}
+	return NULL;
+}
+
+/*
+ * An O_DIRECT read(2) of one page of a file on the first test file system
+ * into unit u: the kernel pins the page for writing (GUP), faulting it in
+ * with FAULT_FLAG_ALLOW_RETRY.  The file's bytes are v.
+ */
+static int t4_gup_write(int u, unsigned char v)
+{
+	char path[PATH_MAX], *buf;
+	int fd, rc = PASS;
+	ssize_t k;
+
+	if (!mt_file)
+		return cfail("GUP write: no test file system (UFFDWP_FS) to read from"), FAIL;
+	snprintf(path, sizeof(path), "%s/.uffd-handoff-guarantees-dio.%d", mt_file->dir,
+		 (int)getpid());
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return cfail("open %s: %m", path), FAIL;
+	unlink(path);
+	buf = malloc(psize);
+	if (!buf)
+		rc = FAIL, cfail("malloc: %m");
+	else {
+		memset(buf, v, psize);
+		if (pwrite(fd, buf, psize, 0) != (ssize_t)psize || fsync(fd))
+			rc = FAIL, cfail("writing %s: %m", path);
+		free(buf);
+	}
+	if (!rc && fcntl(fd, F_SETFL, O_DIRECT))
+		rc = FAIL, cfail("fcntl(F_SETFL, O_DIRECT) on %s: %m", mt_file->dir);
+	if (!rc) {
+		k = pread(fd, unit_addr(&a4, u), psize, 0);
+		if (k != (ssize_t)psize)
+			rc = FAIL, cfail("O_DIRECT read into unit %d: %zd (%m)", u, k);
+	}
+	close(fd);
+	return rc;
+}
+
+static int t4_reports_of(int u, int want, const char *what)
+{
+	int got = atomic_load(&t4_reports[u]);
+
+	if (got == want)
+		return PASS;
+	CNT(again);
+	return cfail("%s: unit %d reported %d times, expected %d", what, u, got, want), FAIL;
+}
+
+static int t4_run(const void *arg)
+{
+	const struct t4cell *t = arg;
+	pthread_t h;
+	int i, rc = PASS, n;
+
+	install_sigusr1();
+	pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pm_fd < 0)
+		return cfail("open /proc/self/pagemap: %m"), FAIL;
+	TRY(area_setup(t->mt, T4_UNITS, &a4));
+	/* three VMAs: units 0-1, 2-3 (VM_DONTCOPY), 4-5 */
+	if (madvise(unit_addr(&a4, 2), 2 * a4.unit, MADV_DONTFORK))
+		return cfail("madvise(MADV_DONTFORK) of units 2-3: %m"), FAIL;
+	n = count_vmas(a4.base, a4.len);
+	if (n != 3)
+		return cfail("the area is %d VMAs after MADV_DONTFORK of its middle, not 3", n),
+		       FAIL;
+	TRY(uffd_setup(&a4, 0, combos[t->combo].feat, &t4_uffd));
+
+	/* one call over three VMAs, one inside the middle one */
+	TRY(t4_wp(0, T4_UNITS, true));
+	TRY(t4_expect_wp(0, T4_UNITS, true, "after protecting 3 VMAs in one call"));
+	TRY(t4_wp(1, 4, false));
+	rc |= t4_expect_wp(1, 4, false, "after un-protecting units 1-4 (3 VMAs) in one call");
+	rc |= t4_expect_wp(0, 1, true, "after un-protecting units 1-4");
+	rc |= t4_expect_wp(5, 1, true, "after un-protecting units 1-4");
+	TRY(t4_wp(2, 2, true));
+	TRY(t4_wp(3, 1, false));
+	rc |= t4_expect_wp(2, 1, true, "after un-protecting unit 3 alone");
+	rc |= t4_expect_wp(3, 2, false, "after un-protecting unit 3 alone");
+	if (rc)
+		return FAIL;
+	/* the un-protected units take writes without a report */
+	for (i = 1; i < 5; i++)
+		if (i != 2)
+			*(volatile char *)unit_addr(&a4, i) = 2;
+
+	/* faults from GUP and from user mode, resolved or only woken first */
+	TRY(t4_wp(0, T4_UNITS, true));
+	atomic_store(&t4_wake_first, (1 << 1) | (1 << 4));
+	if (pthread_create(&h, NULL, t4_handler, NULL))
+		return cfail("pthread_create: %m"), FAIL;
+	rc |= t4_gup_write(0, 0x40);	/* resolved at the first report */
+	rc |= t4_gup_write(1, 0x41);	/* woken first: reported twice */
+	*(volatile unsigned char *)(unit_addr(&a4, 3) + 7) = 0x43;
+	*(volatile unsigned char *)(unit_addr(&a4, 4) + 7) = 0x44;	/* twice */
+	atomic_store(&t4_stop, 1);
+	for (i = 0; i < 200 && pthread_tryjoin_np(h, NULL); i++) {
+		pthread_kill(h, SIGUSR1);
+		usleep(10000);
+	}
+	if (i == 200)
+		return cfail("the handler thread does not end"), FAIL;
+	rc |= t4_reports_of(0, 1, "GUP write (O_DIRECT read into it), resolved");
+	rc |= t4_reports_of(1, 2, "GUP write, UFFDIO_WAKE alone first");
+	rc |= t4_reports_of(3, 1, "user write, resolved");
+	rc |= t4_reports_of(4, 2, "user write, UFFDIO_WAKE alone first");
+	rc |= t4_reports_of(2, 0, "unit not written");
+	rc |= t4_reports_of(5, 0, "unit not written");
+	if (unit_addr(&a4, 0)[5] != 0x40 || unit_addr(&a4, 1)[5] != 0x41 ||
+	    unit_addr(&a4, 3)[7] != 0x43 || unit_addr(&a4, 4)[7] != 0x44) {
+		CNT(bad_bytes);
+		cfail("a resolved write is not in place (%#x %#x %#x %#x)",
+		      (unsigned char)unit_addr(&a4, 0)[5], (unsigned char)unit_addr(&a4, 1)[5],
+		      (unsigned char)unit_addr(&a4, 3)[7], (unsigned char)unit_addr(&a4, 4)[7]);
+		rc = FAIL;
+	}
+	rc |= t4_expect_wp(0, 2, false, "after the resolutions");
+	rc |= t4_expect_wp(3, 2, false, "after the resolutions");
+	rc |= t4_expect_wp(2, 1, true, "unit 2, never resolved");
+	return rc ? FAIL : PASS;
+}
+
+/* ------------------------------------------------------------------ */
 /* runner                                                              */
 
 static int64_t start_ms, budget_ms;
@@ -1761,7 +2000,7 @@ int main(void)
 	}
 	/* no UFFDWP_FS entry at all: no file type for the other two tests */
 	plan = NCOMBOS * nr_memtypes * 2 + NCOMBOS * NSTYLES * (mt_file ? 2 : 1) +
-	       NCOMBOS * (mt_file ? 2 : 1);
+	       NCOMBOS * (mt_file ? 2 : 1) + NCOMBOS * nr_memtypes;
 	tap_plan(plan);
 	diag("uffd features %#llx (%s); WAKE_ON_CURRENT_CPU %s, BUSY_POLL %s, WP_FILE %s; expected: hand-off %s, wp-file %s; HugePages_Free %ld; %d CPUs online",
 	     (unsigned long long)kfeat, have_uffd ? "userfaultfd available" : strerror(uffd_errno),
@@ -1809,6 +2048,15 @@ int main(void)
 
 			snprintf(name, sizeof(name), "fifo-same-cpu %.128s %s", m->name, combos[c].name);
 			run_point(t3_run, &t, T3_TIMEOUT_MS, m, c, name);
+		}
+	}
+	for (i = 0; i < nr_memtypes; i++) {
+		for (c = 0; c < NCOMBOS; c++) {
+			struct t4cell t = { &memtypes[i], c };
+
+			snprintf(name, sizeof(name), "resolve-paths %.128s %s", memtypes[i].name,
+				 combos[c].name);
+			run_point(t4_run, &t, T4_TIMEOUT_MS, t.mt, c, name);
 		}
 	}
 	diag("stats: faults=%llu", (unsigned long long)total_faults);
