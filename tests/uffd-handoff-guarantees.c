@@ -83,6 +83,16 @@
  *   faults and reports again: twice); every written byte is in place and
  *   pagemap shows what was resolved and what was not.
  *
+ * unregister-vs-protect MEMTYPE {writeprotect,copy-wp}
+ *   A protector thread write-protects the area (64 units, hugetlb 4; one
+ *   VMA) with UFFDIO_WRITEPROTECT(WP) over and over, or, on anon and
+ *   shmem, empties a unit and fills it with UFFDIO_COPY(MODE_WP), while
+ *   the main thread unregisters the area, checks that pagemap shows no
+ *   unit write-protected (the protector's calls fail with ENOENT from
+ *   then on, so any bit is stale: left by a call that was in flight when
+ *   the unregistration reset the protection), and registers it again,
+ *   for 1 s.  Both calls may run under the VMA's read lock alone.
+ *
  * Environment:
  *   UFFDWP_FS              "name:mountpoint ..." (default "cwd:.")
  *   UFFDWP_EXPECT_WP_FILE  1 (default) or 0: is UFFD_FEATURE_WP_FILE expected
@@ -155,6 +165,10 @@
 #define T3_TIMEOUT_MS		20000
 #define T4_UNITS		6
 #define T4_TIMEOUT_MS		20000
+#define T5_UNITS		64
+#define T5_MS			1000	/* unregister-vs-protect, per point */
+#define T5_REGISTERED_US	50	/* ... registered this long each time */
+#define T5_TIMEOUT_MS		20000
 #define WD_SLACK_MS		3000	/* the watchdog fires this much earlier */
 #define DEFAULT_BUDGET_S	600
 #define MAXDIAG			8	/* failure lines printed per point */
@@ -1787,6 +1801,7 @@ static int t4_run(const void *arg)
 	pthread_t h;
 	int i, rc = PASS, n;
 
+	snprintf(cell, sizeof(cell), "resolve-paths %s %s", t->mt->name, combos[t->combo].name);
 	install_sigusr1();
 	pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (pm_fd < 0)
@@ -1853,6 +1868,143 @@ static int t4_run(const void *arg)
 	rc |= t4_expect_wp(3, 2, false, "after the resolutions");
 	rc |= t4_expect_wp(2, 1, true, "unit 2, never resolved");
 	return rc ? FAIL : PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* unregister-vs-protect                                               */
+
+struct t5cell {
+	const struct memtype *mt;
+	bool copy;		/* UFFDIO_COPY(MODE_WP), else UFFDIO_WRITEPROTECT */
+};
+
+static struct area a5;
+static int t5_uffd = -1;
+static atomic_int t5_stop;
+static atomic_long t5_calls, t5_done, t5_enoent, t5_eexist, t5_einval;
+
+/*
+ * The protector: UFFDIO_WRITEPROTECT(WP) of the whole area (one VMA), or
+ * for copy, MADV_DONTNEED of a unit then UFFDIO_COPY(MODE_WP) into it,
+ * over and over; ENOENT and EINVAL (unregistered meanwhile) and EEXIST
+ * are expected, any other error is a failure.
+ */
+static void *t5_protector(void *arg)
+{
+	const struct t5cell *t = arg;
+	struct uffdio_copy cp;
+	char *src;
+	int u = 0, e;
+
+	src = mmap(NULL, a5.unit, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (src == MAP_FAILED) {
+		cfail("protector: mmap: %m");
+		return NULL;
+	}
+	memset(src, 0x5a, a5.unit);
+	while (!atomic_load(&t5_stop)) {
+		atomic_fetch_add(&t5_calls, 1);
+		if (!t->copy) {
+			e = uffd_wp(t5_uffd, a5.base, a5.len, true);
+		} else {
+			u = (u + 1) % a5.n;
+			/* shmem: MADV_REMOVE frees the page cache page too */
+			if (madvise(unit_addr(&a5, u), a5.unit,
+				    t->mt->kind == K_ANON ? MADV_DONTNEED : MADV_REMOVE)) {
+				cfail("protector: madvise(%s): %m",
+				      t->mt->kind == K_ANON ? "MADV_DONTNEED" : "MADV_REMOVE");
+				break;
+			}
+			cp = (struct uffdio_copy){ .dst = (uintptr_t)unit_addr(&a5, u),
+						   .src = (uintptr_t)src, .len = a5.unit,
+						   .mode = UFFDIO_COPY_MODE_WP };
+			e = ioctl(t5_uffd, UFFDIO_COPY, &cp) ? errno : 0;
+			if (e == EAGAIN)
+				e = 0;
+		}
+		if (!e)
+			atomic_fetch_add(&t5_done, 1);
+		else if (e == ENOENT)
+			atomic_fetch_add(&t5_enoent, 1);
+		else if (e == EEXIST)
+			atomic_fetch_add(&t5_eexist, 1);
+		else if (e == EINVAL)
+			atomic_fetch_add(&t5_einval, 1);
+		else {
+			CNT(wp_err);
+			cfail("protector: %s: %s", t->copy ? "UFFDIO_COPY(MODE_WP)" :
+			      "UFFDIO_WRITEPROTECT(WP)", strerror(e));
+			break;
+		}
+	}
+	munmap(src, a5.unit);
+	return NULL;
+}
+
+static int t5_run(const void *arg)
+{
+	const struct t5cell *t = arg;
+	uint64_t mode = UFFDIO_REGISTER_MODE_WP, ioctls;
+	int64_t end;
+	pthread_t p;
+	long iters = 0, stale = 0;
+	int i, e, rc = PASS;
+	bool wp;
+
+	snprintf(cell, sizeof(cell), "unregister-vs-protect %s %s", t->mt->name,
+		 t->copy ? "copy-wp" : "writeprotect");
+	pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pm_fd < 0)
+		return cfail("open /proc/self/pagemap: %m"), FAIL;
+	TRY(area_setup(t->mt, t->mt->kind == K_HUGETLB ? 4 : T5_UNITS, &a5));
+	if (t->copy)
+		mode |= UFFDIO_REGISTER_MODE_MISSING;
+	t5_uffd = uffd_open_flags(O_CLOEXEC | O_NONBLOCK, 0, NULL);
+	if (t5_uffd < 0)
+		return cfail("userfaultfd: %s", strerror(-t5_uffd)), FAIL;
+	e = uffd_register(t5_uffd, a5.base, a5.len, mode, &ioctls);
+	if (e)
+		return cfail("UFFDIO_REGISTER: %s", strerror(e)), FAIL;
+	if (pthread_create(&p, NULL, t5_protector, (void *)t))
+		return cfail("pthread_create: %m"), FAIL;
+	end = now_ms() + T5_MS;
+	while (now_ms() < end && !rc) {
+		e = uffd_unregister(t5_uffd, a5.base, a5.len);
+		if (e) {
+			rc = FAIL;
+			cfail("UFFDIO_UNREGISTER: %s", strerror(e));
+			break;
+		}
+		/* nothing may set a bit now: every bit is a stale one */
+		for (i = 0; i < a5.n; i++) {
+			if (!pm_wp(unit_addr(&a5, i), &wp)) {
+				rc = FAIL;
+				cfail("pagemap unreadable");
+				break;
+			}
+			if (wp && !stale++)
+				cfail("iteration %ld: unit %d still write-protected in pagemap after UFFDIO_UNREGISTER returned",
+				      iters, i);
+		}
+		e = uffd_register(t5_uffd, a5.base, a5.len, mode, &ioctls);
+		if (e) {
+			rc = FAIL;
+			cfail("UFFDIO_REGISTER: %s", strerror(e));
+		}
+		/* let the protector work on a registered area for a while */
+		spin_us(T5_REGISTERED_US);
+		iters++;
+		if (stale)
+			rc = FAIL;
+	}
+	atomic_store(&t5_stop, 1);
+	pthread_join(p, NULL);
+	diag("%s: %ld unregistrations, %ld stale uffd-wp bits, protector %ld calls (%ld took effect, ENOENT %ld, EEXIST %ld, EINVAL %ld)",
+	     cell, iters, stale, atomic_load(&t5_calls), atomic_load(&t5_done),
+	     atomic_load(&t5_enoent), atomic_load(&t5_eexist), atomic_load(&t5_einval));
+	if (!atomic_load(&t5_done))
+		rc = FAIL, cfail("the protector never protected anything");
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -2000,7 +2152,7 @@ int main(void)
 	}
 	/* no UFFDWP_FS entry at all: no file type for the other two tests */
 	plan = NCOMBOS * nr_memtypes * 2 + NCOMBOS * NSTYLES * (mt_file ? 2 : 1) +
-	       NCOMBOS * (mt_file ? 2 : 1) + NCOMBOS * nr_memtypes;
+	       NCOMBOS * (mt_file ? 2 : 1) + NCOMBOS * nr_memtypes + nr_memtypes + 2;
 	tap_plan(plan);
 	diag("uffd features %#llx (%s); WAKE_ON_CURRENT_CPU %s, BUSY_POLL %s, WP_FILE %s; expected: hand-off %s, wp-file %s; HugePages_Free %ld; %d CPUs online",
 	     (unsigned long long)kfeat, have_uffd ? "userfaultfd available" : strerror(uffd_errno),
@@ -2058,6 +2210,15 @@ int main(void)
 				 combos[c].name);
 			run_point(t4_run, &t, T4_TIMEOUT_MS, t.mt, c, name);
 		}
+	}
+	for (i = 0; i < nr_memtypes + 2; i++) {
+		/* UFFDIO_WRITEPROTECT on every type, then UFFDIO_COPY on anon, shmem */
+		struct t5cell t = { i < nr_memtypes ? &memtypes[i] : &memtypes[i - nr_memtypes],
+				    i >= nr_memtypes };
+
+		snprintf(name, sizeof(name), "unregister-vs-protect %.128s %s", t.mt->name,
+			 t.copy ? "copy-wp" : "writeprotect");
+		run_point(t5_run, &t, T5_TIMEOUT_MS, t.mt, 0, name);
 	}
 	diag("stats: faults=%llu", (unsigned long long)total_faults);
 	return tap_totals(start_ms);
