@@ -180,7 +180,7 @@ def ratio(agg, ck, col):
         return None	# arm/collect/round scale with the size
     q = a[col]
     return dict(med=q["med"] / bm, q1=q["q1"] / bm, q3=q["q3"] / bm,
-                approx=approx)
+                max=q["max"] / bm, approx=approx)
 
 
 def fmt(x):
@@ -267,14 +267,16 @@ def detail_row(agg, ck, delay_us=0):
     rw = ratio(agg, ck, "per_write_ns")
     cpu = q_cpu = a["cpu_ns"]["med"]
     cw = "%.2f" % (cpu / q["med"]) if cpu == cpu and q["med"] else "-"
+    worst = ("%s%.2f" % ("~" if r["approx"] else "", r["max"])) if r else "-"
     return ["%s [%s-%s]" % (fmt(q["med"]), fmt(q["q1"]), fmt(q["q3"])),
-            "**%s**" % fr(r) if r else "-", fr(rw, False) if rw else "-",
+            "**%s**" % fr(r) if r else "-", worst, fr(rw, False) if rw else "-",
             fmt(q_cpu), cw] + [fmt(a[c]["med"]) for c in LAT]
 
 
 DETAIL_HDR = ("| memory | method | writes | per write, arm incl. median [IQR] | x mprot (IQR) | "
-              "writes only x mprot | CPU/write, all threads | CPU/wall | p50 | p90 | p99 | max |")
-DETAIL_SEP = "|" + "---|" * 12
+              "worst repeat x mprot | writes only x mprot | CPU/write, all threads | CPU/wall | "
+              "p50 | p90 | p99 | max |")
+DETAIL_SEP = "|" + "---|" * 13
 
 
 def writes_of(ck):
@@ -290,7 +292,8 @@ def headline(agg, confs):
          "(mprotect(PROT_READ) + SIGSEGV handler, UFFDIO_WRITEPROTECT + handler "
          "thread, ...); median over the repeats [IQR]. `x mprot` = ratio to "
          "the mprotect+SIGSEGV median of the *same boot*, same memory and size "
-         "(IQR in ratio units); `writes only` = the same ratio with arming "
+         "(IQR in ratio units); `worst repeat` = the slowest repeat over that "
+         "median; `writes only` = the same ratio with arming "
          "excluded (the old per-write figure). CPU/write = CPU time of all "
          "threads of the process over arm + writes / writes (a polling thread "
          "costs CPU without costing time); CPU/wall > 1 means more than one CPU "
@@ -304,7 +307,7 @@ def headline(agg, confs):
                 ck = pick(agg, c, m, t, fs, "free")
                 if ck is None:
                     rows.append("| %s | %s | | %s |%s" % (memname(t, fs), m,
-                                missing(agg, c, m, t, fs, "free"), " |" * 8))
+                                missing(agg, c, m, t, fs, "free"), " |" * 9))
                 else:
                     rows.append("| %s | %s | %d | %s |" % (memname(t, fs), m, writes_of(ck),
                                 " | ".join(detail_row(agg, ck))))
@@ -562,13 +565,14 @@ def trace_table():
          "writer and handler threads together, between wtrack's --trace "
          "markers: context switches (of which to/from idle), system calls, "
          "user page-fault entries, wakeups (of which cross-CPU), migrations, "
-         "CPUs used. Counts carry over to hardware; times do not.", "",
-         "| method | config | writes | ctxsw | idle sw | syscalls | faults | wakeups | x-CPU wakeups | migrations | CPUs |",
-         "|---|---|---|---|---|---|---|---|---|---|---|"]
+         "CPUs used, mmap_lock acquisitions (mmap_lock_acquire_returned, read "
+         "or write). Counts carry over to hardware; times do not.", "",
+         "| method | config | writes | ctxsw | idle sw | syscalls | faults | wakeups | x-CPU wakeups | migrations | CPUs | mmap_lock |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         L.append("| " + " | ".join(r.get(k, "") or "-" for k in (
             "method", "config", "writes", "ctxsw", "idle_sw", "syscalls", "faults",
-            "wakeups", "xcpu_wakeups", "migrations", "cpus")) + " |")
+            "wakeups", "xcpu_wakeups", "migrations", "cpus", "mmap_locks")) + " |")
     return L
 
 

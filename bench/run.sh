@@ -110,7 +110,10 @@ coredelay="uffd-read uffd-read-spin"
 # write also populates its page, as in a loop writing to new memory
 corefresh="mprotect uffd-sigbus uffd-read-spin uffd-read-spin-cpu"
 delay_us=${BENCH_DELAY_US:-100}
-reps=7 csize=4
+# cwarm: unmeasured warm-up rounds of a core point; the first rounds of a
+# process run slower for every method in TCG (translation cache, page
+# cache), mprotect+SIGSEGV included
+reps=7 csize=4 cwarm=${BENCH_WARMUP:-3}
 # ssize: MiB for the handler-thread methods in the rest of the matrix: a
 # wakeup of an idle vCPU costs 0.1-5 ms in a TCG guest on a busy host, so
 # they get a smaller range there (mprotect is run at that size too, so
@@ -299,21 +302,21 @@ core() {
 			continue
 		fi
 		for m in $corem; do
-			point -m $m -s "$csize" -t $t $fa -p seq -r $reps
+			point -m $m -s "$csize" -t $t $fa -p seq -r $reps -W $cwarm
 		done
 		[ $quick = 1 ] && [ $t != anon ] && continue
 		# one handler serving 2 writers
 		for m in $core2w; do
-			point -m $m -s "$csize" -t $t $fa -p seq -r $reps -w 2
+			point -m $m -s "$csize" -t $t $fa -p seq -r $reps -W $cwarm -w 2
 		done
 		# a slow handler: BENCH_DELAY_US busy per message before it
 		# un-protects (the faulting thread's polling must adapt to it)
 		[ $t = anon ] || continue
 		for m in $coredelay; do
-			point -m $m -s "$csize" -t $t $fa -p seq -r $reps --handler-delay-us "$delay_us"
+			point -m $m -s "$csize" -t $t $fa -p seq -r $reps -W $cwarm --handler-delay-us "$delay_us"
 		done
 		for m in $corefresh; do
-			point -m $m -s "$csize" -t $t $fa -p seq -r $reps --fresh
+			point -m $m -s "$csize" -t $t $fa -p seq -r $reps -W $cwarm --fresh
 		done
 	done <<< "$(memsets "$csize" | grep -E '^(anon|file-shared) .* 1$')"
 }
@@ -327,6 +330,26 @@ rows() {	# SIZE GREP-PATTERN: memrow for the matching memsets lines
 }
 echo "run.sh: $envlabel (kernel $kernel); output $csv" >&2
 core
+# a named configuration of the same boot: the core rows again with the
+# busy-poll bound at BENCH_POLL_US (200: an emulated guest runs everything
+# about ten times slower than hardware, the 50 us default included), as
+# rows of their own configuration ("..., vm.userfaultfd_busy_poll_us=N")
+pollf=/proc/sys/vm/userfaultfd_busy_poll_us
+if [ $native = 0 ] && [ $handler = 0 ] && [ -w $pollf ] && [ -n "${BENCH_POLL_US-200}" ]; then
+	pold=$(cat $pollf) saveenv=$envlabel
+	declare -A saveran=()
+	for k in "${!ran[@]}"; do saveran["$k"]=1; done
+	ran=()
+	echo "${BENCH_POLL_US:-200}" > $pollf
+	envlabel="$saveenv, vm.userfaultfd_busy_poll_us=${BENCH_POLL_US:-200}"
+	corem="none mprotect uffd-sigbus uffd-read-spin uffd-read-spin-cpu"
+	core2w="mprotect uffd-read-spin uffd-read-spin-cpu" coredelay="uffd-read-spin" corefresh=
+	core
+	echo "$pold" > $pollf
+	envlabel=$saveenv
+	ran=()
+	for k in "${!saveran[@]}"; do ran["$k"]=1; done
+fi
 # anon first, then where each method stops working, then file-shared on the
 # first fs, shmem and hugetlb, then the rest: a time budget cut on a busy
 # machine loses the least important points

@@ -2,9 +2,10 @@
 # trace.sh: per tracked write, what the writer and the handler cost in
 # events: context switches (and how many involve the idle task), system
 # calls, user page-fault entries, wakeups (and how many cross CPUs),
-# migrations, and the CPUs used -- from ftrace (sched_switch, sched_waking,
-# sched_wakeup,
-# sched_migrate_task, raw_syscalls:sys_enter, exceptions:page_fault_user)
+# migrations, the CPUs used and mmap_lock acquisitions -- from ftrace
+# (sched_switch, sched_waking, sched_wakeup, sched_migrate_task,
+# raw_syscalls:sys_enter, exceptions:page_fault_user,
+# mmap_lock:mmap_lock_acquire_returned)
 # between wtrack's --trace markers (around arming + the writes of each
 # measured round, wtrack's timed region).  Runs in the guest (root, tracefs);
 # counts carry over to hardware, times do not.  Not a test.
@@ -35,7 +36,7 @@ size=${TRACE_SIZE:-4}
 fsdir=${TRACE_FS:-/mnt/ext4}
 csv=$out/trace.csv
 : > "$out/trace.log"
-echo "method,config,writes,ctxsw,idle_sw,syscalls,faults,wakeups,xcpu_wakeups,migrations,cpus" > "$csv"
+echo "method,config,writes,ctxsw,idle_sw,syscalls,faults,wakeups,xcpu_wakeups,migrations,cpus,mmap_locks" > "$csv"
 setup() {
 	echo 0 > $T/tracing_on
 	echo > $T/trace
@@ -43,7 +44,7 @@ setup() {
 	echo 1 > $T/options/record-tgid
 	echo > $T/set_event
 	for e in sched:sched_switch sched:sched_waking sched:sched_wakeup sched:sched_migrate_task \
-		 raw_syscalls:sys_enter exceptions:page_fault_user; do
+		 raw_syscalls:sys_enter exceptions:page_fault_user mmap_lock:mmap_lock_acquire_returned; do
 		echo "$e" >> $T/set_event || echo "trace.sh: no event $e" >&2
 	done
 }
@@ -61,7 +62,7 @@ for mt in $memtypes; do
 			echo 0 > $T/tracing_on
 			label="$mt/$pin"
 			if [ $rc != 0 ]; then
-				echo "$m,$label,0,,,,,,,,rc=$rc" >> "$csv"
+				echo "$m,$label,0,,,,,,,,rc=$rc," >> "$csv"
 				continue
 			fi
 			cp $T/trace "$out/trace-last.txt"

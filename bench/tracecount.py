@@ -2,14 +2,14 @@
 """tracecount.py TRACE METHOD LABEL: per-write event counts of one wtrack --trace run.
 
 Reads an ftrace text dump (record-tgid on) with the events sched_switch,
-sched_waking, sched_wakeup, sched_migrate_task, raw_syscalls:sys_enter and
-exceptions:page_fault_user, and counts, between each "wtrack: writes begin
+sched_waking, sched_wakeup, sched_migrate_task, raw_syscalls:sys_enter,
+exceptions:page_fault_user and mmap_lock:mmap_lock_acquire_returned, and counts, between each "wtrack: writes begin
 N tgid T" marker and its "end" marker, the events of the threads of T
 (writer and handler together; wtrack writes the begin marker before it
 arms the range, so arming is counted too, as in its timed region).
 Prints one CSV row:
 
-  method,config,writes,ctxsw,idle_sw,syscalls,faults,wakeups,xcpu_wakeups,migrations,cpus
+  method,config,writes,ctxsw,idle_sw,syscalls,faults,wakeups,xcpu_wakeups,migrations,cpus,mmap_locks
 
 per tracked write (ctxsw: sched_switch with a thread of T on either side;
 idle_sw: those whose other side is the idle task; xcpu_wakeups: wakeups of
@@ -27,7 +27,7 @@ def main():
     inside = False
     writes = 0
     pids = set()
-    c = dict(ctxsw=0, idle_sw=0, syscalls=0, faults=0, wakeups=0, xcpu=0, migr=0)
+    c = dict(mmap_lock=0, ctxsw=0, idle_sw=0, syscalls=0, faults=0, wakeups=0, xcpu=0, migr=0)
     cpus = set()
     waker_cpu = {}
     with open(path, errors="replace") as f:
@@ -78,12 +78,14 @@ def main():
                 c["syscalls"] += 1
             elif ev == "page_fault_user" and mine:
                 c["faults"] += 1
+            elif ev == "mmap_lock_acquire_returned" and mine:
+                c["mmap_lock"] += 1
     if not writes:
-        print(f"{method},{label},0,,,,,,,,", flush=True)
+        print(f"{method},{label},0,,,,,,,,,", flush=True)
         return
     per = {k: v / writes for k, v in c.items()}
     print(f"{method},{label},{writes},{per['ctxsw']:.2f},{per['idle_sw']:.2f},{per['syscalls']:.2f},"
           f"{per['faults']:.2f},{per['wakeups']:.2f},{per['xcpu']:.2f},{per['migr']:.3f},"
-          f"{'+'.join(str(x) for x in sorted(cpus))}")
+          f"{'+'.join(str(x) for x in sorted(cpus))},{per['mmap_lock']:.2f}")
 
 main()
