@@ -83,15 +83,9 @@
 #include <linux/userfaultfd.h>
 
 #include "uffdwp.h"
+#include "mem.h"
 
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE		25
-#endif
-#ifndef MFD_HUGETLB
-#define MFD_HUGETLB		0x0004U
-#endif
-
-#define HPAGE		(2UL << 20)
+#define HPAGE		MEM_HPAGE
 #define MAXU		512	/* units of an area (a THP: 512 x 4 KiB) */
 #define NSLOTS		16	/* units that take part in writes */
 #define CELL_TIMEOUT_S	30
@@ -103,17 +97,7 @@
 /* ------------------------------------------------------------------ */
 /* the table                                                           */
 
-enum kind { K_ANON, K_THP, K_SHMEM, K_SHMEM_PRIV, K_HUGETLB, K_HUGETLB_PRIV,
-	    K_FILE, K_FILE_PRIV };
-
-struct memtype {
-	const char *name;
-	const char *fs;
-	const char *dir;
-	enum kind kind;
-	bool thp;	/* shmem or file: a 2 MiB aligned MADV_HUGEPAGE mapping */
-	bool lf_expected;	/* file: large folios are expected on this fs */
-};
+/* the memory types: every row of tests/lib/mem.c (its THP rows: see mem.h) */
 
 enum event { E_NONE, E_FSYNC, E_ZAP, E_MEMCG, E_MIGRATE, E_COMPACT, E_FORK,
 	     E_FORK_EV, E_MREMAP, E_MPROTECT, E_SPLIT, E_COLLAPSE, E_TRUNCATE,
@@ -136,45 +120,38 @@ enum mode { MO_SYNC, MO_SIGBUS, MO_ASYNC, NR_MODES };
 
 static const char *const mode_name[NR_MODES] = { "sync", "sigbus", "async" };
 
-static bool has_fd(enum kind k)
+static bool is_hugetlb(const struct mem_type *mt)
 {
-	return k != K_ANON && k != K_THP;
+	return mt->kind == MEM_HUGETLB;
 }
 
-static bool is_file(enum kind k)
+static bool is_private(const struct mem_type *mt)
 {
-	return k == K_FILE || k == K_FILE_PRIV;
+	return !mt->shared;
 }
 
-static bool is_hugetlb(enum kind k)
+/* large folios of shmem and files (not anon-thp, which takes every event) */
+static bool large_fd(const struct mem_type *mt)
 {
-	return k == K_HUGETLB || k == K_HUGETLB_PRIV;
+	return mt->thp && mem_has_fd(mt);
 }
 
-static bool is_private(enum kind k)
+static bool applies(enum event e, const struct mem_type *mt)
 {
-	return k == K_ANON || k == K_THP || k == K_SHMEM_PRIV ||
-	       k == K_HUGETLB_PRIV || k == K_FILE_PRIV;
-}
-
-static bool applies(enum event e, const struct memtype *mt)
-{
-	enum kind k = mt->kind;
-
 	/* large folios of shmem and files: only the events that act on them */
-	if (mt->thp)
+	if (large_fd(mt))
 		return e == E_SPLIT || e == E_COLLAPSE;
 	switch (e) {
 	case E_FSYNC:
-		return has_fd(k);
+		return mem_has_fd(mt);
 	case E_MEMCG:
-		return !is_hugetlb(k);
+		return !is_hugetlb(mt);
 	case E_SPLIT:
 	case E_COLLAPSE:
-		return k == K_THP;
+		return mt->kind == MEM_ANON && mt->thp;
 	case E_TRUNCATE:
 	case E_PUNCH:
-		return k == K_SHMEM || k == K_SHMEM_PRIV || is_file(k);
+		return mt->kind == MEM_SHMEM || mem_is_file(mt);
 	default:
 		return true;
 	}
@@ -215,7 +192,7 @@ static char shmem_thp_why[160];	/* why shmem-thp cannot run, or "" */
 /* a cell                                                              */
 
 struct cell {
-	const struct memtype *mt;
+	const struct mem_type *mt;
 	enum event ev;
 	enum mode mode;
 };
@@ -225,7 +202,7 @@ enum { OBS_ZERO = 1, OBS_BASE = 2, OBS_OLD = 3, OBS_REPORTED = 4, OBS_WRITTEN = 
 
 struct area {
 	const struct cell *cell;
-	enum kind kind;
+	const struct mem_type *mt;
 	bool thp;		/* a 2 MiB THP or large folios (anon-thp too) */
 	int fd;
 	char path[PATH_MAX];
@@ -497,85 +474,11 @@ static void *handler(void *arg)
 /* units with a page in category cat into got[]; the number of bytes or -1 */
 static long scan(struct area *a, int pid, uint64_t cat, bool *got)
 {
-	struct page_region r[64];
-	struct pm_scan_arg arg = {
-		.size = sizeof(arg),
-		.start = (uintptr_t)a->addr,
-		.end = (uintptr_t)a->addr + a->len,
-		.vec = (uintptr_t)r,
-		.vec_len = 64,
-		.category_mask = cat,
-		.return_mask = cat,
-	};
-	char path[64];
-	long bytes = 0;
-	uintptr_t p;
-	int fd, n, i;
-
-	if (got)
-		memset(got, 0, a->nunits * sizeof(*got));
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	do {
-		n = ioctl(fd, PAGEMAP_SCAN, &arg);
-		if (n < 0) {
-			close(fd);
-			return -1;
-		}
-		for (i = 0; i < n; i++) {
-			bytes += r[i].end - r[i].start;
-			for (p = r[i].start; got && p < r[i].end; p += psize)
-				got[(p - (uintptr_t)a->addr) / a->unit] = true;
-		}
-		arg.start = arg.walk_end;
-	} while (arg.walk_end < arg.end && n > 0);
-	close(fd);
-	return bytes;
+	return pagemap_scan(pid, a->addr, a->len, cat, a->unit, got);
 }
 
 /* ------------------------------------------------------------------ */
 /* setup                                                               */
-
-static bool read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return false;
-	buf[n] = 0;
-	return true;
-}
-
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-	int e;
-
-	if (fd < 0)
-		return errno;
-	n = write(fd, s, strlen(s));
-	e = errno;
-	close(fd);
-	return n < 0 ? e : 0;
-}
-
-static long meminfo(const char *key)
-{
-	char buf[8192], *p;
-
-	if (!read_file("/proc/meminfo", buf, sizeof(buf)))
-		return -1;
-	p = strstr(buf, key);
-	return p ? atol(p + strlen(key)) : -1;
-}
 
 static int skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -589,18 +492,11 @@ static int skip(const char *fmt, ...)
 	return SKIP;
 }
 
-/* a 2 MiB aligned anonymous THP */
-static int setup_thp(struct area *a)
+/* anon-thp: a 2 MiB THP (PAGEMAP_SCAN PAGE_IS_HUGE) after MADV_HUGEPAGE */
+static int check_thp(struct area *a)
 {
-	char *raw = mmap(NULL, 2 * HPAGE, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	long huge;
 
-	if (raw == MAP_FAILED)
-		return fail("mmap: %m");
-	a->addr = (char *)(((uintptr_t)raw + HPAGE - 1) & ~(HPAGE - 1));
-	if (madvise(a->addr, HPAGE, MADV_HUGEPAGE))
-		return fail("MADV_HUGEPAGE: %m");
 	a->addr[0] = 1;
 	huge = scan(a, getpid(), PAGE_IS_HUGE, NULL);
 	if (huge < 0)
@@ -618,118 +514,7 @@ static int setup_thp(struct area *a)
 /* ------------------------------------------------------------------ */
 /* large folios of shmem and files                                     */
 
-#define KPF_COMPOUND_HEAD	15
-#define KPF_COMPOUND_TAIL	16
-#define KPF_THP			22
 #define THP_SYSFS		"/sys/kernel/mm/transparent_hugepage/"
-
-/* what backs a range: PMD mappings and the folios of its mapped pages */
-struct folios {
-	long huge;		/* bytes mapped by PMDs (PAGE_IS_HUGE) */
-	int pages;		/* pages in the range */
-	int present;		/* pages mapped */
-	int large;		/* mapped pages that belong to large folios */
-	int heads;		/* large folios whose head is mapped */
-	int biggest;		/* the most pages of a large folio seen in a row */
-	int thp;		/* mapped pages with KPF_THP */
-	bool pfns;		/* PFNs and kpageflags were readable */
-};
-
-static void folios_of(char *addr, size_t len, struct folios *f)
-{
-	struct area a = { .addr = addr, .len = len, .unit = psize };
-	uint64_t pm[MAXU], fl;
-	size_t n = len / psize, i;
-	int pfd, kfd, run = 0;
-
-	memset(f, 0, sizeof(*f));
-	f->pages = n;
-	f->huge = scan(&a, getpid(), PAGE_IS_HUGE, NULL);
-	pfd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	kfd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
-	if (pfd >= 0 && kfd >= 0 && n <= MAXU &&
-	    pread(pfd, pm, n * 8, (uintptr_t)addr / psize * 8) == (ssize_t)(n * 8)) {
-		for (i = 0; i < n; i++) {
-			if (!(pm[i] & PM_PRESENT)) {
-				run = 0;
-				continue;
-			}
-			f->present++;
-			if (!(pm[i] & PM_PFN) ||
-			    pread(kfd, &fl, 8, (pm[i] & PM_PFN) * 8) != 8) {
-				run = 0;
-				continue;
-			}
-			f->pfns = true;
-			if (fl & (1ULL << KPF_COMPOUND_HEAD)) {
-				f->heads++;
-				run = 0;
-			}
-			if (fl & (1ULL << KPF_THP))
-				f->thp++;
-			if (fl & ((1ULL << KPF_COMPOUND_HEAD) | (1ULL << KPF_COMPOUND_TAIL))) {
-				f->large++;
-				if (++run > f->biggest)
-					f->biggest = run;
-			} else {
-				run = 0;
-			}
-		}
-	}
-	if (pfd >= 0)
-		close(pfd);
-	if (kfd >= 0)
-		close(kfd);
-}
-
-static const char *folios_str(const struct folios *f)
-{
-	static char buf[200];
-
-	if (!f->pfns)
-		snprintf(buf, sizeof(buf), "%ld bytes PMD-mapped, %d of %d pages mapped, folios unknown (no PFNs or /proc/kpageflags)",
-			 f->huge, f->present, f->pages);
-	else
-		snprintf(buf, sizeof(buf), "%ld bytes PMD-mapped, %d of %d pages mapped, %d in large folios (%d heads, up to %d pages in a row, %d KPF_THP)",
-			 f->huge, f->present, f->pages, f->large, f->heads, f->biggest,
-			 f->thp);
-	return buf;
-}
-
-/* read every page: what is in the page cache gets mapped */
-static void touch_all(char *addr, size_t len)
-{
-	size_t o;
-
-	for (o = 0; o < len; o += psize)
-		(void)*(volatile char *)(addr + o);
-}
-
-/* a mapping of fd; 2 MiB aligned with MADV_HUGEPAGE for large folio types */
-static char *map_fd(int fd, size_t len, int flags, bool thp)
-{
-	char *raw, *p;
-
-	if (!thp)
-		return mmap(NULL, len, PROT_READ | PROT_WRITE, flags, fd, 0);
-	raw = mmap(NULL, len + HPAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		   -1, 0);
-	if (raw == MAP_FAILED)
-		return raw;
-	p = (char *)(((uintptr_t)raw + HPAGE - 1) & ~(HPAGE - 1));
-	if (p > raw)
-		munmap(raw, p - raw);
-	munmap(p + len, raw + HPAGE - p);
-	p = mmap(p, len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0);
-	if (p != MAP_FAILED && madvise(p, len, MADV_HUGEPAGE)) {
-		int e = errno;
-
-		munmap(p, len);
-		errno = e;
-		return MAP_FAILED;
-	}
-	return p;
-}
 
 /*
  * Before protecting a shmem/file large folio type: a PMD maps it, or (files)
@@ -737,7 +522,7 @@ static char *map_fd(int fd, size_t len, int flags, bool thp)
  */
 static int check_large(struct area *a)
 {
-	const struct memtype *mt = a->cell->mt;
+	const struct mem_type *mt = a->mt;
 	struct folios f;
 
 	(void)*(volatile char *)a->addr;
@@ -748,9 +533,9 @@ static int check_large(struct area *a)
 		diag("%s %s: before protection: %s", mt->name, mt->fs, folios_str(&f));
 		return PASS;
 	}
-	touch_all(a->addr, a->len);
+	mem_touch(a->addr, a->len);
 	folios_of(a->addr, a->len, &f);
-	if (!is_file(a->kind))
+	if (!mem_is_file(a->mt))
 		return fail("no PMD mapping of a shmem THP with shmem_enabled=advise and MADV_HUGEPAGE: %s",
 			    folios_str(&f));
 	if (!f.pfns)
@@ -770,60 +555,37 @@ static int check_large(struct area *a)
 
 static int setup(struct area *a)
 {
-	enum kind k = a->kind;
-	bool priv = is_private(k);
+	const struct mem_type *mt = a->mt;
+	bool priv = is_private(mt);
+	struct mem_region reg;
 	size_t u;
 	char *tmp;
-	int flags = priv ? MAP_PRIVATE : MAP_SHARED;
+	int e;
 
 	a->fd = -1;
-	a->thp = k == K_THP || a->cell->mt->thp;
-	a->unit = is_hugetlb(k) ? HPAGE : psize;
-	a->nunits = a->thp ? HPAGE / psize : is_hugetlb(k) ? 4 : NSLOTS;
+	a->thp = mt->thp;
+	a->unit = mem_page_size(mt);
+	a->nunits = a->thp ? HPAGE / psize : is_hugetlb(mt) ? 4 : NSLOTS;
 	a->len = a->unit * a->nunits;
 	a->salt = ((uint32_t)getpid() & 0xfffff) << 8;
 	for (u = 0; u < a->nunits; u++)
-		a->base[u] = has_fd(k) ? stamp(a, G_BASE) : 0;
+		a->base[u] = mem_has_fd(mt) ? stamp(a, G_BASE) : 0;
 
-	switch (k) {
-	case K_ANON:
-		a->addr = mmap(NULL, a->len, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (a->addr == MAP_FAILED)
-			return fail("mmap: %m");
-		break;
-	case K_THP:
-		TRY(setup_thp(a));
-		break;
-	case K_SHMEM:
-	case K_SHMEM_PRIV:
-		a->fd = memfd_create("uffd-wp-matrix", MFD_CLOEXEC);
-		break;
-	case K_HUGETLB:
-	case K_HUGETLB_PRIV:
-		if (meminfo("HugePages_Free:") < HUGETLB_NEED)
-			return skip("fewer than %d free hugetlb pages (HugePages_Free %ld)",
-				    HUGETLB_NEED, meminfo("HugePages_Free:"));
-		a->fd = memfd_create("uffd-wp-matrix", MFD_CLOEXEC | MFD_HUGETLB);
-		break;
-	case K_FILE:
-	case K_FILE_PRIV:
-		snprintf(a->path, sizeof(a->path), "%s/.uffd-wp-matrix.%d",
-			 a->cell->mt->dir, (int)getpid());
-		a->fd = open(a->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		break;
-	}
-	if (has_fd(k)) {
-		if (a->fd < 0)
-			return fail("memfd_create/open: %m");
-		if (ftruncate(a->fd, a->len))
-			return fail("ftruncate: %m");
+	if (is_hugetlb(mt) && meminfo("HugePages_Free:") < HUGETLB_NEED)
+		return skip("fewer than %d free hugetlb pages (HugePages_Free %ld)",
+			    HUGETLB_NEED, meminfo("HugePages_Free:"));
+	e = mem_create(&reg, mt, a->len, "uffd-wp-matrix");
+	if (e)
+		return fail("memfd_create/open/ftruncate: %s", strerror(e));
+	a->fd = reg.fd;
+	snprintf(a->path, sizeof(a->path), "%s", reg.path);
+	if (mem_has_fd(mt)) {
 		/*
 		 * the backing data, through a shared mapping: hugetlbfs has no
 		 * write(), and the MADV_HUGEPAGE faults of this mapping are what
 		 * allocates the large folios of the large folio types
 		 */
-		tmp = map_fd(a->fd, a->len, MAP_SHARED, a->thp);
+		tmp = mem_map_fd(a->fd, a->len, MAP_SHARED, a->thp);
 		if (tmp == MAP_FAILED)
 			return fail("mmap backing: %m");
 		for (u = 0; u < a->nunits; u++)
@@ -831,21 +593,22 @@ static int setup(struct area *a)
 		if (msync(tmp, a->len, MS_SYNC))
 			return fail("msync: %m");
 		munmap(tmp, a->len);
-		if (is_file(k) && fsync(a->fd))
+		if (mem_is_file(mt) && fsync(a->fd))
 			return fail("fsync: %m");
-		a->addr = map_fd(a->fd, a->len, flags, a->thp);
-		if (a->addr == MAP_FAILED)
-			return fail("mmap: %m");
-		if (a->thp)
-			TRY(check_large(a));
 	}
+	e = mem_map(&reg);
+	if (e)
+		return fail("mmap: %s", strerror(e));
+	a->addr = reg.addr;
+	if (a->thp)
+		TRY(mem_has_fd(mt) ? check_large(a) : check_thp(a));
 	/*
 	 * anon: everything written; fd-backed: S2 units stay unmapped, slots
 	 * 3 mod 4 are written (COW copies when private), the others are read
 	 */
 	for (u = 0; u < a->nunits; u++) {
 		a->exp[u] = a->base[u];
-		if (!has_fd(k) || (u % step(a) == 0 && (u / step(a)) % 4 == 3)) {
+		if (!mem_has_fd(mt) || (u % step(a) == 0 && (u / step(a)) % 4 == 3)) {
 			fill(a->addr + u * a->unit, a->unit, u, stamp(a, G_PRE));
 			a->exp[u] = stamp(a, G_PRE);
 			a->cow[u] = priv;
@@ -868,12 +631,11 @@ static int setup(struct area *a)
  */
 static int do_evict(struct area *a, int round)
 {
-	bool zap = is_hugetlb(a->kind) || (has_fd(a->kind) && round == 0);
-	unsigned char vec[MAXU];
-	int tries, left = 0;
+	bool zap = is_hugetlb(a->mt) || (mem_has_fd(a->mt) && round == 0);
 	size_t u;
+	int left;
 
-	if (is_file(a->kind) && (msync(a->addr, a->len, MS_SYNC) || fsync(a->fd)))
+	if (mem_is_file(a->mt) && (msync(a->addr, a->len, MS_SYNC) || fsync(a->fd)))
 		return fail("msync/fsync: %m");
 	if (zap) {
 		if (madvise(a->addr, a->len, MADV_DONTNEED))
@@ -887,29 +649,16 @@ static int do_evict(struct area *a, int round)
 	} else if (madvise(a->addr, a->len, MADV_PAGEOUT)) {
 		return fail("MADV_PAGEOUT: %m");
 	}
-	if (!is_file(a->kind))
+	if (!mem_is_file(a->mt))
 		return PASS;
-	/*
-	 * File pages: they must really leave the page cache.  Reclaim may
-	 * leave a folio mapped (busy, under writeback: seen once on btrfs on
-	 * the debug kernel, all 16 pages), and POSIX_FADV_DONTNEED does not
-	 * drop mapped folios: reclaim again on each try.
-	 */
-	for (tries = 0; tries < 50; tries++) {
-		fsync(a->fd);
-		if (tries && !zap && madvise(a->addr, a->len, MADV_PAGEOUT))
-			return fail("MADV_PAGEOUT: %m");
-		posix_fadvise(a->fd, 0, 0, POSIX_FADV_DONTNEED);
-		if (mincore(a->addr, a->len, vec))
-			return fail("mincore: %m");
-		for (left = 0, u = 0; u < a->nunits; u++)
-			left += !a->cow[u] && (vec[u] & 1);
-		if (!left)
-			return PASS;
-		sleep_ms(20);
-	}
-	return fail("%d file pages still in the page cache after %s and POSIX_FADV_DONTNEED",
-		    left, zap ? "MADV_DONTNEED" : "MADV_PAGEOUT");
+	/* file pages: they must really leave the page cache */
+	left = mem_evict(a->fd, a->addr, a->len, !zap, a->cow);
+	if (left < 0)
+		return fail("MADV_PAGEOUT/mincore: %m");
+	if (left)
+		return fail("%d file pages still in the page cache after %s and POSIX_FADV_DONTNEED",
+			    left, zap ? "MADV_DONTNEED" : "MADV_PAGEOUT");
+	return PASS;
 }
 
 static int do_memcg(struct area *a)
@@ -926,10 +675,10 @@ static int do_memcg(struct area *a)
 	for (i = 0; i < n; i += psize)
 		b[i] = (char)i | 1;
 	munmap(b, n);
-	e = write_file(CGROUP "/memory.reclaim", "64M");
+	e = write_text(CGROUP "/memory.reclaim", "64M");
 	if (e && e != EAGAIN)
 		return fail("memory.reclaim: %s", strerror(e));
-	if (!is_hugetlb(a->kind) && !mincore(a->addr, a->len, vec)) {
+	if (!is_hugetlb(a->mt) && !mincore(a->addr, a->len, vec)) {
 		for (n = 0, i = 0; i < a->len / psize; i++)
 			n += vec[i] & 1;
 		diag("memcg: %zu of %zu pages resident after reclaim", n, a->len / psize);
@@ -939,7 +688,7 @@ static int do_memcg(struct area *a)
 
 static int do_migrate(struct area *a, int round)
 {
-	size_t n = a->len / (is_hugetlb(a->kind) ? HPAGE : psize), i;
+	size_t n = a->len / (is_hugetlb(a->mt) ? HPAGE : psize), i;
 	int to = round % 2 ? numa_a : numa_b, moved = 0, err = 0;
 	void **pages = calloc(n, sizeof(*pages));
 	int *nodes = calloc(n, sizeof(int)), *status = calloc(n, sizeof(int));
@@ -981,11 +730,11 @@ static int do_split(struct area *a)
 	long huge;
 	int e, ef = 0;
 
-	if (has_fd(a->kind) && a->thp) {
-		touch_all(a->addr, a->len);
+	if (mem_has_fd(a->mt) && a->thp) {
+		mem_touch(a->addr, a->len);
 		folios_of(a->addr, a->len, &f);
 		diag("split: protected, before (pages read): %s", folios_str(&f));
-		if (is_file(a->kind) && (msync(a->addr, a->len, MS_SYNC) || fsync(a->fd)))
+		if (mem_is_file(a->mt) && (msync(a->addr, a->len, MS_SYNC) || fsync(a->fd)))
 			return fail("msync/fsync: %m");
 	}
 	if (mprotect(a->addr + HPAGE / 2, psize, PROT_READ) ||
@@ -993,12 +742,12 @@ static int do_split(struct area *a)
 		return fail("partial mprotect: %m");
 	snprintf(buf, sizeof(buf), "%d,%#lx,%#lx", (int)getpid(), (long)a->addr,
 		 (long)(a->addr + a->len));
-	e = write_file(SPLIT_DEBUGFS, buf);
-	if (has_fd(a->kind) && a->thp) {
+	e = write_text(SPLIT_DEBUGFS, buf);
+	if (mem_has_fd(a->mt) && a->thp) {
 		snprintf(buf, sizeof(buf), "/proc/self/fd/%d,0x0,0x%lx", a->fd,
 			 (unsigned long)(a->len / psize));
-		ef = write_file(SPLIT_DEBUGFS, buf);
-		touch_all(a->addr, a->len);
+		ef = write_text(SPLIT_DEBUGFS, buf);
+		mem_touch(a->addr, a->len);
 		folios_of(a->addr, a->len, &f);
 		diag("split: debugfs split_huge_pages by address %s, by file offset %s; after (pages read): %s",
 		     e ? strerror(e) : "done", ef ? strerror(ef) : "done", folios_str(&f));
@@ -1018,9 +767,9 @@ static int do_collapse(struct area *a)
 
 	TRY(do_split(a));
 	r = madvise(a->addr, a->len, MADV_COLLAPSE);
-	if (has_fd(a->kind) && a->thp) {
+	if (mem_has_fd(a->mt) && a->thp) {
 		r = r ? errno : 0;
-		touch_all(a->addr, a->len);
+		mem_touch(a->addr, a->len);
 		folios_of(a->addr, a->len, &f);
 		diag("MADV_COLLAPSE: %s; after (pages read): %s", r ? strerror(r) : "done",
 		     folios_str(&f));
@@ -1033,7 +782,7 @@ static int do_collapse(struct area *a)
 
 static int do_mremap(struct area *a)
 {
-	size_t extra = a->thp || is_hugetlb(a->kind) ? HPAGE : 0;
+	size_t extra = a->thp || is_hugetlb(a->mt) ? HPAGE : 0;
 	char *r = mmap(NULL, a->len + extra, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0), *to, *got;
 
@@ -1110,7 +859,7 @@ static int do_fork(struct area *a)
 		return fail("waitpid: %m");
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
 		return fail("fork child failed (status %#x)", status);
-	if (!is_private(a->kind))	/* the child's writes are ours too */
+	if (!is_private(a->mt))	/* the child's writes are ours too */
 		for (u = 0; u < a->nunits; u++)
 			if (in_set(a, u, 1))
 				a->exp[u] = stamp(a, G_CHILD);
@@ -1126,7 +875,7 @@ static int do_fork(struct area *a)
 			return fail("child (EVENT_FORK, async): unit %zu reported", u);
 		if (!event)
 			observe(u, OBS_WRITTEN | (n ? OBS_REPORTED : 0));
-		if (!event && !is_file(a->kind) && n)
+		if (!event && !mem_is_file(a->mt) && n)
 			return fail("child (no EVENT_FORK): unit %zu reported %d times", u, n);
 	}
 	return PASS;
@@ -1152,7 +901,7 @@ static int apply_event(struct area *a, int round)
 	case E_MIGRATE:
 		return do_migrate(a, round);
 	case E_COMPACT:
-		e = write_file("/proc/sys/vm/compact_memory", "1");
+		e = write_text("/proc/sys/vm/compact_memory", "1");
 		return e ? fail("compact_memory: %s", strerror(e)) : PASS;
 	case E_FORK:
 	case E_FORK_EV:
@@ -1213,7 +962,7 @@ static int write_round(struct area *a, int set, int gen, bool want_reports)
 			continue;
 		fill(a->addr + u * a->unit, a->unit, u, stamp(a, gen));
 		a->exp[u] = stamp(a, gen);
-		if (is_private(a->kind))
+		if (is_private(a->mt))
 			a->cow[u] = true;
 	}
 	if (atomic_load(&a->bad))
@@ -1273,11 +1022,11 @@ static int check_backing(struct area *a)
 	size_t u;
 	long w;
 
-	if (!has_fd(a->kind))
+	if (!mem_has_fd(a->mt))
 		return PASS;
 	if (munmap(a->addr, a->len))
 		return fail("munmap: %m");
-	if (is_file(a->kind)) {
+	if (mem_is_file(a->mt)) {
 		if (fsync(a->fd))
 			return fail("fsync: %m");
 		posix_fadvise(a->fd, 0, 0, POSIX_FADV_DONTNEED);
@@ -1289,13 +1038,13 @@ static int check_backing(struct area *a)
 		if (pread(a->fd, buf, a->unit, u * a->unit) != (ssize_t)a->unit) {
 			return fail("pread unit %zu: %m", u);
 		}
-		w = diff(buf, a->unit, u, is_private(a->kind) ? a->base[u] : a->exp[u]);
+		w = diff(buf, a->unit, u, is_private(a->mt) ? a->base[u] : a->exp[u]);
 		if (w >= 0)
 			return fail("file re-read: unit %zu word %ld is %#llx, expected %#llx%s",
 				    u, w, (unsigned long long)((uint64_t *)buf)[w],
-				    (unsigned long long)word(is_private(a->kind) ?
+				    (unsigned long long)word(is_private(a->mt) ?
 							     a->base[u] : a->exp[u], u, w),
-				    is_private(a->kind) ? " (MAP_PRIVATE must not change the file)" : "");
+				    is_private(a->mt) ? " (MAP_PRIVATE must not change the file)" : "");
 		res->bytes += a->unit;
 	}
 	free(buf);
@@ -1304,23 +1053,23 @@ static int check_backing(struct area *a)
 
 static int compare_ref(struct area *a)
 {
-	const struct reference *r = &ref[a->cell->ev][a->cell->mode][is_private(a->kind)];
+	const struct reference *r = &ref[a->cell->ev][a->cell->mode][is_private(a->mt)];
 	int i;
 
-	if (!is_file(a->kind) || (a->cell->ev != E_TRUNCATE &&
+	if (!mem_is_file(a->mt) || (a->cell->ev != E_TRUNCATE &&
 				   a->cell->ev != E_PUNCH && a->cell->ev != E_FORK))
 		return PASS;
 	if (!r->valid)
 		return fail("no %s result to compare with (it failed or did not run)",
-			    is_private(a->kind) ? "shmem-private" : "shmem");
+			    is_private(a->mt) ? "shmem-private" : "shmem");
 	if (r->nobs != res->nobs)
 		return fail("%d observations, %s had %d", res->nobs,
-			    is_private(a->kind) ? "shmem-private" : "shmem", r->nobs);
+			    is_private(a->mt) ? "shmem-private" : "shmem", r->nobs);
 	for (i = 0; i < r->nobs; i++)
 		if (r->obs[i] != res->obs[i] || r->obs_unit[i] != res->obs_unit[i])
 			return fail("observation %d, unit %u: %#x, %s saw %#x for unit %u (1 zeros, 2 file data, 3 old data after the event; 8 written, 4 reported or PAGE_IS_WRITTEN)",
 				    i, res->obs_unit[i], res->obs[i],
-				    is_private(a->kind) ? "shmem-private" : "shmem",
+				    is_private(a->mt) ? "shmem-private" : "shmem",
 				    r->obs[i], r->obs_unit[i]);
 	return PASS;
 }
@@ -1338,10 +1087,10 @@ static int run_cell(const void *arg)
 	if (!a)
 		return fail("calloc");
 	a->cell = cl;
-	a->kind = cl->mt->kind;
+	a->mt = cl->mt;
 	a->child_uffd = -1;
 	cur = a;
-	if (ev == E_MEMCG && write_file(CGROUP "/cgroup.procs", "0"))
+	if (ev == E_MEMCG && write_text(CGROUP "/cgroup.procs", "0"))
 		return fail("joining " CGROUP ": %m");
 	TRY(setup(a));
 
@@ -1414,9 +1163,8 @@ static uint64_t tot_cells, tot_events, tot_bytes, tot_reports;
 static const char *cell_skip(const struct cell *c)
 {
 	static char why[160];
-	enum kind k = c->mt->kind;
 
-	if (is_file(k) && !have_wp_file && !expect_wp_file())
+	if (mem_is_file(c->mt) && expect_or_skip(have_wp_file, expect_wp_file(), NULL) == SKIP)
 		return "kernel does not support sync uffd-wp on files (expected)";
 	if (c->mode == MO_ASYNC && !(kfeatures & UFFD_FEATURE_WP_ASYNC))
 		return "kernel lacks UFFD_FEATURE_WP_ASYNC";
@@ -1430,7 +1178,7 @@ static const char *cell_skip(const struct cell *c)
 	}
 	if (c->ev == E_COMPACT && access("/proc/sys/vm/compact_memory", W_OK))
 		return "no /proc/sys/vm/compact_memory (CONFIG_COMPACTION=n)";
-	if (c->mt->thp && !is_file(k) && shmem_thp_why[0])
+	if (c->mt->thp && c->mt->kind == MEM_SHMEM && shmem_thp_why[0])
 		return shmem_thp_why;
 	return NULL;
 }
@@ -1461,8 +1209,9 @@ static void run_one(const struct cell *c)
 			   ev_name[c->ev], mode_name[c->mode]);
 		return;
 	}
-	if (is_file(c->mt->kind) && !have_wp_file) {
-		fail("UFFD_FEATURE_WP_FILE is expected but the kernel does not advertise it");
+	if (mem_is_file(c->mt) &&
+	    expect_or_skip(have_wp_file, expect_wp_file(),
+			   "UFFD_FEATURE_WP_FILE is expected but the kernel does not advertise it")) {
 		tap_result(FAIL, NULL, "%s %s %s %s", c->mt->name, c->mt->fs,
 			   ev_name[c->ev], mode_name[c->mode]);
 		return;
@@ -1476,11 +1225,10 @@ static void run_one(const struct cell *c)
 				  (int)left : CELL_TIMEOUT_S * 1000, &iso);
 		if (iso.why[0])
 			fail("cell %s", iso.why);
-		if (is_file(c->mt->kind) && iso.pid > 0) {
+		if (mem_is_file(c->mt) && iso.pid > 0) {
 			char path[PATH_MAX];
 
-			snprintf(path, sizeof(path), "%s/.uffd-wp-matrix.%d", c->mt->dir,
-				 (int)iso.pid);
+			mem_file_path(path, sizeof(path), c->mt, "uffd-wp-matrix", iso.pid);
 			unlink(path);
 		}
 	}
@@ -1490,8 +1238,8 @@ static void run_one(const struct cell *c)
 		tot_bytes += res->bytes;
 		tot_reports += res->reports;
 	}
-	if ((c->mt->kind == K_SHMEM || c->mt->kind == K_SHMEM_PRIV) && !c->mt->thp) {
-		r = &ref[c->ev][c->mode][c->mt->kind == K_SHMEM_PRIV];
+	if (c->mt->kind == MEM_SHMEM && !c->mt->thp) {
+		r = &ref[c->ev][c->mode][is_private(c->mt)];
 		r->valid = rc == PASS;
 		r->nobs = res->nobs;
 		memcpy(r->obs, res->obs, sizeof(r->obs));
@@ -1585,7 +1333,7 @@ static const char *const rr_test_name[NR_RR] = {
 enum { OP_IDLE, OP_DROP, OP_WAKE, OP_CHECK, OP_REREG, OP_PROTECT, OP_DONE };
 
 struct rr {
-	const struct memtype *mt;
+	const struct mem_type *mt;
 	char *addr;
 	size_t unit, n, len;
 	size_t m0, m1;		/* [m0, m1): the units that lose WP */
@@ -1662,11 +1410,13 @@ static int rr_read_state(struct rr *r, size_t u0, size_t u1, struct rrstate *st)
 	char *line = NULL, c;
 	size_t cap = 0, u, l;
 	FILE *f;
+	int err;
 
 	for (u = u0; u < u1; u++) {
 		strcpy(st->flags[u], "(no vma)");
-		if (pread(r->pmfd, &st->pm[u], 8, (uintptr_t)(r->addr + u * r->unit) / psize * 8) != 8)
-			return errno ? errno : EIO;
+		err = pagemap_read(r->pmfd, r->addr + u * r->unit, 1, &st->pm[u]);
+		if (err)
+			return err;
 	}
 	f = fopen("/proc/self/smaps", "re");
 	if (!f)
@@ -1800,55 +1550,35 @@ static void *rr_handler(void *arg)
 }
 
 /* a protected, populated range of n units, registered WP, with its handler */
-static int rr_setup(struct rr *r, const struct memtype *mt, size_t n, uint64_t wp_mode)
+static int rr_setup(struct rr *r, const struct mem_type *mt, size_t n, uint64_t wp_mode)
 {
-	enum kind k = mt->kind;
-	char path[PATH_MAX];
+	struct mem_region reg;
 	size_t u;
 	int e;
 
 	r->mt = mt;
 	r->fd = -1;
-	r->file = is_file(k);
+	r->file = mem_is_file(mt);
 	r->wp_mode = r->file ? UFFDIO_REGISTER_MODE_WP : wp_mode;
-	r->unit = is_hugetlb(k) ? HPAGE : psize;
+	r->unit = mem_page_size(mt);
 	r->n = n;
 	r->len = n * r->unit;
 	r->m0 = n / 4;
 	r->m1 = n - n / 4;
-	switch (k) {
-	case K_ANON:
-		break;
-	case K_SHMEM:
-		r->fd = memfd_create("uffd-wp-matrix-rereg", MFD_CLOEXEC);
-		break;
-	case K_HUGETLB:
-		if (meminfo("HugePages_Free:") < (long)n)
-			return skip("fewer than %zu free hugetlb pages (HugePages_Free %ld)", n,
-				    meminfo("HugePages_Free:"));
-		r->fd = memfd_create("uffd-wp-matrix-rereg", MFD_CLOEXEC | MFD_HUGETLB);
-		break;
-	case K_FILE:
-		snprintf(path, sizeof(path), "%s/.uffd-wp-matrix.%d", mt->dir, (int)getpid());
-		r->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (r->fd >= 0)
-			unlink(path);
-		break;
-	default:
+	if (mt->thp || !(mt->kind == MEM_ANON || mt->shared))
 		return fail("memory type %s is not one of these points", mt->name);
-	}
-	if (k == K_ANON) {
-		r->addr = mmap(NULL, r->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			       -1, 0);
-	} else {
-		if (r->fd < 0)
-			return fail("memfd_create/open: %m");
-		if (ftruncate(r->fd, r->len))
-			return fail("ftruncate: %m");
-		r->addr = mmap(NULL, r->len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
-	}
-	if (r->addr == MAP_FAILED)
-		return fail("mmap: %m");
+	if (is_hugetlb(mt) && meminfo("HugePages_Free:") < (long)n)
+		return skip("fewer than %zu free hugetlb pages (HugePages_Free %ld)", n,
+			    meminfo("HugePages_Free:"));
+	e = mem_create(&reg, mt, r->len, "uffd-wp-matrix");
+	if (e)
+		return fail("memfd_create/open/ftruncate: %s", strerror(e));
+	mem_unlink(&reg);
+	r->fd = reg.fd;
+	e = mem_map(&reg);
+	if (e)
+		return fail("mmap: %s", strerror(e));
+	r->addr = reg.addr;
 	for (u = 0; u < n; u++)
 		*(volatile uint64_t *)(r->addr + u * r->unit) = 0x5e5e0000 + u;
 	r->pmfd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -2009,7 +1739,7 @@ static int rr_check_protected(struct rr *r, const struct rrstate *st, const char
 
 static int rr_failnth(const void *arg)
 {
-	const struct memtype *mt = arg;
+	const struct mem_type *mt = arg;
 	struct rr *r = calloc(1, sizeof(*r));
 	int nthfd, nth, ret = -1, e = 0, hits = 0, early = 0, tolerated = 0, usercopy = 0;
 	struct uffdio_register reg;
@@ -2290,7 +2020,7 @@ static int rr_stuck(struct rr *r, const char *who, int id)
 
 static int rr_concurrent(const void *arg)
 {
-	const struct memtype *mt = arg;
+	const struct mem_type *mt = arg;
 	struct rr *r = calloc(1, sizeof(*r));
 	static struct rr_writer_arg wa[2];
 	static const char *const who[3] = { "writer 0", "writer 1", "the re-registering thread" };
@@ -2304,7 +2034,7 @@ static int rr_concurrent(const void *arg)
 	if (!r)
 		return fail("calloc");
 	r->concurrent = true;
-	TRY(rr_setup(r, mt, is_hugetlb(mt->kind) ? RR_CC_HUNITS : RR_CC_UNITS,
+	TRY(rr_setup(r, mt, is_hugetlb(mt) ? RR_CC_HUNITS : RR_CC_UNITS,
 		     UFFDIO_REGISTER_MODE_WP));
 	for (i = 0; i < 2; i++) {
 		wa[i] = (struct rr_writer_arg){ r, i };
@@ -2371,15 +2101,14 @@ static int rr_concurrent(const void *arg)
 /* ---- the runner of these points ---- */
 
 static struct {
-	const char *path, *val;
-	char old[32];
-	bool saved;
+	struct knob k;
+	const char *val;
 } fi_knobs[] = {
-	{ .path = FI_SLAB "ignore-gfp-wait", .val = "N" },
-	{ .path = FI_SLAB "verbose", .val = "0" },
-	{ .path = FI_PAGE "ignore-gfp-wait", .val = "N" },
-	{ .path = FI_PAGE "min-order", .val = "0" },
-	{ .path = FI_PAGE "verbose", .val = "0" },
+	{ .k.path = FI_SLAB "ignore-gfp-wait", .val = "N" },
+	{ .k.path = FI_SLAB "verbose", .val = "0" },
+	{ .k.path = FI_PAGE "ignore-gfp-wait", .val = "N" },
+	{ .k.path = FI_PAGE "min-order", .val = "0" },
+	{ .k.path = FI_PAGE "verbose", .val = "0" },
 };
 
 #define NR_FI_KNOBS	(sizeof(fi_knobs) / sizeof(fi_knobs[0]))
@@ -2397,24 +2126,24 @@ static void fi_setup(void)
 		return;
 	}
 	for (i = 0; i < NR_FI_KNOBS; i++) {
-		if (access(fi_knobs[i].path, W_OK)) {
+		if (access(fi_knobs[i].k.path, W_OK)) {
 			snprintf(fi_why, sizeof(fi_why), "no %s (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAULT_INJECTION_DEBUG_FS, debugfs): %m",
-				 fi_knobs[i].path);
+				 fi_knobs[i].k.path);
 			return;
 		}
 	}
 	fi_usercopy = !access("/sys/kernel/debug/fail_usercopy", F_OK);
 	for (i = 0; i < NR_FI_KNOBS; i++) {
-		if (!read_file(fi_knobs[i].path, fi_knobs[i].old, sizeof(fi_knobs[i].old))) {
-			snprintf(fi_why, sizeof(fi_why), "reading %s: %m", fi_knobs[i].path);
+		e = knob_save(&fi_knobs[i].k);
+		if (e) {
+			snprintf(fi_why, sizeof(fi_why), "reading %s: %s", fi_knobs[i].k.path,
+				 strerror(e));
 			return;
 		}
-		fi_knobs[i].old[strcspn(fi_knobs[i].old, "\n")] = 0;
-		fi_knobs[i].saved = true;
-		e = write_file(fi_knobs[i].path, fi_knobs[i].val);
+		e = knob_set(&fi_knobs[i].k, fi_knobs[i].val);
 		if (e) {
 			snprintf(fi_why, sizeof(fi_why), "writing %s to %s: %s", fi_knobs[i].val,
-				 fi_knobs[i].path, strerror(e));
+				 fi_knobs[i].k.path, strerror(e));
 			return;
 		}
 	}
@@ -2426,21 +2155,20 @@ static void fi_restore(void)
 	int e;
 
 	for (i = 0; i < NR_FI_KNOBS; i++) {
-		if (!fi_knobs[i].saved)
-			continue;
-		e = write_file(fi_knobs[i].path, fi_knobs[i].old);
+		e = knob_restore(&fi_knobs[i].k);
 		if (e)
-			diag("restoring %s to %s: %s", fi_knobs[i].path, fi_knobs[i].old, strerror(e));
+			diag("restoring %s to %s: %s", fi_knobs[i].k.path, fi_knobs[i].k.old,
+			     strerror(e));
 	}
 }
 
-static bool rr_applies(const struct memtype *mt)
+/* anon, shmem, hugetlb, file-shared */
+static bool rr_applies(const struct mem_type *mt)
 {
-	return !mt->thp && (mt->kind == K_ANON || mt->kind == K_SHMEM ||
-			    mt->kind == K_HUGETLB || mt->kind == K_FILE);
+	return !mt->thp && (mt->kind == MEM_ANON || mt->shared);
 }
 
-static void run_rr(enum rr_test t, const struct memtype *mt)
+static void run_rr(enum rr_test t, const struct mem_type *mt)
 {
 	int timeout = t == RR_FAILNTH ? RR_FN_TIMEOUT_S * 1000 : rr_duration_ms() + 60000;
 	int64_t left = budget_ms - (now_ms() - start_ms);
@@ -2449,24 +2177,19 @@ static void run_rr(enum rr_test t, const struct memtype *mt)
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	if (is_file(mt->kind) && !have_wp_file) {
-		if (!expect_wp_file()) {
-			tap_result(SKIP, "kernel does not support sync uffd-wp on files (expected)",
-				   "%s %s %s", rr_test_name[t], mt->name, mt->fs);
-			return;
-		}
-		fail("UFFD_FEATURE_WP_FILE is expected but the kernel does not advertise it");
-		tap_result(FAIL, NULL, "%s %s %s", rr_test_name[t], mt->name, mt->fs);
-		return;
+	rc = mem_is_file(mt) ?
+		expect_or_skip(have_wp_file, expect_wp_file(),
+			       "UFFD_FEATURE_WP_FILE is expected but the kernel does not advertise it") :
+		PASS;
+	snprintf(why, sizeof(why), "kernel does not support sync uffd-wp on files (expected)");
+	if (!rc && t == RR_FAILNTH) {
+		rc = expect_or_skip(!fi_why[0], expect_fault_injection(),
+				    "fault injection is expected (UFFDWP_EXPECT_FAULT_INJECTION=1): %s",
+				    fi_why);
+		snprintf(why, sizeof(why), "this kernel lacks fault injection: %s", fi_why);
 	}
-	if (t == RR_FAILNTH && fi_why[0]) {
-		if (!expect_fault_injection()) {
-			snprintf(why, sizeof(why), "this kernel lacks fault injection: %s", fi_why);
-			tap_result(SKIP, why, "%s %s %s", rr_test_name[t], mt->name, mt->fs);
-			return;
-		}
-		fail("fault injection is expected (UFFDWP_EXPECT_FAULT_INJECTION=1): %s", fi_why);
-		tap_result(FAIL, NULL, "%s %s %s", rr_test_name[t], mt->name, mt->fs);
+	if (rc) {
+		tap_result(rc, why, "%s %s %s", rr_test_name[t], mt->name, mt->fs);
 		return;
 	}
 	if (left <= 0) {
@@ -2485,100 +2208,52 @@ static bool setup_memcg(void)
 {
 	char buf[32];
 
-	write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
+	write_text("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
 	if (mkdir(CGROUP, 0755) && errno != EEXIST)
 		return false;
 	snprintf(buf, sizeof(buf), "%lu", CG_MAX);
-	return !write_file(CGROUP "/memory.max", buf) &&
-	       !write_file(CGROUP "/memory.swap.max", "max");
+	return !write_text(CGROUP "/memory.max", buf) &&
+	       !write_text(CGROUP "/memory.swap.max", "max");
 }
 
-/*
- * Does the page cache of files in dir get large folios?  A 2 MiB file,
- * written through a 2 MiB aligned MADV_HUGEPAGE shared mapping, read back
- * through another one: its folios into *f; false when it could not be tried.
- */
-static bool probe_large_folios(const char *dir, struct folios *f)
-{
-	char path[PATH_MAX], *p;
-	bool ok = false;
-	int fd;
+static struct knob shmem_knob = { .path = THP_SYSFS "shmem_enabled" };
 
-	memset(f, 0, sizeof(*f));
-	snprintf(path, sizeof(path), "%s/.uffd-wp-matrix.probe.%d", dir, (int)getpid());
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return false;
-	unlink(path);
-	if (ftruncate(fd, HPAGE))
-		goto out;
-	p = map_fd(fd, HPAGE, MAP_SHARED, true);
-	if (p == MAP_FAILED)
-		goto out;
-	memset(p, 0x5a, HPAGE);
-	munmap(p, HPAGE);
-	p = map_fd(fd, HPAGE, MAP_SHARED, true);
-	if (p == MAP_FAILED)
-		goto out;
-	touch_all(p, HPAGE);
-	folios_of(p, HPAGE, f);
-	munmap(p, HPAGE);
-	ok = true;
-out:
-	close(fd);
-	return ok;
-}
-
-/* the file systems whose page cache has large folios in Linux 6.12 */
-static bool large_folios_expected(const char *fs)
+/* shmem_enabled: "advise" for the test, the old value in shmem_knob */
+static void shmem_thp_setup(void)
 {
-	return !strcmp(fs, "xfs");
-}
-
-/* shmem_enabled: "advise" for the test; the old value into old[] */
-static void shmem_thp_setup(char *old, size_t len)
-{
-	char buf[128], *o, *c;
+	char buf[128];
 	int e;
 
-	old[0] = 0;
-	if (!read_file(THP_SYSFS "shmem_enabled", buf, sizeof(buf))) {
+	if (!read_text(shmem_knob.path, buf, sizeof(buf))) {
 		snprintf(shmem_thp_why, sizeof(shmem_thp_why),
 			 "no " THP_SYSFS "shmem_enabled (CONFIG_TRANSPARENT_HUGEPAGE=n)");
 		return;
 	}
-	o = strchr(buf, '[');
-	c = o ? strchr(o, ']') : NULL;
-	if (!c) {
+	if (!strchr(buf, '[') || !strchr(strchr(buf, '['), ']')) {
 		snprintf(shmem_thp_why, sizeof(shmem_thp_why),
 			 "cannot parse " THP_SYSFS "shmem_enabled: %.60s", buf);
 		return;
 	}
-	*c = 0;
-	snprintf(old, len, "%s", o + 1);
-	e = write_file(THP_SYSFS "shmem_enabled", "advise");
+	e = knob_set(&shmem_knob, "advise");
 	if (e) {
 		snprintf(shmem_thp_why, sizeof(shmem_thp_why),
 			 "cannot set shmem_enabled to advise: %s", strerror(e));
-		old[0] = 0;
+		shmem_knob.saved = false;
 	}
 }
 
-#define MAX_MT	(7 + 4 * MAX_TEST_FS)
+#define MAX_MT	MEM_MAX_TYPES
 
 int main(void)
 {
-	static struct memtype mts[MAX_MT];
+	static struct mem_type mts[MAX_MT];
 	static struct cell cells[NR_EVENTS * NR_MODES * MAX_MT];
-	static const struct memtype *rrt[MAX_MT];
+	static const struct mem_type *rrt[MAX_MT];
 	int64_t rr_start;
 	int nrr = 0;
 	struct test_fs fs[MAX_TEST_FS];
-	int nfs, nmt = 0, ncells = 0, i, m, e, o;
+	int nfs, nmt, ncells = 0, i, m, e, o;
 	const char *b = getenv("UFFDWP_BUDGET");
-	char shmem_old[32];
-	struct folios f;
-	bool lf;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	start_ms = now_ms();
@@ -2596,47 +2271,20 @@ int main(void)
 	have_wp_file = kfeatures & UFFD_FEATURE_WP_FILE;
 	have_numa = two_numa_nodes(&numa_a, &numa_b);
 	have_memcg = setup_memcg();
-	if (!read_file("/sys/kernel/mm/transparent_hugepage/enabled", thp_enabled,
+	if (!read_text("/sys/kernel/mm/transparent_hugepage/enabled", thp_enabled,
 		       sizeof(thp_enabled)))
 		thp_enabled[0] = 0;
 	thp_enabled[strcspn(thp_enabled, "\n")] = 0;
-	shmem_thp_setup(shmem_old, sizeof(shmem_old));
+	shmem_thp_setup();
 	diag("uffd-wp-matrix: features %#llx, WP_FILE %s (%sexpected), NUMA %s, memcg %s, THP %s, shmem THP %s%s, %d file systems",
 	     (unsigned long long)kfeatures, have_wp_file ? "yes" : "no",
 	     expect_wp_file() ? "" : "not ", have_numa ? "2 nodes" : "no",
 	     have_memcg ? "yes" : "no", thp_enabled,
 	     shmem_thp_why[0] ? shmem_thp_why : "advise, was ",
-	     shmem_thp_why[0] ? "" : shmem_old, nfs);
+	     shmem_thp_why[0] ? "" : shmem_knob.old, nfs);
 
-	mts[nmt++] = (struct memtype){ "anon", "-", NULL, K_ANON, false, false };
-	mts[nmt++] = (struct memtype){ "anon-thp", "-", NULL, K_THP, false, false };
-	mts[nmt++] = (struct memtype){ "shmem", "memfd", NULL, K_SHMEM, false, false };
-	mts[nmt++] = (struct memtype){ "shmem-private", "memfd", NULL, K_SHMEM_PRIV, false, false };
-	mts[nmt++] = (struct memtype){ "hugetlb", "memfd", NULL, K_HUGETLB, false, false };
-	mts[nmt++] = (struct memtype){ "hugetlb-private", "memfd", NULL, K_HUGETLB_PRIV,
-				       false, false };
-	mts[nmt++] = (struct memtype){ "shmem-thp", "memfd", NULL, K_SHMEM, true, false };
-	for (i = 0; i < nfs; i++) {
-		mts[nmt++] = (struct memtype){ "file-shared", fs[i].name, fs[i].dir, K_FILE,
-					       false, false };
-		mts[nmt++] = (struct memtype){ "file-private", fs[i].name, fs[i].dir, K_FILE_PRIV,
-					       false, false };
-	}
-	/* large page cache folios: where expected, or where the probe finds them */
-	for (i = 0; i < nfs; i++) {
-		lf = large_folios_expected(fs[i].name);
-		if (!probe_large_folios(fs[i].dir, &f))
-			diag("large folios on %s: probe failed: %m", fs[i].name);
-		else
-			diag("large folios on %s (%sexpected): %s", fs[i].name, lf ? "" : "not ",
-			     folios_str(&f));
-		if (!lf && !(f.pfns && f.large))
-			continue;
-		mts[nmt++] = (struct memtype){ "file-shared-thp", fs[i].name, fs[i].dir,
-					       K_FILE, true, lf };
-		mts[nmt++] = (struct memtype){ "file-private-thp", fs[i].name, fs[i].dir,
-					       K_FILE_PRIV, true, lf };
-	}
+	/* every memory type; file-*-thp where the page cache has large folios */
+	nmt = mem_types(mts, MAX_MT, NULL);
 	/* shmem before files: the file cells compare with it */
 	for (e = 0; e < NR_EVENTS; e++)
 		for (o = 0; o < NR_MODES; o++)
@@ -2659,9 +2307,9 @@ int main(void)
 	diag("re-registration points: %lld ms (fault injection: %s)",
 	     (long long)(now_ms() - rr_start), fi_why[0] ? fi_why : "yes");
 	rmdir(CGROUP);
-	e = shmem_old[0] ? write_file(THP_SYSFS "shmem_enabled", shmem_old) : 0;
+	e = knob_restore(&shmem_knob);
 	if (e)
-		diag("restoring shmem_enabled to %s: %s", shmem_old, strerror(e));
+		diag("restoring shmem_enabled to %s: %s", shmem_knob.old, strerror(e));
 	diag("stats: cells=%llu events=%llu bytes=%llu reports=%llu",
 	     (unsigned long long)tot_cells, (unsigned long long)tot_events,
 	     (unsigned long long)tot_bytes, (unsigned long long)tot_reports);
