@@ -50,16 +50,7 @@ mkdir -p "$out" || exit 1
 
 # --- build (gcc from the host root, visible in the guest too) ---
 bin=$out/wtrack
-if [ ! -x "$bin" ] || [ "$top/bench/wtrack.c" -nt "$bin" ]; then
-	tmp=$bin.tmp.$$
-	inc=()
-	[ -d "$top/build/headers/include" ] && inc=(-isystem "$top/build/headers/include")
-	if ! gcc -O2 -Wall -Wextra -Werror -pthread "${inc[@]}" -o "$tmp" "$top/bench/wtrack.c" ||
-	   ! mv -f "$tmp" "$bin"; then
-		echo "run.sh: cannot build wtrack" >&2
-		exit 1
-	fi
-fi
+"$top/bench/build.sh" "$bin" || exit 1
 
 # --- configuration label: "TCG guest 2 vCPU", "TCG guest 1 vCPU", "native" ---
 ncpu=$(nproc)

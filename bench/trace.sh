@@ -22,12 +22,7 @@ out=${1:-$top/build/bench}
 mkdir -p "$out"
 cd "$top" || exit 1
 W=$out/wtrack
-if [ ! -x "$W" ] || [ bench/wtrack.c -nt "$W" ]; then
-	inc=()
-	[ -d build/headers/include ] && inc=(-isystem build/headers/include)
-	gcc -O2 -Wall -Wextra -Werror -pthread "${inc[@]}" -o "$W.tmp.$$" bench/wtrack.c &&
-		mv -f "$W.tmp.$$" "$W" || exit 1
-fi
+bench/build.sh "$W" || exit 1
 T=/sys/kernel/tracing
 [ -d $T/events ] || mount -t tracefs nodev $T
 methods=${TRACE_METHODS:-"mprotect uffd-sigbus uffd-read uffd-read-cpu uffd-read-spin uffd-read-spin-cpu"}

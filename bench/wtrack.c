@@ -52,44 +52,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
-#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)
-#endif
-#ifndef UFFD_FEATURE_WP_UNPOPULATED
-#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
-#endif
-#ifndef UFFD_FEATURE_WP_ASYNC
-#define UFFD_FEATURE_WP_ASYNC (1 << 15)
-#endif
-/*
- * The hand-off features of this series: WAKE_ON_CURRENT_CPU is bit 18,
- * BUSY_POLL bit 19 (it was bit 20 while UFFD_FEATURE_WP_RESOLVE, since
- * removed from the series, held bit 19).  Defined here whatever the
- * headers say: uapi headers installed from an older build of the series
- * (build/headers) would carry the old bit, and every -spin row would then
- * SKIP on a kernel that has the feature.
- */
-#undef UFFD_FEATURE_WAKE_ON_CURRENT_CPU
-#define UFFD_FEATURE_WAKE_ON_CURRENT_CPU (1ULL << 18)
-#undef UFFD_FEATURE_BUSY_POLL
-#define UFFD_FEATURE_BUSY_POLL (1ULL << 19)
-#ifndef UFFD_FEATURE_WP_FILE
-#define UFFD_FEATURE_WP_FILE (1ULL << 17)
-#endif
-#ifndef MAP_HUGE_2MB
-#define MAP_HUGE_2MB (21 << 26)
-#endif
-#ifndef PAGEMAP_SCAN
-struct page_region { uint64_t start, end, categories; };
-struct pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
-#define PAGE_IS_WRITTEN (1 << 1)
-#define PM_SCAN_WP_MATCHING (1 << 0)
-#define PM_SCAN_CHECK_WPASYNC (1 << 1)
-#endif
+/* uapi fallbacks and the memory types: tests/lib (-Itests/lib, tests/lib/[*].c) */
+#include "uffdwp.h"
+#include "mem.h"
 
 enum method { M_NONE, M_MPROTECT, M_SOFTDIRTY, M_UFFD_READ, M_UFFD_POLL,
 	      M_UFFD_SIGBUS, M_ASYNC_WPMATCH, M_ASYNC_REARM,
@@ -127,6 +92,12 @@ static uint64_t method_features(int m)
 enum memtype { T_ANON, T_SHMEM, T_HUGETLB, T_FILE_SHARED, T_FILE_PRIVATE };
 static const char *memtype_names[] = { "anon", "shmem", "hugetlb",
 	"file-shared", "file-private" };
+/*
+ * their rows in tests/lib/mem.c; "hugetlb" is a private hugetlb mapping,
+ * as it was when it was MAP_ANONYMOUS | MAP_HUGETLB
+ */
+static const char *memtype_rows[] = { "anon", "shmem", "hugetlb-private",
+	"file-shared", "file-private" };
 enum pattern { P_SEQ, P_RAND, P_SCATTER };
 static const char *pattern_names[] = { "seq", "rand", "scatter" };
 
@@ -148,7 +119,7 @@ static char *region;
 static size_t psize = 4096, npages, nwrites;
 static size_t *order;		/* page indices written, in order */
 static int uffd = -1, memfd = -1;
-static uint64_t uffd_features;
+static uint64_t uffd_feats;
 static uint8_t *dirty;		/* collected bitmap (1 byte per page) */
 static uintptr_t *rec;		/* addresses recorded by handlers */
 static atomic_size_t nrec;
@@ -253,7 +224,7 @@ static void row(int rep, const struct figures *f, const char *status_in)
 	fflush(stdout);
 }
 
-static void skip(const char *why)
+static void skip_row(const char *why)
 {
 	char b[256];
 	snprintf(b, sizeof(b), "SKIP:%s", why);
@@ -263,7 +234,7 @@ static void skip(const char *why)
 	exit(0);
 }
 
-static void fail(const char *why)
+static void die(const char *why)
 {
 	char b[256];
 	snprintf(b, sizeof(b), "FAIL:%s(%s)", why, strerror(errno));
@@ -416,48 +387,25 @@ static void stop_handler_thread(void)
 /* ---- setup ---- */
 static void setup_memory(void)
 {
-	int flags = MAP_SHARED, fd = -1;
-	size_t len = npages * psize;
+	static struct mem_type mt;
+	static struct mem_region r;
+	int e;
 
-	switch (memtype) {
-	case T_ANON:
-		region = mmap(NULL, len, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		break;
-	case T_SHMEM:
-		fd = memfd_create("wtrack", 0);
-		if (fd < 0 || ftruncate(fd, len))
-			fail("memfd");
-		region = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		break;
-	case T_HUGETLB:
-		region = mmap(NULL, len, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB,
-			      -1, 0);
-		if (region == MAP_FAILED)
-			skip("no hugetlb 2MiB pages available");
-		break;
-	case T_FILE_PRIVATE:
-		flags = MAP_PRIVATE;
-		/* fall through */
-	case T_FILE_SHARED: {
-		char path[4096];
-		snprintf(path, sizeof(path), "%s/wtrack.XXXXXX", dir);
-		fd = mkstemp(path);
-		if (fd < 0)
-			fail("mkstemp in -d DIR");
-		unlink(path);
-		if (ftruncate(fd, len))
-			fail("ftruncate");
-		region = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, fd, 0);
-		break;
-	}
-	}
-	if (region == MAP_FAILED)
-		fail("mmap");
-	memfd = fd;
+	if (mem_type_row(&mt, memtype_rows[memtype], fslabel, dir))
+		die("memory type not in tests/lib/mem.c");
+	e = mem_create(&r, &mt, npages * psize, "wtrack");
+	if (!e)
+		e = mem_map(&r);
+	if (e && memtype == T_HUGETLB)
+		skip_row("no hugetlb 2MiB pages available");
+	errno = e;
+	if (e)
+		die(mem_is_file(&mt) ? "create/mmap a file in -d DIR" : "memfd/mmap");
+	mem_unlink(&r);
+	region = r.addr;
+	memfd = r.fd;
 	if (memtype != T_HUGETLB)
-		madvise(region, len, MADV_NOHUGEPAGE);	/* count 4 KiB pages */
+		madvise(region, npages * psize, MADV_NOHUGEPAGE);	/* count 4 KiB pages */
 	/* populate: every page present and written once */
 	for (size_t i = 0; i < npages; i++)
 		region[i * psize] = 1;
@@ -497,17 +445,17 @@ static void setup_method(void)
 	if (method == M_SOFTDIRTY) {
 		int fd = open("/proc/self/clear_refs", O_WRONLY);
 		if (fd < 0 || write(fd, "4", 1) != 1)
-			skip("clear_refs 4 (soft-dirty) unsupported");
+			skip_row("clear_refs 4 (soft-dirty) unsupported");
 		close(fd);
 		/* probe: a written page must show bit 55 (CONFIG_MEM_SOFT_DIRTY) */
 		region[0] = 2;
 		uint64_t e = 0;
 		int pm = open("/proc/self/pagemap", O_RDONLY);
 		if (pm < 0 || pread(pm, &e, 8, ((uintptr_t)region / 4096) * 8) != 8)
-			fail("pagemap probe");
+			die("pagemap probe");
 		close(pm);
 		if (!(e >> 55 & 1))
-			skip("soft-dirty bit not set by a write (no CONFIG_MEM_SOFT_DIRTY, or not on this memory)");
+			skip_row("soft-dirty bit not set by a write (no CONFIG_MEM_SOFT_DIRTY, or not on this memory)");
 		return;
 	}
 	if (method == M_NONE)
@@ -528,35 +476,35 @@ static void setup_method(void)
 	/* probe the kernel's features first */
 	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (uffd < 0)
-		skip("userfaultfd() unavailable");
+		skip_row("userfaultfd() unavailable");
 	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
 	if (ioctl(uffd, UFFDIO_API, &api))
-		fail("UFFDIO_API probe");
+		die("UFFDIO_API probe");
 	close(uffd);
 	uint64_t have = api.features;
 	if ((memtype == T_FILE_SHARED || memtype == T_FILE_PRIVATE) &&
 	    !(have & UFFD_FEATURE_WP_FILE))
-		skip("no UFFD_FEATURE_WP_FILE (uffd-wp on files)");
+		skip_row("no UFFD_FEATURE_WP_FILE (uffd-wp on files)");
 	if ((want & have) != want) {
 		static char why[96];
 		snprintf(why, sizeof(why), "uffd feature missing (0x%llx)",
 			 (unsigned long long)(want & ~have));
-		skip(why);
+		skip_row(why);
 	}
 
 	uffd = syscall(SYS_userfaultfd, oflags);
 	api = (struct uffdio_api){ .api = UFFD_API, .features = want };
 	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api))
-		fail("UFFDIO_API");
-	uffd_features = api.features;
+		die("UFFDIO_API");
+	uffd_feats = api.features;
 	struct uffdio_register reg = {
 		.range = { .start = (uintptr_t)region, .len = npages * psize },
 		.mode = UFFDIO_REGISTER_MODE_WP,
 	};
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg)) {
 		if (errno == EINVAL)
-			skip("UFFDIO_REGISTER MODE_WP: EINVAL on this memory");
-		fail("UFFDIO_REGISTER");
+			skip_row("UFFDIO_REGISTER MODE_WP: EINVAL on this memory");
+		die("UFFDIO_REGISTER");
 	}
 	if (method == M_UFFD_SIGBUS) {
 		sa.sa_sigaction = sigbus_handler;
@@ -567,7 +515,7 @@ static void setup_method(void)
 		sigaction(SIGUSR1, &su, NULL);
 		stop_evfd = eventfd(0, EFD_CLOEXEC);
 		if (pthread_create(&handler_tid, NULL, handler_thread, NULL))
-			fail("pthread_create");
+			die("pthread_create");
 		have_handler = 1;
 	}
 	if (method == M_ASYNC_WPMATCH || method == M_ASYNC_REARM)
@@ -585,12 +533,12 @@ static void arm(int first)
 		break;
 	case M_MPROTECT:
 		if (mprotect(region, len, PROT_READ))
-			fail("mprotect(PROT_READ)");
+			die("mprotect(PROT_READ)");
 		break;
 	case M_SOFTDIRTY: {
 		int fd = open("/proc/self/clear_refs", O_WRONLY);
 		if (fd < 0 || write(fd, "4", 1) != 1)
-			fail("clear_refs");
+			die("clear_refs");
 		close(fd);
 		break;
 	}
@@ -600,7 +548,7 @@ static void arm(int first)
 		/* fall through */
 	default:
 		if (wp_range((uintptr_t)region, len, 1))
-			fail("UFFDIO_WRITEPROTECT(WP)");
+			die("UFFDIO_WRITEPROTECT(WP)");
 	}
 }
 
@@ -684,7 +632,7 @@ static size_t scan_async(void)
 	for (;;) {
 		long r = ioctl(pagemap_fd, PAGEMAP_SCAN, &a);
 		if (r < 0)
-			fail("PAGEMAP_SCAN");
+			die("PAGEMAP_SCAN");
 		for (long k = 0; k < r; k++)
 			for (uint64_t p = pmvec[k].start; p < pmvec[k].end; p += psize)
 				dirty[(p - (uintptr_t)region) / psize] = 1, n++;
@@ -709,7 +657,7 @@ static void collect(void)
 		off_t off = ((uintptr_t)region / 4096) * 8;
 		ssize_t r = pread(pagemap_fd, pm, cnt * 8, off);
 		if (r != (ssize_t)(cnt * 8))
-			fail("pread pagemap");
+			die("pread pagemap");
 		for (size_t i = 0; i < npages; i++)
 			if (pm[i * per] >> 55 & 1)
 				dirty[i] = 1;
@@ -844,7 +792,7 @@ int main(int argc, char **argv)
 		case 'F': fresh = 1; break;
 		case 'M': trace_fd = open("/sys/kernel/tracing/trace_marker", O_WRONLY | O_CLOEXEC);
 			if (trace_fd < 0)
-				fail("--trace: open /sys/kernel/tracing/trace_marker");
+				die("--trace: open /sys/kernel/tracing/trace_marker");
 			break;
 		case 'S': skipwhy = optarg; break;
 		case 'v': verbose = 1; break;
@@ -887,10 +835,10 @@ int main(int argc, char **argv)
 		fclose(pf);
 	}
 	if (skipwhy)
-		skip(skipwhy);	/* --skip WHY: only print the SKIP row */
+		skip_row(skipwhy);	/* --skip WHY: only print the SKIP row */
 	if (handler_delay_us && method != M_MPROTECT && method != M_UFFD_SIGBUS &&
 	    !thread_method(method))
-		skip("--handler-delay-us: this method has no handler");
+		skip_row("--handler-delay-us: this method has no handler");
 	pin_self();
 	clock_cost_ns = lat_off ? -1 : clock_cost();
 	setup_memory();
@@ -901,11 +849,11 @@ int main(int argc, char **argv)
 	uint64_t *lsort = calloc(nwrites ? nwrites : 1, sizeof(*lsort));
 	pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
 	if (pagemap_fd < 0)
-		fail("open /proc/self/pagemap");
+		die("open /proc/self/pagemap");
 	setup_method();
 	clockid_t hclock = CLOCK_MONOTONIC;	/* placeholder: no handler thread */
 	if (have_handler && pthread_getcpuclockid(handler_tid, &hclock))
-		fail("pthread_getcpuclockid(handler)");
+		die("pthread_getcpuclockid(handler)");
 
 	double *pw = calloc(repeats, sizeof(double));
 	double *aw = calloc(repeats, sizeof(double));
@@ -918,7 +866,7 @@ int main(int argc, char **argv)
 		fail_errno = 0;
 		/* --fresh: every first write also populates its page (not timed) */
 		if (fresh && madvise(region, npages * psize, MADV_DONTNEED))
-			fail("madvise(MADV_DONTNEED)");
+			die("madvise(MADV_DONTNEED)");
 
 		struct writer w[64];
 		size_t share = (nwrites + nwriters - 1) / nwriters;
