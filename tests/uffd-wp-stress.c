@@ -101,6 +101,7 @@
 #include <linux/userfaultfd.h>
 
 #include "uffdwp.h"
+#include "mem.h"
 
 #define NPAGES		1024	/* 4 MiB with 4 KiB pages */
 #define NWRITERS	3
@@ -118,19 +119,14 @@
 /* ------------------------------------------------------------------ */
 /* memory types                                                        */
 
-enum mkind { M_ANON, M_SHMEM, M_FILE };
-
-struct memtype {
-	const char *name;	/* anon, shmem, file-shared, file-private */
-	const char *fs;		/* "-", "memfd" or the name from UFFDWP_FS */
-	const char *dir;	/* mountpoint for files */
-	enum mkind kind;
-	bool shared;
+/* a memory type of tests/lib/mem.c and the uffd features of the cell */
+struct scell {
+	struct mem_type t;	/* t.name: the row's, "+feature" for the hand-off cells */
 	uint64_t xfeat;		/* uffd features requested on top of THREAD_ID */
 };
 
-#define MAX_MEMTYPES	(6 + 2 * MAX_TEST_FS)
-static struct memtype memtypes[MAX_MEMTYPES];
+#define MAX_MEMTYPES	(4 + MEM_MAX_TYPES)
+static struct scell memtypes[MAX_MEMTYPES];
 static int nr_memtypes;
 
 /* ------------------------------------------------------------------ */
@@ -195,7 +191,8 @@ static bool have_wp_file, have_nodes, have_compact;
 static int node_a, node_b;
 
 /* the memory type under test (child process) */
-static const struct memtype *mt;
+static const struct mem_type *mt;
+static uint64_t xfeat;		/* its cell's features on top of THREAD_ID */
 static pthread_t hth;		/* the handler thread */
 static struct result *res;
 static char *area;
@@ -295,9 +292,8 @@ static int wp_retry(char *addr, size_t len, bool wp)
 static int pagemap_wp(int i)
 {
 	uint64_t v;
-	off_t off = (off_t)(((unsigned long)area + (size_t)i * psize) / psize) * 8;
 
-	if (pagemap_fd < 0 || pread(pagemap_fd, &v, sizeof(v), off) != sizeof(v))
+	if (pagemap_fd < 0 || pagemap_read(pagemap_fd, area + (size_t)i * psize, 1, &v))
 		return -1;
 	return !!(v & PM_UFFD_WP);
 }
@@ -668,7 +664,7 @@ static void *handler_main(void *arg)
 	(void)arg;
 	prctl(PR_SET_NAME, "handler");
 	h_seed = seed_for(300);
-	if (mt->xfeat & UFFD_FEATURE_BUSY_POLL)
+	if (xfeat & UFFD_FEATURE_BUSY_POLL)
 		return handler_blocking();
 	while (!atomic_load(&quit_handler)) {
 		if (poll(&pfd, 1, 20) < 0 && errno != EINTR) {
@@ -693,14 +689,14 @@ static void *handler_main(void *arg)
 
 static bool is_file(void)
 {
-	return mt->kind == M_FILE;
+	return mem_is_file(mt);
 }
 
 static bool ev_enabled(int k)
 {
 	switch (k) {
 	case EV_SYNC:
-		return mt->kind != M_ANON;
+		return mem_has_fd(mt);
 	case EV_DONTNEED:
 		return mt->shared;	/* shmem, shared files */
 	case EV_PAGEOUT:
@@ -979,29 +975,25 @@ static void hugepage_half(void)
 
 static int setup_area(void)
 {
+	struct mem_region reg;
 	int i, e;
 
 	area_len = (size_t)NPAGES * psize;
-	if (mt->kind == M_ANON) {
-		area = mmap(NULL, area_len, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (area == MAP_FAILED)
-			return errno;
+	e = mem_create(&reg, mt, area_len, "uffd-wp-stress");
+	if (e)
+		return e;
+	snprintf(path, sizeof(path), "%s", reg.path);
+	if (!mem_has_fd(mt)) {
+		e = mem_map(&reg);
+		if (e)
+			return e;
+		area = reg.addr;
 		hugepage_half();
 		for (i = 0; i < NPAGES; i++)
 			fill_page(page(i), i, 0, 0);
 		return 0;
 	}
-	if (mt->kind == M_SHMEM) {
-		area_fd = memfd_create("uffd-wp-stress", MFD_CLOEXEC);
-	} else {
-		snprintf(path, sizeof(path), "%s/.uffd-wp-stress.%d", mt->dir, (int)getpid());
-		area_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	}
-	if (area_fd < 0)
-		return errno;
-	if (ftruncate(area_fd, area_len))
-		return errno;
+	area_fd = reg.fd;
 	e = init_contents();
 	if (e)
 		return e;
@@ -1010,10 +1002,10 @@ static int setup_area(void)
 			return errno;
 		posix_fadvise(area_fd, 0, 0, POSIX_FADV_DONTNEED);
 	}
-	area = mmap(NULL, area_len, PROT_READ | PROT_WRITE,
-		    mt->shared ? MAP_SHARED : MAP_PRIVATE, area_fd, 0);
-	if (area == MAP_FAILED)
-		return errno;
+	e = mem_map(&reg);
+	if (e)
+		return e;
+	area = reg.addr;
 	hugepage_half();
 	return 0;
 }
@@ -1043,13 +1035,13 @@ static int check_mapping(const char *when, uint32_t r)
 static void check_pagemap(uint32_t r)
 {
 	static uint64_t pm[NPAGES];
-	off_t off = (off_t)((unsigned long)area / psize) * 8;
-	int i, want, got;
+	int i, want, got, e;
 
 	if (pagemap_fd < 0)
 		return;
-	if (pread(pagemap_fd, pm, sizeof(pm), off) != sizeof(pm)) {
-		violation("round %u: reading /proc/self/pagemap: %m", r);
+	e = pagemap_read(pagemap_fd, area, NPAGES, pm);
+	if (e) {
+		violation("round %u: reading /proc/self/pagemap: %s", r, strerror(e));
 		return;
 	}
 	/* a statistic: how many pages are in large folios (root only) */
@@ -1136,7 +1128,7 @@ static void run_round(uint32_t r, uint64_t *s)
 	atomic_store(&ctl_phase, 4);
 	atomic_store(&drain_req, r);
 	while (atomic_load(&drained) != r) {
-		if (mt->xfeat & UFFD_FEATURE_BUSY_POLL)
+		if (xfeat & UFFD_FEATURE_BUSY_POLL)
 			pthread_kill(hth, SIGUSR1);
 		usleep(1000);
 	}
@@ -1173,27 +1165,17 @@ static int check_read(int fd, bool initial, const char *what)
 /* drop the file's page cache; the number of pages still resident */
 static int evict_file(int fd)
 {
-	unsigned char vec[NPAGES];
-	int tries, i, n = -1;
 	char *m;
+	int n;
 
 	m = mmap(NULL, area_len, PROT_READ, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED) {
 		diag("mmap for mincore: %m");
 		return -1;
 	}
-	for (tries = 0; tries < 20 && n; tries++) {
-		if (tries)
-			usleep(50000);
-		fdatasync(fd);
-		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-		if (mincore(m, area_len, vec)) {
-			diag("mincore: %m");
-			break;
-		}
-		for (n = 0, i = 0; i < NPAGES; i++)
-			n += vec[i] & 1;
-	}
+	n = mem_evict(fd, m, area_len, false, NULL);
+	if (n < 0)
+		diag("mincore: %m");
 	munmap(m, area_len);
 	return n;
 }
@@ -1214,9 +1196,9 @@ static void final_check(uint32_t r)
 	close(uffd);
 	uffd = -1;
 
-	if (mt->kind == M_SHMEM) {
+	if (mt->kind == MEM_SHMEM) {
 		check_read(area_fd, false, "memfd read(2) after munmap");
-	} else if (mt->kind == M_FILE) {
+	} else if (mem_is_file(mt)) {
 		if (fsync(area_fd))
 			violation("fsync at the end: %m");
 		close(area_fd);
@@ -1298,11 +1280,11 @@ static int run_memtype(void)
 	e = setup_area();
 	if (e)
 		return violation("setting up the %s area: %s", mt->name, strerror(e)), FAIL;
-	uffd = uffd_open_flags(O_CLOEXEC | (mt->xfeat & UFFD_FEATURE_BUSY_POLL ? 0 : O_NONBLOCK),
-			       UFFD_FEATURE_THREAD_ID | mt->xfeat, &features);
+	uffd = uffd_open_flags(O_CLOEXEC | (xfeat & UFFD_FEATURE_BUSY_POLL ? 0 : O_NONBLOCK),
+			       UFFD_FEATURE_THREAD_ID | xfeat, &features);
 	if (uffd < 0)
 		return violation("userfaultfd/UFFDIO_API(THREAD_ID|%#llx): %s",
-				 (unsigned long long)mt->xfeat, strerror(-uffd)), FAIL;
+				 (unsigned long long)xfeat, strerror(-uffd)), FAIL;
 	e = uffd_register(uffd, area, area_len, UFFDIO_REGISTER_MODE_WP, &ioctls);
 	if (e)
 		return violation("UFFDIO_REGISTER(MODE_WP) on %s %s: %s%s", mt->name, mt->fs,
@@ -1354,7 +1336,7 @@ static int run_memtype(void)
 	atomic_store(&quit_events, true);
 	pthread_join(eth, NULL);
 	atomic_store(&quit_handler, true);
-	if (mt->xfeat & UFFD_FEATURE_BUSY_POLL) {
+	if (xfeat & UFFD_FEATURE_BUSY_POLL) {
 		/* a blocking read: interrupt it until the handler is gone */
 		while (pthread_tryjoin_np(hth, NULL) == EBUSY) {
 			pthread_kill(hth, SIGUSR1);
@@ -1385,7 +1367,7 @@ static int run_memtype(void)
 /* runner                                                              */
 
 /* run the memory type in a child; PASS or FAIL, the result in *res */
-static int run_in_child(const struct memtype *m)
+static int run_in_child(const struct scell *m)
 {
 	int64_t deadline = now_ms() + (duration_s + WATCHDOG_SLACK_S + PARENT_SLACK_S) * 1000LL;
 	int status = 0;
@@ -1401,7 +1383,8 @@ static int run_in_child(const struct memtype *m)
 	}
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		mt = m;
+		mt = &m->t;
+		xfeat = m->xfeat;
 		seed0 += (uint64_t)(m - memtypes) * 0x632BE59BD9B4E019ULL;
 		status = run_memtype();
 		collect();
@@ -1419,14 +1402,14 @@ static int run_in_child(const struct memtype *m)
 		for (deadline = now_ms() + 10000; now_ms() < deadline; usleep(100000))
 			if (waitpid(pid, &status, WNOHANG) == pid)
 				break;
-		if (m->kind == M_FILE) {
-			snprintf(path, sizeof(path), "%s/.uffd-wp-stress.%d", m->dir, (int)pid);
+		if (mem_is_file(&m->t)) {
+			mem_file_path(path, sizeof(path), &m->t, "uffd-wp-stress", pid);
 			unlink(path);
 		}
 		return FAIL;
 	}
-	if (m->kind == M_FILE) {
-		snprintf(path, sizeof(path), "%s/.uffd-wp-stress.%d", m->dir, (int)pid);
+	if (mem_is_file(&m->t)) {
+		mem_file_path(path, sizeof(path), &m->t, "uffd-wp-stress", pid);
 		unlink(path);
 	}
 	if (WIFSIGNALED(status)) {
@@ -1438,44 +1421,43 @@ static int run_in_child(const struct memtype *m)
 	return WEXITSTATUS(status) == PASS ? PASS : FAIL;
 }
 
-static void add_memtype(const char *name, const char *fs, const char *dir,
-			enum mkind kind, bool shared)
+/* a cell of the memory type t, named name, with the features xf */
+static void add_cell(const struct mem_type *t, const char *name, uint64_t xf)
 {
-	memtypes[nr_memtypes++] = (struct memtype){ name, fs, dir, kind, shared, 0 };
+	memtypes[nr_memtypes] = (struct scell){ *t, xf };
+	memtypes[nr_memtypes++].t.name = name;
 }
 
-static void parse_fs(void)
+static void memtypes_of_run(void)
 {
-	struct test_fs fs[MAX_TEST_FS];
-	int i, n = parse_test_fs(fs, MAX_TEST_FS);
+	static const char *const rows[] = {
+		"anon", "shmem", "file-shared", "file-private", NULL
+	};
+	static struct mem_type t[MEM_MAX_TYPES];
+	const struct mem_type *anon = NULL, *file = NULL;
+	int i, n = mem_types(t, MEM_MAX_TYPES, rows);
 
-	add_memtype("anon", "-", NULL, M_ANON, false);
-	add_memtype("shmem", "memfd", NULL, M_SHMEM, true);
 	for (i = 0; i < n; i++) {
-		add_memtype("file-shared", fs[i].name, fs[i].dir, M_FILE, true);
-		add_memtype("file-private", fs[i].name, fs[i].dir, M_FILE, false);
+		add_cell(&t[i], t[i].name, 0);
+		if (t[i].kind == MEM_ANON && !anon)
+			anon = &t[i];
+		if (mem_is_file(&t[i]) && t[i].shared && !file)
+			file = &t[i];	/* on the first file system */
 	}
 	/*
 	 * The hand-off wakeups on the current CPU under the same events: the
 	 * handler (poll) and the resolved writers woken with WF_CURRENT_CPU.
 	 */
-	add_memtype("anon+wake-on-current-cpu", "-", NULL, M_ANON, false);
-	memtypes[nr_memtypes - 1].xfeat = UFFD_FEATURE_WAKE_ON_CURRENT_CPU;
-	if (n) {
-		add_memtype("file-shared+wake-on-current-cpu", fs[0].name,
-			    fs[0].dir, M_FILE, true);
-		memtypes[nr_memtypes - 1].xfeat = UFFD_FEATURE_WAKE_ON_CURRENT_CPU;
-	}
+	add_cell(anon, "anon+wake-on-current-cpu", UFFD_FEATURE_WAKE_ON_CURRENT_CPU);
+	if (file)
+		add_cell(file, "file-shared+wake-on-current-cpu", UFFD_FEATURE_WAKE_ON_CURRENT_CPU);
 	/*
 	 * Busy polling: the handler blocks in read(2), polling, and is not
 	 * woken for a fault; the writers poll for their resolution.
 	 */
-	add_memtype("anon+busy-poll", "-", NULL, M_ANON, false);
-	memtypes[nr_memtypes - 1].xfeat = UFFD_FEATURE_BUSY_POLL;
-	if (n) {
-		add_memtype("file-shared+busy-poll", fs[0].name, fs[0].dir, M_FILE, true);
-		memtypes[nr_memtypes - 1].xfeat = UFFD_FEATURE_BUSY_POLL;
-	}
+	add_cell(anon, "anon+busy-poll", UFFD_FEATURE_BUSY_POLL);
+	if (file)
+		add_cell(file, "file-shared+busy-poll", UFFD_FEATURE_BUSY_POLL);
 }
 
 static const char *swap_state(void)
@@ -1495,33 +1477,32 @@ static const char *swap_state(void)
 }
 
 /* one memory type: its TAP result */
-static void run_one(const struct memtype *m)
+static void run_one(const struct scell *c)
 {
-	int rc;
+	const struct mem_type *m = &c->t;
+	int rc, wpf;
 
-	if (m->kind == M_FILE && !have_wp_file && !expect_wp_file()) {
+	wpf = mem_is_file(m) ? expect_or_skip(have_wp_file, expect_wp_file(), NULL) : PASS;
+	if (wpf == SKIP) {
 		tap_result(SKIP, "kernel does not support sync uffd-wp on files (expected)",
 			   "stress %s %s", m->name, m->fs);
 		return;
 	}
-	if (m->xfeat & ~kfeatures) {
-		if (!expect_handoff()) {
-			tap_result(SKIP, "kernel without the hand-off features (expected)",
-				   "stress %s %s", m->name, m->fs);
-			return;
-		}
-		fail("UFFDIO_API does not advertise %#llx, expected on this kernel",
-		     (unsigned long long)(m->xfeat & ~kfeatures));
-		tap_result(FAIL, NULL, "stress %s %s", m->name, m->fs);
+	rc = expect_or_skip(!(c->xfeat & ~kfeatures), expect_handoff(),
+			    "UFFDIO_API does not advertise %#llx, expected on this kernel",
+			    (unsigned long long)(c->xfeat & ~kfeatures));
+	if (rc) {
+		tap_result(rc, "kernel without the hand-off features (expected)",
+			   "stress %s %s", m->name, m->fs);
 		return;
 	}
-	if (m->kind == M_FILE && access(m->dir, W_OK)) {
+	if (mem_is_file(m) && access(m->dir, W_OK)) {
 		fail("%s not writable: %m", m->dir);
 		tap_result(FAIL, NULL, "stress %s %s", m->name, m->fs);
 		return;
 	}
-	rc = run_in_child(m);
-	if (m->kind == M_FILE && !have_wp_file) {
+	rc = run_in_child(c);
+	if (wpf == FAIL) {
 		diag("UFFD_FEATURE_WP_FILE expected but not advertised");
 		rc = FAIL;
 	}
@@ -1552,7 +1533,7 @@ int main(void)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	psize = sysconf(_SC_PAGESIZE);
-	parse_fs();
+	memtypes_of_run();
 	duration_s = d && atoi(d) > 0 ? atoi(d) : DEFAULT_DURATION_S;
 	if (!(d && atoi(d) > 0) && nr_memtypes > 8)
 		duration_s = 120 / nr_memtypes > 5 ? 120 / nr_memtypes : 5;
@@ -1571,7 +1552,7 @@ int main(void)
 		diag("userfaultfd unavailable: %s", strerror(e));
 		for (i = 0; i < nr_memtypes; i++)
 			tap_result(SKIP, "userfaultfd unavailable", "stress %s %s",
-				   memtypes[i].name, memtypes[i].fs);
+				   memtypes[i].t.name, memtypes[i].t.fs);
 		return 0;
 	}
 	have_wp_file = kfeatures & UFFD_FEATURE_WP_FILE;
