@@ -77,6 +77,7 @@
 #include <linux/userfaultfd.h>
 
 #include "uffdwp.h"
+#include "mem.h"
 
 #define CASE_TIMEOUT_MS		40000	/* hard limit for one case process */
 #define HANG_MS			10000	/* an operation that must not block */
@@ -87,37 +88,28 @@
 /* ------------------------------------------------------------------ */
 /* memory types                                                        */
 
-enum kind { K_ANON, K_SHMEM, K_SHMEMP, K_FSHARED, K_FPRIVATE, NKINDS };
-
-#define T(k)		(1u << (k))
-#define T_FILE		(T(K_FSHARED) | T(K_FPRIVATE))
-#define T_FD		(T(K_SHMEM) | T(K_SHMEMP) | T_FILE)
-#define T_ALL		((1u << NKINDS) - 1)
-
-struct memtype {
-	char label[64];
-	enum kind kind;
-	const char *dir;
+/* the rows of tests/lib/mem.c a case runs on: anon, shmem, files */
+static const char *const rows[] = {
+	"anon", "shmem", "shmem-private", "file-shared", "file-private", NULL
 };
 
-static struct memtype memtypes[2 + 3 * MAX_TEST_FS];
+/* a memory type of the run and its label in point names */
+struct memtype {
+	struct mem_type t;
+	char label[64];		/* "anon", "shmem", "file-shared:ext4" */
+};
+
+static struct memtype memtypes[MEM_MAX_TYPES];
 static int nr_memtypes;
-
-static bool is_file(enum kind k)
-{
-	return k == K_FSHARED || k == K_FPRIVATE;
-}
-
-static bool is_shared(enum kind k)
-{
-	return k == K_SHMEM || k == K_FSHARED;
-}
 
 static size_t ps;
 static bool have_wp_file, expect_wp, have_user, have_dev;
 static uid_t user_uid;
 static gid_t user_gid;
-static char orig_unpriv[16], orig_expire[16], orig_wb[16];
+/* vm.unprivileged_userfaultfd, vm.dirty_expire_centisecs, vm.dirty_writeback_centisecs */
+static struct knob k_unpriv = { .path = "/proc/sys/vm/unprivileged_userfaultfd" };
+static struct knob k_expire = { .path = "/proc/sys/vm/dirty_expire_centisecs" };
+static struct knob k_wb = { .path = "/proc/sys/vm/dirty_writeback_centisecs" };
 static mode_t orig_devmode;
 
 /* ------------------------------------------------------------------ */
@@ -164,30 +156,6 @@ static void set_stage(int n)
 /* ------------------------------------------------------------------ */
 /* system knobs                                                        */
 
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), e = 0;
-
-	if (fd < 0)
-		return errno;
-	if (write(fd, val, strlen(val)) < 0)
-		e = errno;
-	close(fd);
-	return e;
-}
-
-static void read_file(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-
-	buf[0] = 0;
-	if (f) {
-		if (!fgets(buf, len, f))
-			buf[0] = 0;
-		fclose(f);
-	}
-}
-
 #define SYSCTL_UNPRIV	"/proc/sys/vm/unprivileged_userfaultfd"
 #define SYSCTL_EXPIRE	"/proc/sys/vm/dirty_expire_centisecs"
 #define SYSCTL_WB	"/proc/sys/vm/dirty_writeback_centisecs"
@@ -196,9 +164,7 @@ static void read_file(const char *path, char *buf, size_t len)
 /* put the knobs back; false (and a diagnostic) when one was not restored */
 static bool restore_system(void)
 {
-	static const char *const paths[] = { SYSCTL_UNPRIV, SYSCTL_EXPIRE, SYSCTL_WB };
-	const char *const vals[] = { orig_unpriv, orig_expire, orig_wb };
-	char now[16];
+	struct knob *const knobs[] = { &k_unpriv, &k_expire, &k_wb };
 	struct stat st;
 	bool ok = true;
 	int i;
@@ -206,12 +172,8 @@ static bool restore_system(void)
 	if (geteuid() != 0)
 		return true;
 	for (i = 0; i < 3; i++) {
-		if (!vals[i][0])
-			continue;
-		write_file(paths[i], vals[i]);
-		read_file(paths[i], now, sizeof(now));
-		if (strcmp(now, vals[i])) {
-			diag("%s not restored to %s", paths[i], vals[i]);
+		if (knob_restore(knobs[i])) {
+			diag("%s not restored to %s", knobs[i]->path, knobs[i]->old);
 			ok = false;
 		}
 	}
@@ -320,28 +282,25 @@ static char pat(int page)
 static int mem_backing(struct mem *m, const struct memtype *mt, uid_t owner, mode_t mode)
 {
 	static int seq;
-	char buf[4096];
-	int i;
+	struct mem_region r;
+	char buf[4096], tag[32];
+	int i, e;
 
 	memset(m, 0, sizeof(*m));
 	m->mt = mt;
 	m->fd = -1;
 	m->len = NPAGES * ps;
-	if (mt->kind == K_ANON)
+	snprintf(tag, sizeof(tag), "uffd-security-%d", seq++);
+	e = mem_create(&r, &mt->t, m->len, tag);
+	if (e)
+		return fail("memfd_create/open (%s): %s",
+			    mem_is_file(&mt->t) ? mt->t.dir : "memfd", strerror(e));
+	if (!mem_has_fd(&mt->t))
 		return PASS;
-	if (is_file(mt->kind)) {
-		snprintf(m->path, sizeof(m->path), "%s/.uffd-security.%d.%d", mt->dir,
-			 (int)getpid(), seq++);
-		m->fd = open(m->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-		if (m->fd < 0)
-			return fail("open %s: %m", m->path);
-		if (fchown(m->fd, owner, owner) || fchmod(m->fd, mode))
-			return fail("chown/chmod %s: %m", m->path);
-	} else {
-		m->fd = memfd_create("uffd-security", MFD_CLOEXEC);
-		if (m->fd < 0)
-			return fail("memfd_create: %m");
-	}
+	m->fd = r.fd;
+	snprintf(m->path, sizeof(m->path), "%s", r.path);
+	if (mem_is_file(&mt->t) && (fchown(m->fd, owner, owner) || fchmod(m->fd, mode)))
+		return fail("chown/chmod %s: %m", m->path);
 	for (i = 0; i < NPAGES; i++) {
 		memset(buf, pat(i), sizeof(buf));
 		if (pwrite(m->fd, buf, ps < sizeof(buf) ? ps : sizeof(buf),
@@ -358,14 +317,14 @@ static void mem_cleanup(struct mem *m)
 }
 
 /* map fd (the kind's sharing) at at (MAP_FIXED) or anywhere */
-static char *map_kind(enum kind k, int fd, size_t len, int prot, void *at)
+static char *map_kind(const struct mem_type *k, int fd, size_t len, int prot, void *at)
 {
-	int fl = is_shared(k) ? MAP_SHARED : MAP_PRIVATE;
+	int fl = k->shared ? MAP_SHARED : MAP_PRIVATE;
 	void *p;
 
 	if (at)
 		fl |= MAP_FIXED;
-	if (k == K_ANON) {
+	if (k->kind == MEM_ANON) {
 		fl |= MAP_ANONYMOUS;
 		fd = -1;
 	}
@@ -381,47 +340,8 @@ static int file_byte(int fd, off_t off)
 	return pread(fd, &c, 1, off) == 1 ? c : -1;
 }
 
-/* /proc/self/pagemap entry of addr */
-static uint64_t pagemap(const void *addr)
-{
-	uint64_t e = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		if (pread(fd, &e, sizeof(e), (unsigned long)addr / ps * sizeof(e)) != sizeof(e))
-			e = 0;
-		close(fd);
-	}
-	return e;
-}
-
 /* ------------------------------------------------------------------ */
 /* faults                                                              */
-
-/* the next message on uffd within ms: 0, ETIMEDOUT or an errno */
-static int wait_msg(int uffd, struct uffd_msg *msg, int ms)
-{
-	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
-	int64_t end = now_ms() + ms;
-	ssize_t n;
-
-	for (;;) {
-		int left = (int)(end - now_ms());
-
-		if (left < 0)
-			return ETIMEDOUT;
-		n = poll(&pfd, 1, left);
-		if (n < 0 && errno != EINTR)
-			return errno;
-		if (n <= 0)
-			continue;
-		n = read(uffd, msg, sizeof(*msg));
-		if (n == sizeof(*msg))
-			return 0;
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return errno;
-	}
-}
 
 /* a thread that writes one byte */
 struct writer {
@@ -467,7 +387,7 @@ static bool writer_wait(struct writer *w, int ms)
 static int expect_wp_msg(int uffd, void *addr, const char *what)
 {
 	struct uffd_msg msg;
-	int e = wait_msg(uffd, &msg, WAIT_MS);
+	int e = uffd_wait_msg(uffd, &msg, WAIT_MS);
 
 	if (e)
 		return fail("%s: no report within %d ms: %s", what, WAIT_MS, strerror(e));
@@ -582,7 +502,7 @@ struct ctx {
 
 struct tcase {
 	const char *name;
-	unsigned int types;	/* memory types; 0: once, not per type */
+	const char *types;	/* rows of tests/lib/mem.c; NULL: once, not per type */
 	int (*fn)(struct ctx *c);
 	int arg;
 	bool nonroot;		/* needs root and UFFDWP_USER */
@@ -702,8 +622,8 @@ static int priv_user(void *arg)
 	}
 
 	step("map and protect %s", c->mt->label);
-	anon = c->mt->kind == K_ANON;
-	p = map_kind(c->mt->kind, c->m.fd, c->m.len, PROT_READ | PROT_WRITE, NULL);
+	anon = c->mt->t.kind == MEM_ANON;
+	p = map_kind(&c->mt->t, c->m.fd, c->m.len, PROT_READ | PROT_WRITE, NULL);
 	if (!p)
 		return fail("mmap %s: %m", c->mt->label);
 	p[0] = 1;
@@ -781,7 +701,7 @@ static int c_priv(struct ctx *c)
 	mode_t dm = priv_setup[c->tc->arg].devmode;
 	int e, rc;
 
-	if (write_file(SYSCTL_UNPRIV, sv))
+	if (write_text(SYSCTL_UNPRIV, sv))
 		return fail("cannot set vm.unprivileged_userfaultfd=%s: %m", sv);
 	if (dm) {
 		if (!have_dev)
@@ -824,7 +744,7 @@ static int b_open(struct ctx *c)
 {
 	int fd;
 
-	if (!is_file(c->mt->kind))
+	if (!mem_is_file(&c->mt->t))
 		return c->m.fd;
 	fd = open(c->m.path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -909,7 +829,7 @@ static int iso_b(void *arg)
 		step("root: sync");
 		sync();
 		step("root: drop_caches");
-		if (write_file("/proc/sys/vm/drop_caches", "3"))
+		if (write_text("/proc/sys/vm/drop_caches", "3"))
 			return fail("drop_caches: %m");
 		step("root: sync again");
 		sync();
@@ -962,14 +882,14 @@ static int iso_flusher(struct ctx *c, char *p)
 	kb = vma_dirty_kb(p);
 	if (kb <= 0)
 		return fail("A's protected mapping has no dirty pages to write back (%ld kB)", kb);
-	if (write_file(SYSCTL_EXPIRE, "1") || write_file(SYSCTL_WB, "10"))
+	if (write_text(SYSCTL_EXPIRE, "1") || write_text(SYSCTL_WB, "10"))
 		return fail("cannot shorten vm.dirty_expire/writeback_centisecs: %m");
 	step("flusher: wait for A's dirty protected pages to be written back");
 	end = now_ms() + HANG_MS;
 	while ((kb = vma_dirty_kb(p)) > 0 && now_ms() < end)
 		sleep_ms(20);
-	write_file(SYSCTL_EXPIRE, orig_expire);
-	write_file(SYSCTL_WB, orig_wb);
+	write_text(SYSCTL_EXPIRE, k_expire.old);
+	write_text(SYSCTL_WB, k_wb.old);
 	if (kb != 0)
 		return fail("%ld kB of A's protected pages still dirty %d ms after the flusher "
 			    "was told to write back everything older than 10 ms (blocked?)",
@@ -981,7 +901,7 @@ static int iso_flusher(struct ctx *c, char *p)
 static int c_iso(struct ctx *c)
 {
 	int what = c->tc->arg, uffd, rc = PASS, i, b;
-	enum kind k = c->mt->kind;
+	const struct mem_type *k = &c->mt->t;
 	struct writer w;
 	volatile char sink;
 	char *p;
@@ -1028,7 +948,7 @@ static int c_iso(struct ctx *c)
 	if (c->m.fd >= 0 && file_byte(c->m.fd, B_OFF) < 0)
 		rc = fail("A: pread: %m");
 	/* B's data is in A's MAP_SHARED mapping */
-	if (is_shared(k) && (what == ISO_PWRITE || what == ISO_MMAP || what == ISO_FSYNC)) {
+	if (k->shared && (what == ISO_PWRITE || what == ISO_MMAP || what == ISO_FSYNC)) {
 		for (i = 0; i < 3; i++) {
 			b = (unsigned char)p[b_pages[i] * ps + B_OFF];
 			if (b != (unsigned char)B_VAL(b_pages[i]))
@@ -1051,9 +971,9 @@ static int c_iso(struct ctx *c)
 	if (p[0] != (char)0xa0)
 		rc = fail("A's write lost: page 0 byte 0 is %#x", (unsigned char)p[0]);
 	b = file_byte(c->m.fd, 0);
-	if (is_shared(k) && b != 0xa0)
+	if (k->shared && b != 0xa0)
 		rc = fail("A's MAP_SHARED write is not in the file: %#x", b);
-	if (!is_shared(k) && b == 0xa0)
+	if (!k->shared && b == 0xa0)
 		rc = fail("A's MAP_PRIVATE write reached the file");
 	close(uffd);
 	munmap(p, c->m.len);
@@ -1066,7 +986,7 @@ static int c_iso(struct ctx *c)
 static int ro_user(void *arg)
 {
 	struct ctx *c = arg;
-	enum kind k = c->mt->kind;
+	const struct mem_type *k = &c->mt->t;
 	int fd, uffd, e, sig, rc = PASS, i, b;
 	struct handler h;
 	char *p;
@@ -1074,10 +994,10 @@ static int ro_user(void *arg)
 	/* only the read-only fd: the root parent's read-write one is closed */
 	close(c->m.fd);
 	step("user: open read-only, map PROT_READ");
-	fd = is_file(k) ? open(c->m.path, O_RDONLY | O_CLOEXEC) : c->rofd;
+	fd = mem_is_file(k) ? open(c->m.path, O_RDONLY | O_CLOEXEC) : c->rofd;
 	if (fd < 0)
 		return fail("open %s read-only: %m", c->m.path);
-	if (is_file(k) && open(c->m.path, O_RDWR | O_CLOEXEC) >= 0)
+	if (mem_is_file(k) && open(c->m.path, O_RDWR | O_CLOEXEC) >= 0)
 		return fail("uid %d can open the root-owned 0644 file for writing", (int)getuid());
 	p = map_kind(k, fd, c->m.len, PROT_READ, NULL);
 	if (!p)
@@ -1090,7 +1010,7 @@ static int ro_user(void *arg)
 		return fail("userfaultfd(UFFD_USER_MODE_ONLY): %s", strerror(-uffd));
 
 	e = uffd_register(uffd, p, c->m.len, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (is_shared(k)) {
+	if (k->shared) {
 		/*
 		 * userfaultfd.rst: "A MAP_SHARED mapping of a file opened
 		 * read-only cannot be registered (EPERM)."
@@ -1131,7 +1051,7 @@ static int ro_user(void *arg)
 				  "UFFDIO_WRITEPROTECT: %s, want SIGSEGV", i,
 				  sig ? strsignal(sig) : "it succeeded");
 	}
-	if (!is_shared(k)) {
+	if (!k->shared) {
 		/* made writable: a protected write is reported, lands privately */
 		step("user: mprotect RW, protect, write page 1");
 		if (mprotect(p, c->m.len, PROT_READ | PROT_WRITE))
@@ -1165,7 +1085,7 @@ static int c_ro(struct ctx *c)
 	/* root's file, 0644: the user may read it, not write it */
 	TRY(mem_backing(&c->m, c->mt, 0, 0644));
 	c->rofd = -1;
-	if (!is_file(c->mt->kind)) {
+	if (!mem_is_file(&c->mt->t)) {
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", c->m.fd);
 		c->rofd = open(path, O_RDONLY);	/* inherited by the user's process */
 		if (c->rofd < 0)
@@ -1202,7 +1122,7 @@ static int scm_a(void *arg)
 
 	step("A: map, protect, send the uffd");
 	munmap(s->Y, NPAGES * ps);	/* A has nothing at Y */
-	if (!map_kind(s->c->mt->kind, s->c->m.fd, NPAGES * ps, PROT_READ | PROT_WRITE, s->X))
+	if (!map_kind(&s->c->mt->t, s->c->m.fd, NPAGES * ps, PROT_READ | PROT_WRITE, s->X))
 		return fail("A: mmap: %m");
 	s->X[0] = (char)0xa1;		/* page 0 mapped, page 1 not */
 	uffd = uffd_open(0, NULL);
@@ -1211,7 +1131,7 @@ static int scm_a(void *arg)
 	if (uffd_register(uffd, s->X, NPAGES * ps, UFFDIO_REGISTER_MODE_WP, NULL) ||
 	    uffd_wp(uffd, s->X, NPAGES * ps, true))
 		return fail("A: register/protect: %m");
-	if (!(pagemap(s->X) & PM_UFFD_WP))
+	if (!(pagemap_entry(s->X) & PM_UFFD_WP))
 		return fail("A: page 0 not uffd-wp in pagemap after protecting");
 	cm = CMSG_FIRSTHDR(&mh);
 	cm->cmsg_level = SOL_SOCKET;
@@ -1224,10 +1144,10 @@ static int scm_a(void *arg)
 	if (!wait_stage(2, HANG_MS + WAIT_MS))
 		return fail("A: B did not get to un-protecting A's page 0, at: %s", S->step);
 	/* B's UFFDIO_WRITEPROTECT acted on A's page tables */
-	if (pagemap(s->X) & PM_UFFD_WP)
+	if (pagemap_entry(s->X) & PM_UFFD_WP)
 		rc = fail("A: page 0 still uffd-wp after B un-protected it through the "
 			  "passed fd");
-	if (!(pagemap(s->X + ps) & PM_UFFD_WP))
+	if (!(pagemap_entry(s->X + ps) & PM_UFFD_WP))
 		rc = fail("A: page 1 lost its protection");
 	if (expect_no_msg(uffd, "A: after B's writes to B's own mapping"))
 		rc = FAIL;
@@ -1252,8 +1172,8 @@ static int scm_b(void *arg)
 	if (fd < 0)
 		return FAIL;
 	step("B: map the same file at X and at Y");
-	if (!map_kind(s->c->mt->kind, fd, NPAGES * ps, PROT_READ | PROT_WRITE, s->X) ||
-	    !map_kind(s->c->mt->kind, fd, NPAGES * ps, PROT_READ | PROT_WRITE, s->Y))
+	if (!map_kind(&s->c->mt->t, fd, NPAGES * ps, PROT_READ | PROT_WRITE, s->X) ||
+	    !map_kind(&s->c->mt->t, fd, NPAGES * ps, PROT_READ | PROT_WRITE, s->Y))
 		return fail("B: mmap: %m");
 	step("B: receive the uffd");
 	if (poll(&pfd, 1, HANG_MS) != 1 || recvmsg(s->sv[1], &mh, 0) != 1)
@@ -1283,7 +1203,7 @@ static int scm_b(void *arg)
 	step("B: write B's own mapping at X");
 	s->X[0] = (char)0xb0;
 	s->X[ps] = (char)0xb1;
-	if (pagemap(s->X) & PM_UFFD_WP)
+	if (pagemap_entry(s->X) & PM_UFFD_WP)
 		rc = fail("B: B's own page at X is uffd-wp");
 	if (read(uffd, &msg, sizeof(msg)) != -1 || errno != EAGAIN)
 		rc = fail("B: a message about B's writes, or read: %m");
@@ -1350,16 +1270,16 @@ static int c_scm(struct ctx *c)
 /* ------------------------------------------------------------------ */
 /* the table                                                           */
 
-#define T_ISO		(T(K_SHMEM) | T(K_SHMEMP) | T_FILE)
-#define T_PRIV		(T(K_ANON) | T(K_SHMEM) | T_FILE)
+#define T_ISO		"shmem shmem-private file-shared file-private"
+#define T_PRIV		"anon shmem file-shared file-private"
 
 static const struct tcase cases[] = {
-	{ "priv-sysctl0-userfaultfd(0)-EPERM", 0, c_priv, PR_SYS0_KERNEL, true },
+	{ "priv-sysctl0-userfaultfd(0)-EPERM", NULL, c_priv, PR_SYS0_KERNEL, true },
 	{ "priv-sysctl0-USER_MODE_ONLY-kernel-fault-EFAULT", T_PRIV, c_priv, PR_SYS0_UMO, true },
 	{ "priv-sysctl1-userfaultfd(0)-kernel-fault-reported", T_PRIV, c_priv, PR_SYS1_KERNEL,
 	  true },
 	{ "priv-sysctl1-USER_MODE_ONLY-kernel-fault-EFAULT", T_PRIV, c_priv, PR_SYS1_UMO, true },
-	{ "priv-dev-0600-EACCES", 0, c_priv, PR_DEV0600, true },
+	{ "priv-dev-0600-EACCES", NULL, c_priv, PR_DEV0600, true },
 	{ "priv-dev-0666-sysctl0-IOC_NEW(0)-kernel-fault-reported", T_PRIV, c_priv,
 	  PR_DEV0666_KERNEL, true },
 	{ "priv-dev-0666-IOC_NEW(USER_MODE_ONLY|CLOEXEC|NONBLOCK)-kernel-fault-EFAULT", T_PRIV,
@@ -1369,10 +1289,10 @@ static const struct tcase cases[] = {
 	{ "iso-B-own-MAP_SHARED", T_ISO, c_iso, ISO_MMAP, true },
 	{ "iso-B-fsync-syncfs", T_ISO, c_iso, ISO_FSYNC, true },
 	{ "iso-sync-drop_caches", T_ISO, c_iso, ISO_SYNC, false },
-	{ "iso-flusher-writeback", T(K_FSHARED), c_iso, ISO_FLUSHER, false },
+	{ "iso-flusher-writeback", "file-shared", c_iso, ISO_FLUSHER, false },
 	{ "iso-B-truncate-punch", T_ISO, c_iso, ISO_TRUNC, true },
 	{ "ro-no-write-access", T_ISO, c_ro, 0, true },
-	{ "scm-fd-acts-on-creator-mm", T(K_SHMEM) | T(K_FSHARED), c_scm, 0, true },
+	{ "scm-fd-acts-on-creator-mm", "shmem file-shared", c_scm, 0, true },
 };
 
 #define NR_CASES	(int)(sizeof(cases) / sizeof(cases[0]))
@@ -1395,14 +1315,10 @@ static void run_one(const struct tcase *tc, const struct memtype *mt)
 	if (tc->nonroot && (geteuid() != 0 || !have_user)) {
 		rc = SKIP;
 		why = "needs root and UFFDWP_USER";
-	} else if (mt && is_file(mt->kind) && !have_wp_file) {
-		if (expect_wp) {
-			rc = fail("UFFD_FEATURE_WP_FILE is expected but not advertised: a file "
-				  "range cannot be write-protected");
-		} else {
-			rc = SKIP;
-			why = "needs sync uffd-wp on files, absent from this kernel (expected)";
-		}
+	} else if (mt && mem_is_file(&mt->t) &&
+		   (rc = expect_or_skip(have_wp_file, expect_wp,
+					"UFFD_FEATURE_WP_FILE is expected but not advertised: a file range cannot be write-protected"))) {
+		why = "needs sync uffd-wp on files, absent from this kernel (expected)";
 	} else {
 		memset(S, 0, sizeof(*S));
 		rc = run_isolated(run_case, &c, CASE_TIMEOUT_MS, &iso);
@@ -1414,33 +1330,38 @@ static void run_one(const struct tcase *tc, const struct memtype *mt)
 	tap_result(rc, why, "%s %s", label, tc->name);
 }
 
-static void add_memtype(const char *label, const char *fsname, enum kind k, const char *dir)
+/* does the case run on the memory type */
+static bool runs_on(const struct tcase *tc, const struct memtype *mt)
 {
-	struct memtype *mt = &memtypes[nr_memtypes++];
+	const char *p = tc->types;
+	size_t l = strlen(mt->t.name);
 
-	if (fsname)
-		snprintf(mt->label, sizeof(mt->label), "%s:%s", label, fsname);
-	else
-		snprintf(mt->label, sizeof(mt->label), "%s", label);
-	mt->kind = k;
-	mt->dir = dir;
+	while (p && (p = strstr(p, mt->t.name))) {
+		if ((p == tc->types || p[-1] == ' ') && (!p[l] || p[l] == ' '))
+			return true;
+		p += l;
+	}
+	return false;
 }
 
 static void probe(void)
 {
 	const char *name = getenv("UFFDWP_USER");
-	struct test_fs fs[MAX_TEST_FS];
-	int i, n = parse_test_fs(fs, MAX_TEST_FS);
+	static struct mem_type t[MEM_MAX_TYPES];
+	int i, n = mem_types(t, MEM_MAX_TYPES, rows);
 	uint64_t features = 0;
 	struct passwd *pw;
 	struct stat st;
 
-	add_memtype("anon", NULL, K_ANON, NULL);
-	add_memtype("shmem", NULL, K_SHMEM, NULL);
-	add_memtype("shmem-private", NULL, K_SHMEMP, NULL);
 	for (i = 0; i < n; i++) {
-		add_memtype("file-shared", fs[i].name, K_FSHARED, fs[i].dir);
-		add_memtype("file-private", fs[i].name, K_FPRIVATE, fs[i].dir);
+		memtypes[nr_memtypes].t = t[i];
+		if (mem_is_file(&t[i]))
+			snprintf(memtypes[nr_memtypes].label, sizeof(memtypes[0].label), "%s:%s",
+				 t[i].name, t[i].fs);
+		else
+			snprintf(memtypes[nr_memtypes].label, sizeof(memtypes[0].label), "%s",
+				 t[i].name);
+		nr_memtypes++;
 	}
 	uffd_features(&features);
 	have_wp_file = features & UFFD_FEATURE_WP_FILE;
@@ -1453,9 +1374,9 @@ static void probe(void)
 			have_user = user_uid != 0;
 		}
 	}
-	read_file(SYSCTL_UNPRIV, orig_unpriv, sizeof(orig_unpriv));
-	read_file(SYSCTL_EXPIRE, orig_expire, sizeof(orig_expire));
-	read_file(SYSCTL_WB, orig_wb, sizeof(orig_wb));
+	knob_save(&k_unpriv);
+	knob_save(&k_expire);
+	knob_save(&k_wb);
 	if (!stat(DEV_UFFD, &st)) {
 		orig_devmode = st.st_mode & 07777;
 		have_dev = true;
@@ -1464,7 +1385,7 @@ static void probe(void)
 	     (unsigned long long)features, have_wp_file ? "advertised" : "not advertised",
 	     expect_wp ? "yes" : "no");
 	diag("user %s uid %d; vm.unprivileged_userfaultfd %.1s; %s mode %#o",
-	     name ? name : "(none)", (int)user_uid, orig_unpriv, DEV_UFFD,
+	     name ? name : "(none)", (int)user_uid, k_unpriv.old, DEV_UFFD,
 	     (unsigned int)orig_devmode);
 }
 
@@ -1485,14 +1406,14 @@ int main(void)
 		if (!cases[i].types)
 			plan++;
 		for (k = 0; k < nr_memtypes; k++)
-			plan += !!(cases[i].types & T(memtypes[k].kind));
+			plan += runs_on(&cases[i], &memtypes[k]);
 	}
 	tap_plan(plan);
 	for (i = 0; i < NR_CASES; i++) {
 		if (!cases[i].types)
 			run_one(&cases[i], NULL);
 		for (k = 0; k < nr_memtypes; k++)
-			if (cases[i].types & T(memtypes[k].kind))
+			if (runs_on(&cases[i], &memtypes[k]))
 				run_one(&cases[i], &memtypes[k]);
 	}
 	if (!restore_system())
