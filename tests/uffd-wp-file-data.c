@@ -94,6 +94,8 @@
 #include <linux/userfaultfd.h>
 
 #include "uffdwp.h"
+#include "mem.h"
+#include "cases.h"
 
 #define MAXPG			512	/* the most pages of an area (2 MiB) */
 #define WAIT_MS			10000	/* longest wait for a report / writers */
@@ -106,22 +108,6 @@ static size_t psize;
 static atomic_int evseq;	/* orders reports read and SIGBUS taken */
 static uint64_t kfeatures;
 static bool have_wp_file;
-
-/* ------------------------------------------------------------------ */
-/* /proc/self/pagemap                                                  */
-
-static uint64_t pagemap(void *addr)
-{
-	uint64_t e = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return 0;
-	if (pread(fd, &e, sizeof(e), (unsigned long)addr / psize * sizeof(e)) != sizeof(e))
-		e = 0;
-	close(fd);
-	return e;
-}
 
 static const char *pm_str(uint64_t e)
 {
@@ -246,80 +232,59 @@ static int pwrite_page(int fd, int salt, int page, int gen)
 /* a protected file area                                               */
 
 struct area {
-	char path[PATH_MAX];
-	int fd;
+	struct mem_type t;	/* a file row on the case's fs, or shmem(-private) */
+	struct mem_region r;	/* r.mt is &t */
 	int uffd;
-	char *map;
 	int n;			/* pages */
 	int salt;
-	bool shared;
-	bool memfd;		/* shmem (the reference), not a file at path */
 	size_t wlen;		/* bytes the writers write per page (0: the page) */
 };
 
-static void area_init(struct area *a)
+static const char *file_row(bool shared)
 {
-	memset(a, 0, sizeof(*a));
-	a->fd = a->uffd = -1;
-	a->map = MAP_FAILED;
+	return shared ? "file-shared" : "file-private";
 }
 
 static char *page_addr(struct area *a, int i)
 {
-	return a->map + (size_t)i * psize;
+	return a->r.addr + (size_t)i * psize;
 }
 
 /*
- * Create the file at path with n pages; gens[i] is written to page i,
- * generation 0 pages are left as holes.  The file is written back and
- * dropped from the page cache, so that the first access reads it back.
+ * The backing of n pages of the memory type row (on the file system fs
+ * mounted at dir), DIR/.uffd-wp-data-NAME.PID or a memfd; gens[i] is
+ * written to page i, generation 0 pages are left as holes.  A file is
+ * written back and dropped from the page cache, so that the first access
+ * reads it back.  Not mapped.
  */
-static int area_file(struct area *a, const char *path, int n, const int *gens, int salt)
+static int area_create(struct area *a, const char *row, const char *fs, const char *dir,
+		       const char *name, int n, const int *gens, int salt)
 {
+	char tag[64];
 	int i, e;
 
-	snprintf(a->path, sizeof(a->path), "%s", path);
+	memset(a, 0, sizeof(*a));
+	a->uffd = -1;
+	a->r.fd = -1;
 	a->n = n;
 	a->salt = salt;
-	unlink(path);
-	a->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (a->fd < 0)
-		return fail("create %s: %m", path);
-	if (ftruncate(a->fd, (off_t)n * psize))
-		return fail("ftruncate: %m");
+	if (mem_type_row(&a->t, row, fs, dir))
+		return fail("no memory type %s", row);
+	snprintf(tag, sizeof(tag), "uffd-wp-data-%s", name);
+	e = mem_create(&a->r, &a->t, (size_t)n * psize, tag);
+	if (e)
+		return fail("create %s %s: %s", row, mem_is_file(&a->t) ? dir : "memfd",
+			    strerror(e));
 	for (i = 0; i < n; i++)
-		if (gens[i] && (e = pwrite_page(a->fd, salt, i, gens[i]))) {
+		if (gens[i] && (e = pwrite_page(a->r.fd, salt, i, gens[i]))) {
 			errno = e;
 			return fail("pwrite page %d: %m", i);
 		}
-	if (fsync(a->fd))
+	if (!mem_is_file(&a->t))
+		return PASS;
+	if (fsync(a->r.fd))
 		return fail("fsync: %m");
-	posix_fadvise(a->fd, 0, 0, POSIX_FADV_DONTNEED);
-	return PASS;
-}
-
-/*
- * The same on shmem (a memfd), the reference of the "-vs-shmem" cases: no
- * write back, no eviction.
- */
-static int area_memfd(struct area *a, int n, const int *gens, int salt)
-{
-	int i, e;
-
-	snprintf(a->path, sizeof(a->path), "memfd");
-	a->memfd = true;
-	a->n = n;
-	a->salt = salt;
-	a->fd = memfd_create("uffd-wp-file-data", MFD_CLOEXEC);
-	if (a->fd < 0)
-		return fail("memfd_create: %m");
-	if (ftruncate(a->fd, (off_t)n * psize))
-		return fail("ftruncate: %m");
-	for (i = 0; i < n; i++)
-		if (gens[i] && (e = pwrite_page(a->fd, salt, i, gens[i]))) {
-			errno = e;
-			return fail("pwrite page %d: %m", i);
-		}
+	posix_fadvise(a->r.fd, 0, 0, POSIX_FADV_DONTNEED);
 	return PASS;
 }
 
@@ -331,35 +296,31 @@ static int area_register(struct area *a)
 	a->uffd = uffd_open(0, NULL);
 	if (a->uffd < 0)
 		return fail("userfaultfd/UFFDIO_API: %s", strerror(-a->uffd));
-	e = uffd_register(a->uffd, a->map, (size_t)a->n * psize, UFFDIO_REGISTER_MODE_WP,
-			  NULL);
+	e = uffd_register(a->uffd, a->r.addr, a->r.len, UFFDIO_REGISTER_MODE_WP, NULL);
 	if (e)
 		return fail("UFFDIO_REGISTER(MODE_WP) on a %s mapping of %s: %s%s",
-			    a->shared ? "MAP_SHARED" : "MAP_PRIVATE", a->path, strerror(e),
+			    a->t.shared ? "MAP_SHARED" : "MAP_PRIVATE",
+			    a->r.path[0] ? a->r.path : "a memfd", strerror(e),
 			    e == EINVAL && !have_wp_file ? " (kernel without UFFD_FEATURE_WP_FILE)" : "");
 	return PASS;
 }
 
-/* map, open a userfaultfd, register the whole mapping in WP mode */
-static int area_map(struct area *a, bool shared)
+/* map (the type's sharing), open a userfaultfd, register the whole mapping in WP mode */
+static int area_map(struct area *a)
 {
-	a->shared = shared;
-	a->map = mmap(NULL, (size_t)a->n * psize, PROT_READ | PROT_WRITE,
-		      shared ? MAP_SHARED : MAP_PRIVATE, a->fd, 0);
-	if (a->map == MAP_FAILED)
-		return fail("mmap: %m");
+	int e = mem_map(&a->r);
+
+	if (e)
+		return fail("mmap: %s", strerror(e));
 	return area_register(a);
 }
 
-/* area_init() + area_file() + area_map(): a file of n pages, mapped */
-static int area_file_mapped(struct area *a, const char *path, int n, const int *init,
-			    int salt, bool shared)
+/* area_create() + area_map(): a file of n pages on fs, mapped */
+static int area_file_mapped(struct area *a, const char *fs, const char *dir, const char *name,
+			    int n, const int *init, int salt, bool shared)
 {
-	int rc;
-
-	area_init(a);
-	rc = area_file(a, path, n, init, salt);
-	return rc ? rc : area_map(a, shared);
+	TRY(area_create(a, file_row(shared), fs, dir, name, n, init, salt));
+	return area_map(a);
 }
 
 static int protect_page(struct area *a, int i, bool wp)
@@ -371,14 +332,14 @@ static int protect_page(struct area *a, int i, bool wp)
 
 static int protect_all(struct area *a, bool wp)
 {
-	int e = uffd_wp(a->uffd, a->map, (size_t)a->n * psize, wp);
+	int e = uffd_wp(a->uffd, a->r.addr, a->r.len, wp);
 
 	return e ? (errno = e, fail("UFFDIO_WRITEPROTECT(%s) whole area: %m", wp ? "WP" : "0")) : PASS;
 }
 
 static void read_fault(struct area *a, int from, int to)
 {
-	volatile char *p = a->map;
+	volatile char *p = a->r.addr;
 	int i;
 
 	for (i = from; i < to; i++)
@@ -387,9 +348,9 @@ static void read_fault(struct area *a, int from, int to)
 
 static void area_unmap(struct area *a)
 {
-	if (a->map != MAP_FAILED)
-		munmap(a->map, (size_t)a->n * psize);
-	a->map = MAP_FAILED;
+	if (a->r.addr)
+		munmap(a->r.addr, a->r.len);
+	a->r.addr = NULL;
 	if (a->uffd >= 0)
 		close(a->uffd);
 	a->uffd = -1;
@@ -398,12 +359,7 @@ static void area_unmap(struct area *a)
 static void area_destroy(struct area *a)
 {
 	area_unmap(a);
-	if (a->fd >= 0)
-		close(a->fd);
-	a->fd = -1;
-	if (a->path[0] && !a->memfd)
-		unlink(a->path);
-	a->path[0] = 0;
+	mem_release(&a->r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -431,7 +387,7 @@ static void drain(struct handler *h)
 {
 	struct area *a = h->a;
 	struct uffd_msg m;
-	unsigned long addr, base = (unsigned long)a->map;
+	unsigned long addr, base = (unsigned long)a->r.addr;
 	int i, e;
 
 	while (read(a->uffd, &m, sizeof(m)) == sizeof(m)) {
@@ -449,7 +405,7 @@ static void drain(struct handler *h)
 			     (unsigned long long)m.arg.pagefault.flags);
 			h->bad++;
 		}
-		if (addr < base || addr >= base + (size_t)a->n * psize) {
+		if (addr < base || addr >= base + a->r.len) {
 			diag("report at %#lx outside the area", addr);
 			h->bad++;
 			continue;
@@ -664,7 +620,7 @@ static int crew_finish(struct crew *c, struct handler *h, int timeout_ms)
 			prog += atomic_load(&c->w[k].progress);
 		rc = fail("writers not done after %d ms (%d page(s) written, %d report(s)): blocked",
 			  timeout_ms, prog, h->total);
-		uffd_wp(h->a->uffd, h->a->map, (size_t)h->a->n * psize, false);
+		uffd_wp(h->a->uffd, h->a->r.addr, h->a->r.len, false);
 		h->hold = false;
 		if (!crew_wait(c, h, 3000))
 			return fail("writers still stuck after dropping the protection");
@@ -713,42 +669,22 @@ static int write_phase(struct area *a, const bool *want, int gen, const char *wh
 /* ------------------------------------------------------------------ */
 /* page cache                                                          */
 
-/* pages of path in the page cache (mincore of a fresh mapping), -1 on error */
-static int cached_pages(int fd, int n)
-{
-	unsigned char vec[MAXPG * 2];
-	void *m;
-	int i, c = 0;
-
-	m = mmap(NULL, (size_t)n * psize, PROT_READ, MAP_SHARED, fd, 0);
-	if (m == MAP_FAILED)
-		return -1;
-	if (mincore(m, (size_t)n * psize, vec))
-		c = -1;
-	for (i = 0; c >= 0 && i < n; i++)
-		c += vec[i] & 1;
-	munmap(m, (size_t)n * psize);
-	return c;
-}
-
-/* write back and drop the file's pages; their number left in the cache */
+/*
+ * Write back and drop the file's n pages, none of them mapped by the case:
+ * mem_evict() through a mapping of its own.  Their number left in the
+ * cache, -1 on error.
+ */
 static int evict(int fd, int n)
 {
-	int tries, c = -1;
+	size_t len = (size_t)n * psize;
+	char *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	int left;
 
-	for (tries = 0; tries < 6; tries++) {
-		if (tries)
-			sleep_ms(200);
-		if (fsync(fd))
-			return -1;
-		if (tries > 2)
-			sync();
-		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-		c = cached_pages(fd, n);
-		if (c <= 0)
-			break;
-	}
-	return c;
+	if (m == MAP_FAILED)
+		return -1;
+	left = mem_evict(fd, m, len, false, NULL);
+	munmap(m, len);
+	return left;
 }
 
 /* ------------------------------------------------------------------ */
@@ -816,12 +752,10 @@ static int probe_order(const char *dir, const char *fsname, int salt)
 	static const char *kind[2] = { "not mapped (pte marker)", "mapped read-only (present pte)" };
 	int gens[4] = { 0, 0, 0, 0 };
 	bool want[4];
-	char path[PATH_MAX];
 	struct area a;
 	int k, rc = PASS;
 
-	snprintf(path, sizeof(path), "%s/.uffd-wp-data-probe", dir);
-	rc = area_file_mapped(&a, path, 4, gens, salt, true);
+	rc = area_file_mapped(&a, fsname, dir, "probe", 4, gens, salt, true);
 	if (!rc) {
 		read_fault(&a, 1, 2);
 		rc = protect_all(&a, true);
@@ -835,8 +769,8 @@ static int probe_order(const char *dir, const char *fsname, int salt)
 
 		memset(want, 0, sizeof(want));
 		want[k] = true;
-		fstate(a.fd, &s0);
-		pm0 = pagemap(page_addr(&a, k));
+		fstate(a.r.fd, &s0);
+		pm0 = pagemap_entry(page_addr(&a, k));
 		sleep_ms(30);		/* past the coarse timestamp granularity */
 		handler_reset(&h, &a, true);
 		rc = crew_start(&c, &a, want, 1, 1);
@@ -844,8 +778,8 @@ static int probe_order(const char *dir, const char *fsname, int salt)
 			break;
 		if (!wait_reports(&h, 1, WAIT_MS))
 			rc = fail("%s: write to a protected hole page %s not reported", fsname, kind[k]);
-		fstate(a.fd, &s1);
-		pm1 = pagemap(page_addr(&a, k));
+		fstate(a.r.fd, &s1);
+		pm1 = pagemap_entry(page_addr(&a, k));
 		if (!rc && atomic_load(&c.w[0].done))
 			rc = fail("%s: writer finished while its report was held", fsname);
 		sleep_ms(30);		/* an mtime update after the resolve shows */
@@ -853,7 +787,7 @@ static int probe_order(const char *dir, const char *fsname, int salt)
 			rc = protect_page(&a, k, false);
 		h.hold = false;
 		rc |= crew_finish(&c, &h, WAIT_MS);
-		fstate(a.fd, &s2);
+		fstate(a.r.fd, &s2);
 		if (rc)
 			break;
 		before = s1.blocks != s0.blocks || mtime_changed(&s0, &s1);
@@ -886,7 +820,7 @@ static int data_case(const char *dir, const char *fsname, bool remount, int salt
 {
 	int init[DATA_PAGES], gens[DATA_PAGES], i, n, rc;
 	bool all[DATA_PAGES], odd[DATA_PAGES];
-	char path[PATH_MAX], dev[512], type[64];
+	char dev[512], type[64];
 	struct area a;
 
 	if (remount && !find_mount(dir, dev, sizeof(dev), type, sizeof(type)))
@@ -902,8 +836,8 @@ static int data_case(const char *dir, const char *fsname, bool remount, int salt
 		all[i] = true;
 		odd[i] = i % 2;
 	}
-	snprintf(path, sizeof(path), "%s/.uffd-wp-data-%s", dir, remount ? "remount" : "evict");
-	rc = area_file_mapped(&a, path, DATA_PAGES, init, salt, true);
+	rc = area_file_mapped(&a, fsname, dir, remount ? "remount" : "evict", DATA_PAGES, init,
+			      salt, true);
 	if (rc)
 		goto out;
 	/* first half mapped read-only (present ptes), second half not (markers) */
@@ -918,7 +852,8 @@ static int data_case(const char *dir, const char *fsname, bool remount, int salt
 	/* protect the odd pages again; drop the last quarter's ptes (markers) */
 	for (i = 1; i < DATA_PAGES && !rc; i += 2)
 		rc = protect_page(&a, i, true);
-	if (!rc && madvise(page_addr(&a, 3 * DATA_PAGES / 4), DATA_PAGES / 4 * psize, MADV_DONTNEED))
+	if (!rc && madvise(page_addr(&a, 3 * DATA_PAGES / 4), DATA_PAGES / 4 * psize,
+			   MADV_DONTNEED))
 		rc = fail("MADV_DONTNEED: %m");
 	if (!rc)
 		rc = write_phase(&a, odd, 3, "generation 3, odd pages re-protected");
@@ -926,14 +861,14 @@ static int data_case(const char *dir, const char *fsname, bool remount, int salt
 		goto out;
 	for (i = 1; i < DATA_PAGES; i += 2)
 		gens[i] = 3;
-	rc = verify_map("mapping after the writes", a.map, salt, DATA_PAGES, gens);
-	if (msync(a.map, DATA_PAGES * psize, MS_SYNC))
+	rc = verify_map("mapping after the writes", a.r.addr, salt, DATA_PAGES, gens);
+	if (msync(a.r.addr, DATA_PAGES * psize, MS_SYNC))
 		rc = fail("msync: %m");
 	area_unmap(&a);
 
 	if (remount) {
-		close(a.fd);
-		a.fd = -1;
+		close(a.r.fd);
+		a.r.fd = -1;
 		for (i = 0; i < 50 && umount2(dir, 0); i++) {
 			if (errno != EBUSY) {
 				rc = fail("umount2(%s): %m", dir);
@@ -950,27 +885,28 @@ static int data_case(const char *dir, const char *fsname, bool remount, int salt
 			goto out;
 		}
 		diag("unmounted and mounted %s (%s) again", dir, dev);
-		a.fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (a.fd < 0) {
-			rc = fail("open %s after the remount: %m", path);
+		a.r.fd = open(a.r.path, O_RDONLY | O_CLOEXEC);
+		if (a.r.fd < 0) {
+			rc = fail("open %s after the remount: %m", a.r.path);
 			goto out;
 		}
-		rc |= verify_file("pread after umount + mount", a.fd, salt, DATA_PAGES, gens);
+		rc |= verify_file("pread after umount + mount", a.r.fd, salt, DATA_PAGES, gens);
 	} else {
-		if (fsync(a.fd))
+		if (fsync(a.r.fd))
 			rc = fail("fsync: %m");
-		n = evict(a.fd, DATA_PAGES);
+		n = evict(a.r.fd, DATA_PAGES);
 		if (n)
 			rc = fail("%d/%d page(s) still in the page cache after fsync + POSIX_FADV_DONTNEED",
 				  n, DATA_PAGES);
 		else
 			diag("all %d pages left the page cache (mincore)", DATA_PAGES);
-		rc |= verify_file("pread after eviction", a.fd, salt, DATA_PAGES, gens);
+		rc |= verify_file("pread after eviction", a.r.fd, salt, DATA_PAGES, gens);
 	}
 	{
 		struct stat st;
 
-		if (a.fd >= 0 && !fstat(a.fd, &st) && st.st_size != (off_t)DATA_PAGES * (off_t)psize)
+		if (a.r.fd >= 0 && !fstat(a.r.fd, &st) &&
+		    st.st_size != (off_t)DATA_PAGES * (off_t)psize)
 			rc = fail("file size %lld, expected %zu", (long long)st.st_size,
 				  DATA_PAGES * psize);
 	}
@@ -1053,7 +989,6 @@ static int enospc_case(bool present, int salt)
 	const char *dir = small_fs();
 	int gens[SPARSE_PAGES] = { 0 }, filler = -1, rc, sigbus;
 	bool want[SPARSE_PAGES] = { false };
-	char path[PATH_MAX];
 	struct fstate s0, s1;
 	struct handler h;
 	struct crew c;
@@ -1062,16 +997,14 @@ static int enospc_case(bool present, int salt)
 
 	if (!dir)
 		return fail("UFFDWP_SMALLFS is not set");
-	snprintf(path, sizeof(path), "%s/.uffd-wp-data-sparse", dir);
-	area_init(&a);
-	rc = area_file(&a, path, SPARSE_PAGES, gens, salt);
+	rc = area_create(&a, "file-shared", "ext4-small", dir, "sparse", SPARSE_PAGES, gens, salt);
 	if (rc)
 		goto out;
-	fstate(a.fd, &s0);
+	fstate(a.r.fd, &s0);
 	diag("sparse file: %d pages, st_blocks %lld", SPARSE_PAGES, s0.blocks);
 	rc = fill_fs(dir, &filler);
 	if (!rc)
-		rc = area_map(&a, true);
+		rc = area_map(&a);
 	if (!rc)
 		rc = install_bus_handler();
 	if (rc)
@@ -1081,7 +1014,7 @@ static int enospc_case(bool present, int salt)
 	rc = protect_all(&a, true);
 	if (rc)
 		goto out;
-	pm = pagemap(page_addr(&a, ENOSPC_PAGE));
+	pm = pagemap_entry(page_addr(&a, ENOSPC_PAGE));
 	diag("page %d before the write: pte %s", ENOSPC_PAGE, pm_str(pm));
 	if (present && (pm & (PM_PRESENT | PM_UFFD_WP)) != (PM_PRESENT | PM_UFFD_WP)) {
 		rc = fail("page %d is not mapped and protected before the write", ENOSPC_PAGE);
@@ -1099,7 +1032,7 @@ static int enospc_case(bool present, int salt)
 		goto out;
 	rc = crew_finish(&c, &h, WAIT_MS);
 	sigbus = c.w[0].sigbus;
-	fstate(a.fd, &s1);
+	fstate(a.r.fd, &s1);
 	if (!sigbus)
 		diag("write to page %d: no SIGBUS; %d report(s)", ENOSPC_PAGE, h.total);
 	else if (!h.total)
@@ -1110,20 +1043,20 @@ static int enospc_case(bool present, int salt)
 		     ENOSPC_PAGE, h.total, h.seq_first,
 		     h.seq_first < c.w[0].seq_sigbus ? "before" : "after", c.w[0].seq_sigbus);
 	diag("after the write: st_blocks %lld, pte %s", s1.blocks,
-	     pm_str(pagemap(page_addr(&a, ENOSPC_PAGE))));
+	     pm_str(pagemap_entry(page_addr(&a, ENOSPC_PAGE))));
 	if (h.bad)
 		rc = fail("%d bad report(s)", h.bad);
 	if (!sigbus) {
 		/* no SIGBUS: then the data must really be in the file */
-		int e = msync(a.map, SPARSE_PAGES * psize, MS_SYNC) ? errno : 0;
-		int e2 = fsync(a.fd) ? errno : 0;
+		int e = msync(a.r.addr, SPARSE_PAGES * psize, MS_SYNC) ? errno : 0;
+		int e2 = fsync(a.r.fd) ? errno : 0;
 
 		diag("msync: %s, fsync: %s", strerror(e), strerror(e2));
 		gens[ENOSPC_PAGE] = 1;
 		if (!e && !e2) {
 			area_unmap(&a);
-			evict(a.fd, SPARSE_PAGES);
-			if (!verify_file("pread after writeback (no SIGBUS)", a.fd, salt,
+			evict(a.r.fd, SPARSE_PAGES);
+			if (!verify_file("pread after writeback (no SIGBUS)", a.r.fd, salt,
 					 SPARSE_PAGES, gens))
 				diag("no SIGBUS, but the data did reach the file: no silent loss");
 		}
@@ -1134,7 +1067,7 @@ static int enospc_case(bool present, int salt)
 		rc = fail("SIGBUS for page %d, wrote page %d", c.w[0].sigbus_page, ENOSPC_PAGE);
 	if (present && h.total != 1)
 		rc = fail("%d report(s) on the present, protected page, expected exactly 1", h.total);
-	rc |= verify_file("pread after the SIGBUS (all zeroes)", a.fd, salt, SPARSE_PAGES, gens);
+	rc |= verify_file("pread after the SIGBUS (all zeroes)", a.r.fd, salt, SPARSE_PAGES, gens);
 out:
 	area_destroy(&a);
 	unfill_fs(dir, filler);
@@ -1316,7 +1249,7 @@ static int nb_child_ops(struct nb *o, struct handler *h)
 	if (pid < 0)
 		return fail("fork: %m");
 	if (pid == 0) {
-		int fd = open(o->a->path, O_RDWR | O_CLOEXEC);
+		int fd = open(o->a->r.path, O_RDWR | O_CLOEXEC);
 
 		if (fd < 0)
 			_exit(100);
@@ -1364,7 +1297,6 @@ static int t_no_block(const char *dir, const char *fsname, int salt)
 {
 	int init[NB_PAGES], gens[NB_PAGES], i, k, rc;
 	bool want[NB_PAGES] = { false };
-	char path[PATH_MAX];
 	struct handler h;
 	struct crew c;
 	struct area a;
@@ -1372,8 +1304,7 @@ static int t_no_block(const char *dir, const char *fsname, int salt)
 
 	for (i = 0; i < NB_PAGES; i++)
 		init[i] = i == NB_MARKER ? 0 : 1;
-	snprintf(path, sizeof(path), "%s/.uffd-wp-data-noblock", dir);
-	rc = area_file_mapped(&a, path, NB_PAGES, init, salt, true);
+	rc = area_file_mapped(&a, fsname, dir, "noblock", NB_PAGES, init, salt, true);
 	if (rc)
 		goto out;
 	read_fault(&a, NB_PRESENT, NB_PRESENT + 1);
@@ -1393,14 +1324,14 @@ static int t_no_block(const char *dir, const char *fsname, int salt)
 		goto out;
 	}
 	diag("%s: writers blocked on page %d (pte %s) and page %d (pte %s), reports held",
-	     fsname, NB_PRESENT, pm_str(pagemap(page_addr(&a, NB_PRESENT))),
-	     NB_MARKER, pm_str(pagemap(page_addr(&a, NB_MARKER))));
+	     fsname, NB_PRESENT, pm_str(pagemap_entry(page_addr(&a, NB_PRESENT))),
+	     NB_MARKER, pm_str(pagemap_entry(page_addr(&a, NB_MARKER))));
 
 	memset(&o, 0, sizeof(o));
 	o.a = &a;
-	o.fd = open(path, O_RDWR | O_CLOEXEC);
+	o.fd = open(a.r.path, O_RDWR | O_CLOEXEC);
 	if (o.fd < 0) {
-		rc = fail("open %s: %m", path);
+		rc = fail("open %s: %m", a.r.path);
 		crew_finish(&c, &h, 0);
 		goto out;
 	}
@@ -1439,22 +1370,22 @@ static int t_no_block(const char *dir, const char *fsname, int salt)
 		gens[i] = 1;
 	gens[NB_PRESENT] = gens[NB_MARKER] = 2;
 	gens[NB_PUNCH_T] = gens[NB_PUNCH_C] = 0;
-	rc = verify_map("mapping after the writers finished", a.map, salt, NB_PAGES, gens);
+	rc = verify_map("mapping after the writers finished", a.r.addr, salt, NB_PAGES, gens);
 	if (!rc)
 		diag("%s: the blocked writers' data (gen 2) replaced what pwrite and the other mappings wrote meanwhile (gen %d)",
 		     fsname, o.gen[0]);
-	if (msync(a.map, NB_PAGES * psize, MS_SYNC) || fsync(a.fd))
+	if (msync(a.r.addr, NB_PAGES * psize, MS_SYNC) || fsync(a.r.fd))
 		rc = fail("msync/fsync: %m");
 	area_unmap(&a);
-	if (evict(a.fd, NB_PAGES + 8))
+	if (evict(a.r.fd, NB_PAGES + 8))
 		diag("note: pages still cached after POSIX_FADV_DONTNEED");
 	{
 		int g2[NB_PAGES + 8] = { 0 };
 		struct stat st;
 
 		memcpy(g2, gens, sizeof(gens));
-		rc |= verify_file("pread after writeback", a.fd, salt, NB_PAGES + 8, g2);
-		if (fstat(a.fd, &st) || st.st_size != (off_t)(NB_PAGES + 8) * (off_t)psize)
+		rc |= verify_file("pread after writeback", a.r.fd, salt, NB_PAGES + 8, g2);
+		if (fstat(a.r.fd, &st) || st.st_size != (off_t)(NB_PAGES + 8) * (off_t)psize)
 			rc = fail("file size %lld, expected %zu", (long long)st.st_size,
 				  (NB_PAGES + 8) * psize);
 	}
@@ -1472,7 +1403,6 @@ static int t_private(const char *dir, const char *fsname, int salt)
 {
 	int init[PRIV_PAGES], gens[PRIV_PAGES], i, n, rc;
 	bool all[PRIV_PAGES];
-	char path[PATH_MAX];
 	struct fstate s0, s1;
 	struct area a;
 
@@ -1482,27 +1412,26 @@ static int t_private(const char *dir, const char *fsname, int salt)
 		gens[i] = 2;
 		all[i] = true;
 	}
-	snprintf(path, sizeof(path), "%s/.uffd-wp-data-private", dir);
-	rc = area_file_mapped(&a, path, PRIV_PAGES, init, salt, false);
+	rc = area_file_mapped(&a, fsname, dir, "private", PRIV_PAGES, init, salt, false);
 	if (rc)
 		goto out;
-	fstate(a.fd, &s0);
+	fstate(a.r.fd, &s0);
 	read_fault(&a, 0, PRIV_PAGES / 2);
 	rc = protect_all(&a, true);
 	if (!rc)
 		rc = write_phase(&a, all, 2, "MAP_PRIVATE, generation 2, all pages");
 	if (rc)
 		goto out;
-	rc = verify_map("private mapping after the writes", a.map, salt, PRIV_PAGES, gens);
-	if (msync(a.map, PRIV_PAGES * psize, MS_SYNC) || fsync(a.fd))
+	rc = verify_map("private mapping after the writes", a.r.addr, salt, PRIV_PAGES, gens);
+	if (msync(a.r.addr, PRIV_PAGES * psize, MS_SYNC) || fsync(a.r.fd))
 		rc = fail("msync/fsync: %m");
-	rc |= verify_file("pread before eviction", a.fd, salt, PRIV_PAGES, init);
-	n = evict(a.fd, PRIV_PAGES);
+	rc |= verify_file("pread before eviction", a.r.fd, salt, PRIV_PAGES, init);
+	n = evict(a.r.fd, PRIV_PAGES);
 	if (n)
 		diag("note: %d page(s) still cached after POSIX_FADV_DONTNEED", n);
-	rc |= verify_file("pread after eviction (file unchanged)", a.fd, salt, PRIV_PAGES, init);
-	rc |= verify_map("private mapping after eviction", a.map, salt, PRIV_PAGES, gens);
-	fstate(a.fd, &s1);
+	rc |= verify_file("pread after eviction (file unchanged)", a.r.fd, salt, PRIV_PAGES, init);
+	rc |= verify_map("private mapping after eviction", a.r.addr, salt, PRIV_PAGES, gens);
+	fstate(a.r.fd, &s1);
 	if (s1.blocks != s0.blocks || mtime_changed(&s0, &s1))
 		rc = fail("file changed: st_blocks %lld -> %lld, mtime %s", s0.blocks,
 			  s1.blocks, mtime_changed(&s0, &s1) ? "updated" : "unchanged");
@@ -1713,16 +1642,16 @@ static int freeze_during(struct area *a, const char *dir, const char *fsname, in
 	}
 	*frozen = true;
 	diag("%s %s: FIFREEZE returned in %lld ms with writers blocked on page %d (pte %s) and page %d (pte %s)",
-	     fsname, a->shared ? "shared" : "private", (long long)(now_ms() - t0), FZ_PRESENT,
-	     pm_str(pagemap(page_addr(a, FZ_PRESENT))), FZ_MARKER,
-	     pm_str(pagemap(page_addr(a, FZ_MARKER))));
+	     fsname, a->t.shared ? "shared" : "private", (long long)(now_ms() - t0), FZ_PRESENT,
+	     pm_str(pagemap_entry(page_addr(a, FZ_PRESENT))), FZ_MARKER,
+	     pm_str(pagemap_entry(page_addr(a, FZ_MARKER))));
 	drain(&h);
 	if (crew_finished(&c))
 		rc = fail("a writer went past its protected page before the un-protect");
 
 	/* un-protect while frozen */
 	rc |= release_held(&h);
-	if (a->shared) {
+	if (a->t.shared) {
 		handle_for(&h, FROZEN_HOLD_MS);
 		n = crew_finished(&c);
 		if (n)
@@ -1776,7 +1705,7 @@ static int freeze_before(struct area *a, const char *dir, const char *fsname, in
 		thaw(dir, NULL, frozen);
 		return rc;
 	}
-	if (a->shared) {
+	if (a->t.shared) {
 		/* the mapped page's report first, then a while to see nothing else come */
 		wait_reports(&h, 1, WAIT_MS);
 		handle_for(&h, FROZEN_HOLD_MS);
@@ -1806,14 +1735,12 @@ static int freeze_before(struct area *a, const char *dir, const char *fsname, in
 static int t_freeze(const char *dir, const char *fsname, bool shared, int salt)
 {
 	int init[FZ_PAGES], gens[FZ_PAGES], i, rc;
-	char path[PATH_MAX];
 	bool frozen = false;
 	struct area a;
 
 	for (i = 0; i < FZ_PAGES; i++)
 		init[i] = gens[i] = 1;
-	snprintf(path, sizeof(path), "%s/.uffd-wp-data-freeze", dir);
-	rc = area_file_mapped(&a, path, FZ_PAGES, init, salt, shared);
+	rc = area_file_mapped(&a, fsname, dir, "freeze", FZ_PAGES, init, salt, shared);
 	if (rc)
 		goto out;
 
@@ -1838,15 +1765,15 @@ static int t_freeze(const char *dir, const char *fsname, bool shared, int salt)
 		goto out;
 	gens[FZ_PRESENT] = gens[FZ_MARKER] = 3;
 
-	rc = verify_map("mapping after the thaw", a.map, salt, FZ_PAGES, gens);
-	if (msync(a.map, FZ_PAGES * psize, MS_SYNC) || fsync(a.fd))
+	rc = verify_map("mapping after the thaw", a.r.addr, salt, FZ_PAGES, gens);
+	if (msync(a.r.addr, FZ_PAGES * psize, MS_SYNC) || fsync(a.r.fd))
 		rc = fail("msync/fsync: %m");
 	area_unmap(&a);
-	i = evict(a.fd, FZ_PAGES);
+	i = evict(a.r.fd, FZ_PAGES);
 	if (i)
 		rc = fail("%d/%d page(s) still in the page cache after fsync + POSIX_FADV_DONTNEED",
 			  i, FZ_PAGES);
-	rc |= verify_file("pread after eviction", a.fd, salt, FZ_PAGES, shared ? gens : init);
+	rc |= verify_file("pread after eviction", a.r.fd, salt, FZ_PAGES, shared ? gens : init);
 out:
 	if (frozen)
 		fs_freeze(dir, false);
@@ -1935,7 +1862,7 @@ static int cut_fn(void *arg)
  */
 static int cut_run(struct area *a, bool punch, struct cut_outcome *o)
 {
-	struct cutter ct = { .fd = a->fd, .punch = punch };
+	struct cutter ct = { .fd = a->r.fd, .punch = punch };
 	struct bounded b = { .fn = cut_fn, .arg = &ct };
 	bool want[CUT_PAGES] = { false };
 	char *buf = malloc(psize);
@@ -1958,13 +1885,13 @@ static int cut_run(struct area *a, bool punch, struct cut_outcome *o)
 	if (rc)
 		goto out;
 	if (!wait_reports(&h, 1, WAIT_MS)) {
-		rc = fail("%s: the write to the protected page was not reported", a->path);
+		rc = fail("%s: the write to the protected page was not reported", a->r.path);
 		crew_finish(&c, &h, 0);
 		goto out;
 	}
 	if (!bounded_call(&b, &h, OP_TIMEOUT_S * 1000)) {
 		fail("%s: %s of the page a writer is blocked on did not return within %d s",
-		     a->path, punch ? "fallocate(PUNCH_HOLE)" : "ftruncate", OP_TIMEOUT_S);
+		     a->r.path, punch ? "fallocate(PUNCH_HOLE)" : "ftruncate", OP_TIMEOUT_S);
 		protect_all(a, false);
 		h.hold = false;
 		bounded_rescue(&b, &h, punch ? "fallocate(PUNCH_HOLE)" : "ftruncate");
@@ -2000,15 +1927,15 @@ static int cut_run(struct area *a, bool punch, struct cut_outcome *o)
 						    a->salt, i, 1) != 0;
 
 	/* and in the file: written back and evicted first */
-	if (!a->memfd) {
-		if (a->shared && msync(a->map, (size_t)a->n * psize, MS_SYNC))
+	if (mem_is_file(&a->t)) {
+		if (a->t.shared && msync(a->r.addr, a->r.len, MS_SYNC))
 			rc = fail("msync: %m");
-		if (fsync(a->fd))
+		if (fsync(a->r.fd))
 			rc = fail("fsync: %m");
 		area_unmap(a);
-		evict(a->fd, CUT_PAGES);
+		evict(a->r.fd, CUT_PAGES);
 	}
-	r = pread(a->fd, buf, psize, (off_t)CUT_PAGE * psize);
+	r = pread(a->r.fd, buf, psize, (off_t)CUT_PAGE * psize);
 	if (r == 0) {
 		o->file_lo = o->file_hi = HS_EOF;
 	} else if (r != (ssize_t)psize) {
@@ -2021,12 +1948,12 @@ static int cut_run(struct area *a, bool punch, struct cut_outcome *o)
 	for (i = 0; i < CUT_PAGES; i++) {
 		if (!(i < CUT_PAGE || (punch && i > CUT_PAGE)))
 			continue;
-		if (pread(a->fd, buf, psize, (off_t)i * psize) != (ssize_t)psize)
+		if (pread(a->r.fd, buf, psize, (off_t)i * psize) != (ssize_t)psize)
 			o->others_bad++;
 		else
 			o->others_bad += check_page("pread, other pages", buf, a->salt, i, 1) != 0;
 	}
-	o->size = fstat(a->fd, &st) ? -1 : (long long)(st.st_size / (off_t)psize);
+	o->size = fstat(a->r.fd, &st) ? -1 : (long long)(st.st_size / (off_t)psize);
 out:
 	a->wlen = 0;
 	free(buf);
@@ -2038,14 +1965,13 @@ static int t_cut(const char *dir, const char *fsname, bool punch, bool shared, i
 	const char *what = punch ? "punch" : "truncate";
 	int init[CUT_PAGES], i, rc, bad = 0;
 	struct cut_outcome f, s;
-	char path[PATH_MAX], a1[4][32], a2[4][32];
+	char a1[4][32], a2[4][32];
 	struct area a;
 
 	for (i = 0; i < CUT_PAGES; i++)
 		init[i] = 1;
 	TRY(install_bus_handler());
-	snprintf(path, sizeof(path), "%s/.uffd-wp-data-cut", dir);
-	rc = area_file_mapped(&a, path, CUT_PAGES, init, salt, shared);
+	rc = area_file_mapped(&a, fsname, dir, "cut", CUT_PAGES, init, salt, shared);
 	if (!rc)
 		rc = cut_run(&a, punch, &f);
 	area_destroy(&a);
@@ -2053,10 +1979,10 @@ static int t_cut(const char *dir, const char *fsname, bool punch, bool shared, i
 		return rc;
 
 	/* the same sequence on shmem */
-	area_init(&a);
-	rc = area_memfd(&a, CUT_PAGES, init, salt);
+	rc = area_create(&a, shared ? "shmem" : "shmem-private", NULL, NULL, "cut", CUT_PAGES,
+			 init, salt);
 	if (!rc)
-		rc = area_map(&a, shared);
+		rc = area_map(&a);
 	if (!rc)
 		rc = cut_run(&a, punch, &s);
 	area_destroy(&a);
@@ -2204,7 +2130,7 @@ static int stable_round(struct area *a, int pg, struct bounded *b, bool wait_wb)
 		rc = fail("the writer went past its protected page during writeback");
 	diag("page %d: %s returned in %lld ms with the writer blocked (pte %s)", pg,
 	     wait_wb ? "fsync" : "sync_file_range(WRITE)", (long long)(now_ms() - t0),
-	     pm_str(pagemap(page_addr(a, pg))));
+	     pm_str(pagemap_entry(page_addr(a, pg))));
 	t0 = now_ms();
 	rc |= release_held(&h);
 	rc |= crew_finish(&c, &h, WAIT_MS);
@@ -2244,7 +2170,7 @@ static int t_stable(int salt)
 {
 	const char *dir = stable_fs();
 	int init[ST_PAGES], gens[ST_PAGES], i, rc;
-	char path[PATH_MAX], desc[2 * PATH_MAX];
+	char desc[2 * PATH_MAX];
 	struct bounded b;
 	struct area a;
 
@@ -2257,8 +2183,7 @@ static int t_stable(int salt)
 			    dir);
 	for (i = 0; i < ST_PAGES; i++)
 		init[i] = gens[i] = 1;
-	snprintf(path, sizeof(path), "%s/.uffd-wp-data-stable", dir);
-	rc = area_file_mapped(&a, path, ST_PAGES, init, salt, true);
+	rc = area_file_mapped(&a, "ext4-stable", dir, "stable", ST_PAGES, init, salt, true);
 	if (rc)
 		goto out;
 	/* dirty both pages (not protected yet), then protect them dirty */
@@ -2268,26 +2193,26 @@ static int t_stable(int salt)
 	if (rc)
 		goto out;
 
-	b = (struct bounded){ .fn = fsync_fn, .arg = &a.fd };
+	b = (struct bounded){ .fn = fsync_fn, .arg = &a.r.fd };
 	rc = stable_round(&a, ST_DONE, &b, true);
 	if (rc)
 		goto out;
-	b = (struct bounded){ .fn = start_wb_fn, .arg = &a.fd };
+	b = (struct bounded){ .fn = start_wb_fn, .arg = &a.r.fd };
 	rc = stable_round(&a, ST_FLIGHT, &b, false);
 	if (rc)
 		goto out;
 	gens[ST_DONE] = gens[ST_FLIGHT] = 3;
-	rc = verify_map("mapping after the writes", a.map, salt, ST_PAGES, gens);
-	if (fsync(a.fd))
+	rc = verify_map("mapping after the writes", a.r.addr, salt, ST_PAGES, gens);
+	if (fsync(a.r.fd))
 		rc = fail("fsync: %m");
-	rc |= check_direct(path, salt, ST_DONE, 3);
-	rc |= check_direct(path, salt, ST_FLIGHT, 3);
+	rc |= check_direct(a.r.path, salt, ST_DONE, 3);
+	rc |= check_direct(a.r.path, salt, ST_FLIGHT, 3);
 	area_unmap(&a);
-	i = evict(a.fd, ST_PAGES);
+	i = evict(a.r.fd, ST_PAGES);
 	if (i)
 		rc = fail("%d/%d page(s) still in the page cache after fsync + POSIX_FADV_DONTNEED",
 			  i, ST_PAGES);
-	rc |= verify_file("pread after eviction", a.fd, salt, ST_PAGES, gens);
+	rc |= verify_file("pread after eviction", a.r.fd, salt, ST_PAGES, gens);
 out:
 	area_destroy(&a);
 	return rc;
@@ -2323,27 +2248,18 @@ static long file_pmd_kb(const void *addr)
 	return kb;
 }
 
-/* a 2 MiB aligned MAP_SHARED MADV_HUGEPAGE mapping of a->fd, read-faulted; its FilePmdMapped */
+/* a 2 MiB aligned MAP_SHARED MADV_HUGEPAGE mapping of a->r.fd, read-faulted; its FilePmdMapped */
+/* a 2 MiB aligned MAP_SHARED MADV_HUGEPAGE mapping (file-shared-thp), read-faulted: FilePmdMapped */
 static long lf_map(struct area *a)
 {
-	size_t span = 2 * LF_SIZE;
-	char *r, *p;
+	int e = mem_map(&a->r);
 
-	a->shared = true;
-	r = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (r == MAP_FAILED)
+	if (e) {
+		errno = e;
 		return -2;
-	p = (char *)(((uintptr_t)r + LF_SIZE - 1) & ~(uintptr_t)(LF_SIZE - 1));
-	if (p > r)
-		munmap(r, p - r);
-	munmap(p + LF_SIZE, r + span - (p + LF_SIZE));
-	a->map = mmap(p, LF_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, a->fd, 0);
-	if (a->map == MAP_FAILED)
-		return -2;
-	if (madvise(a->map, LF_SIZE, MADV_HUGEPAGE))
-		return -3;
+	}
 	read_fault(a, 0, LF_PAGES);
-	return file_pmd_kb(a->map);
+	return file_pmd_kb(a->r.addr);
 }
 
 /* map (lf_map) until a PMD maps the file: PASS, SKIP or FAIL */
@@ -2353,19 +2269,17 @@ static int lf_map_pmd(struct area *a, const char *fsname, const char *when)
 	int tries, n;
 
 	/* what pread() brought in is not what a MADV_HUGEPAGE fault would */
-	evict(a->fd, LF_PAGES);
+	evict(a->r.fd, LF_PAGES);
 	for (tries = 0; tries < 3; tries++) {
 		if (tries) {
 			area_unmap(a);
-			n = evict(a->fd, LF_PAGES);
+			n = evict(a->r.fd, LF_PAGES);
 			diag("%s: not PMD-mapped (FilePmdMapped %ld kB), try %d; %d page(s) still cached before it",
 			     fsname, kb, tries + 1, n);
 		}
 		kb = lf_map(a);
 		if (kb == -2)
-			return fail("mmap: %m");
-		if (kb == -3)
-			return fail("MADV_HUGEPAGE: %m");
+			return fail("mmap, MADV_HUGEPAGE: %m");
 		if (kb > 0)
 			break;
 	}
@@ -2373,10 +2287,8 @@ static int lf_map_pmd(struct area *a, const char *fsname, const char *when)
 	     fsname, when, kb);
 	if (kb > 0)
 		return PASS;
-	if (access("/sys/kernel/mm/transparent_hugepage", F_OK)) {
-		diag("SKIP: kernel without transparent huge pages: file folios are never PMD-mapped");
-		return SKIP;
-	}
+	if (access("/sys/kernel/mm/transparent_hugepage", F_OK))
+		return case_skip("kernel without transparent huge pages: file folios are never PMD-mapped");
 	return fail("%s %s: the aligned 2 MiB MADV_HUGEPAGE mapping is not PMD-mapped (FilePmdMapped %ld kB): xfs has large folios in Linux 6.12 and its read fault maps a 2 MiB folio with a PMD",
 		    fsname, when, kb);
 }
@@ -2403,16 +2315,16 @@ static int lf_settle(struct area *a, const int *gens, const char *what)
 	int n, rc;
 
 	snprintf(w, sizeof(w), "mapping %s", what);
-	rc = verify_map(w, a->map, a->salt, LF_PAGES, gens);
-	if (msync(a->map, LF_SIZE, MS_SYNC) || fsync(a->fd))
+	rc = verify_map(w, a->r.addr, a->salt, LF_PAGES, gens);
+	if (msync(a->r.addr, LF_SIZE, MS_SYNC) || fsync(a->r.fd))
 		rc = fail("msync/fsync: %m");
 	area_unmap(a);
-	n = evict(a->fd, LF_PAGES);
+	n = evict(a->r.fd, LF_PAGES);
 	if (n)
 		rc = fail("%d/%d page(s) still in the page cache after fsync + POSIX_FADV_DONTNEED",
 			  n, LF_PAGES);
 	snprintf(w, sizeof(w), "pread after eviction, %s", what);
-	rc |= verify_file(w, a->fd, a->salt, LF_PAGES, gens);
+	rc |= verify_file(w, a->r.fd, a->salt, LF_PAGES, gens);
 	return rc;
 }
 
@@ -2420,7 +2332,6 @@ static int t_large(const char *dir, const char *fsname, int salt)
 {
 	static int init[LF_PAGES], gens[LF_PAGES];
 	static bool all[LF_PAGES], mid[LF_PAGES];
-	char path[PATH_MAX];
 	struct area a;
 	int i, rc;
 
@@ -2431,9 +2342,7 @@ static int t_large(const char *dir, const char *fsname, int salt)
 		all[i] = true;
 		mid[i] = i == LF_MID;
 	}
-	snprintf(path, sizeof(path), "%s/.uffd-wp-data-large", dir);
-	area_init(&a);
-	rc = area_file(&a, path, LF_PAGES, init, salt);
+	rc = area_create(&a, "file-shared-thp", fsname, dir, "large", LF_PAGES, init, salt);
 	if (!rc)
 		rc = lf_map_pmd(&a, fsname, "before the 4 KiB protection");
 	if (!rc)
@@ -2446,8 +2355,9 @@ static int t_large(const char *dir, const char *fsname, int salt)
 	if (rc)
 		goto out;
 	diag("%s: 4 KiB at page %d protected: FilePmdMapped %ld kB, pte of the page %s, of its neighbours %s / %s",
-	     fsname, LF_MID, file_pmd_kb(a.map), pm_str(pagemap(page_addr(&a, LF_MID))),
-	     pm_str(pagemap(page_addr(&a, LF_MID - 1))), pm_str(pagemap(page_addr(&a, LF_MID + 1))));
+	     fsname, LF_MID, file_pmd_kb(a.r.addr), pm_str(pagemap_entry(page_addr(&a, LF_MID))),
+	     pm_str(pagemap_entry(page_addr(&a, LF_MID - 1))),
+	     pm_str(pagemap_entry(page_addr(&a, LF_MID + 1))));
 	rc = lf_write(&a, all, mid, 2, "4 KiB protected in a PMD-mapped 2 MiB folio, every page written");
 	for (i = 0; i < LF_PAGES; i++)
 		gens[i] = 2;
@@ -2465,7 +2375,7 @@ static int t_large(const char *dir, const char *fsname, int salt)
 	if (rc)
 		goto out;
 	diag("%s: 2 MiB protected: FilePmdMapped %ld kB, pte of page 0 %s", fsname,
-	     file_pmd_kb(a.map), pm_str(pagemap(a.map)));
+	     file_pmd_kb(a.r.addr), pm_str(pagemap_entry(a.r.addr)));
 	rc = lf_write(&a, all, all, 3, "2 MiB protected, every page written once");
 	for (i = 0; i < LF_PAGES; i++)
 		gens[i] = 3;
@@ -2477,10 +2387,7 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
-/* runner: each case in its own process group, with a hard timeout     */
-
-static struct test_fs fss[MAX_TEST_FS];
-static int nr_fs;
+/* runner                                                              */
 
 enum ckind {
 	C_REMOUNT, C_EVICT, C_ENOSPC_MARKER, C_ENOSPC_PRESENT, C_NOBLOCK, C_PRIVATE,
@@ -2491,49 +2398,64 @@ enum ckind {
 struct tcase {
 	enum ckind kind;
 	const char *name;
-	const struct test_fs *fs;	/* NULL: the small fs */
+	const struct mem_type *fs;	/* file-shared on the case's file system */
 	int salt;
 };
 
-/* the stable-pages fs (UFFDWP_STABLEFS), named for the TAP lines */
-static struct test_fs stable_tfs = { "ext4-stable", NULL };
-
-static int run_tcase(const void *arg)
+static bool is_freeze(const struct tcase *t)
 {
-	const struct tcase *t = arg;
+	return t->kind == C_FREEZE_SHARED || t->kind == C_FREEZE_PRIVATE;
+}
+
+static int run_kind(const struct tcase *t)
+{
+	const char *dir = t->fs->dir, *fs = t->fs->fs;
 
 	switch (t->kind) {
 	case C_REMOUNT:
-		return small_fs() ? data_case(small_fs(), "ext4-small", true, t->salt) :
-				    fail("UFFDWP_SMALLFS is not set");
+		return dir ? data_case(dir, fs, true, t->salt) : fail("UFFDWP_SMALLFS is not set");
 	case C_EVICT:
-		return data_case(t->fs->dir, t->fs->name, false, t->salt);
+		return data_case(dir, fs, false, t->salt);
 	case C_ENOSPC_MARKER:
 		return enospc_case(false, t->salt);
 	case C_ENOSPC_PRESENT:
 		return enospc_case(true, t->salt);
 	case C_NOBLOCK:
-		return t_no_block(t->fs->dir, t->fs->name, t->salt);
+		return t_no_block(dir, fs, t->salt);
 	case C_PRIVATE:
-		return t_private(t->fs->dir, t->fs->name, t->salt);
+		return t_private(dir, fs, t->salt);
 	case C_FREEZE_SHARED:
 	case C_FREEZE_PRIVATE:
-		return t_freeze(t->fs->dir, t->fs->name, t->kind == C_FREEZE_SHARED, t->salt);
+		return t_freeze(dir, fs, t->kind == C_FREEZE_SHARED, t->salt);
 	case C_TRUNC_SHARED:
 	case C_TRUNC_PRIVATE:
-		return t_cut(t->fs->dir, t->fs->name, false, t->kind == C_TRUNC_SHARED, t->salt);
+		return t_cut(dir, fs, false, t->kind == C_TRUNC_SHARED, t->salt);
 	case C_PUNCH_SHARED:
 	case C_PUNCH_PRIVATE:
-		return t_cut(t->fs->dir, t->fs->name, true, t->kind == C_PUNCH_SHARED, t->salt);
+		return t_cut(dir, fs, true, t->kind == C_PUNCH_SHARED, t->salt);
 	case C_STABLE:
 		return t_stable(t->salt);
 	case C_LARGE:
-		return t_large(t->fs->dir, t->fs->name, t->salt);
+		return t_large(dir, fs, t->salt);
 	}
 	return FAIL;
 }
 
-static int64_t start_ms, budget_ms;
+static int run_tcase(const void *arg)
+{
+	const struct tcase *t = arg;
+	int rc = run_kind(t);
+
+	if (is_freeze(t) && !fs_freeze(t->fs->dir, false))
+		rc = fail("the case left %s frozen (thawed now)", t->fs->dir);
+	if (!have_wp_file) {
+		/* expected but missing (else not run): the case ran to show what fails */
+		diag("UFFD_FEATURE_WP_FILE expected but not advertised; the case itself %s",
+		     rc == PASS ? "passed" : rc == SKIP ? "skipped" : "failed");
+		rc = FAIL;
+	}
+	return rc;
+}
 
 /* put the small fs back if a case left it unmounted */
 static void ensure_mounted(const char *dir, const char *dev, const char *type)
@@ -2548,26 +2470,24 @@ static void ensure_mounted(const char *dir, const char *dev, const char *type)
 		diag("mounted %s at %s again after the case", dev, dir);
 }
 
-static void cleanup_files(const struct tcase *t)
+/* the files a case process pid may have left */
+static void cleanup_files(const void *arg, pid_t pid)
 {
-	static const char *names[] = { "probe", "remount", "evict", "sparse", "filler",
-				       "noblock", "private", "freeze", "cut", "stable",
-				       "large" };
-	const char *dir = t->fs ? t->fs->dir : small_fs();
-	char path[PATH_MAX];
+	static const char *names[] = { "probe", "remount", "evict", "sparse", "noblock",
+				       "private", "freeze", "cut", "stable", "large" };
+	const struct tcase *t = arg;
+	char path[PATH_MAX], tag[64];
 	unsigned int k;
 
-	if (!dir)
+	if (!t->fs->dir)
 		return;
 	for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
-		snprintf(path, sizeof(path), "%s/.uffd-wp-data-%s", dir, names[k]);
+		snprintf(tag, sizeof(tag), "uffd-wp-data-%s", names[k]);
+		mem_file_path(path, sizeof(path), t->fs, tag, pid);
 		unlink(path);
 	}
-}
-
-static bool is_freeze(const struct tcase *t)
-{
-	return t->kind == C_FREEZE_SHARED || t->kind == C_FREEZE_PRIVATE;
+	filler_path(path, sizeof(path), t->fs->dir);
+	unlink(path);
 }
 
 /*
@@ -2588,69 +2508,53 @@ static pid_t thaw_guard(const char *dir, int ms)
 	return pid;
 }
 
-static void run_one(const struct tcase *t, const char *sdev, const char *stype)
+static void run_one(struct case_runner *cr, const struct tcase *t, const char *sdev,
+		    const char *stype)
 {
-	int64_t t0 = now_ms(), left = budget_ms - (t0 - start_ms);
 	int tmo = (is_freeze(t) ? FREEZE_CASE_TIMEOUT_S : CASE_TIMEOUT_S) * 1000;
 	pid_t guard = -1;
-	struct isolated iso;
-	char desc[256];
-	int rc;
 
-	snprintf(desc, sizeof(desc), "%s %s", t->name, t->fs ? t->fs->name : "ext4-small");
-	if (!have_wp_file && !expect_wp_file()) {
-		tap_result(SKIP, "kernel lacks UFFD_FEATURE_WP_FILE (expected)", "%s", desc);
-		return;
-	}
-	if (left <= 0) {
-		fail("time budget of %lld s exhausted", (long long)budget_ms / 1000);
-		tap_result(FAIL, NULL, "%s", desc);
+	if (expect_or_skip(have_wp_file, expect_wp_file(), NULL) == SKIP) {
+		case_point(cr, SKIP, "kernel lacks UFFD_FEATURE_WP_FILE (expected)", "%s %s",
+			   t->name, t->fs->fs);
 		return;
 	}
 	if (is_freeze(t)) {
 		fflush(stdout);
 		guard = thaw_guard(t->fs->dir, THAW_GUARD_MS);
 	}
-	rc = run_isolated(run_tcase, t, left < tmo ? (int)left : tmo, &iso);
-	if (iso.why[0])
-		fail("case %s", iso.why);
+	case_run(cr, run_tcase, t, tmo, "%s %s", t->name, t->fs->fs);
 	if (guard > 0) {
 		kill(guard, SIGKILL);
 		waitpid(guard, NULL, 0);
 		if (!fs_freeze(t->fs->dir, false))
-			rc = fail("the case left %s frozen (thawed now)", t->fs->dir);
+			diag("%s was left frozen by the case process: thawed", t->fs->dir);
 	}
 	ensure_mounted(small_fs(), sdev, stype);
-	cleanup_files(t);
-	if (!have_wp_file) {
-		/* expected but missing: the case ran to show what fails */
-		diag("UFFD_FEATURE_WP_FILE expected but not advertised; the case itself %s",
-		     rc == PASS ? "passed" : "failed");
-		rc = FAIL;
-	}
-	diag("%s: %lld ms", desc, (long long)(now_ms() - t0));
-	tap_result(rc, NULL, "%s", desc);
 }
 
 int main(void)
 {
-	static struct tcase cases[5 + 10 * MAX_TEST_FS];
-	char lt[512], ltype[64];
+	static struct mem_type fss[MEM_MAX_TYPES], small_t, stable_t;
+	static const char *const fs_rows[] = { "file-shared", NULL };
+	static struct tcase cases[5 + 10 * MEM_MAX_TYPES];
+	char lt[512], ltype[64], sdev[512] = "", stype[64] = "";
 	const char *b = getenv("UFFDWP_BUDGET");
-	char sdev[512] = "", stype[64] = "";
-	int i, n = 0, e;
+	struct case_runner cr;
+	int i, n = 0, e, nr_fs;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	psize = sysconf(_SC_PAGESIZE);
-	start_ms = now_ms();
-	budget_ms = (b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S) * 1000LL;
 
-	nr_fs = parse_test_fs(fss, MAX_TEST_FS);
-	cases[n++] = (struct tcase){ C_REMOUNT, "no-data-loss-remount", NULL, 0 };
+	nr_fs = mem_types(fss, MEM_MAX_TYPES, fs_rows);
+	/* the small fs (UFFDWP_SMALLFS) and the stable-pages fs (UFFDWP_STABLEFS) */
+	mem_type_row(&small_t, "file-shared", "ext4-small", small_fs());
+	mem_type_row(&stable_t, "file-shared", "ext4-stable", stable_fs());
+	cases[n++] = (struct tcase){ C_REMOUNT, "no-data-loss-remount", &small_t, 0 };
 	for (i = 0; i < nr_fs; i++)
 		cases[n++] = (struct tcase){ C_EVICT, "no-data-loss-evict", &fss[i], 0 };
-	cases[n++] = (struct tcase){ C_ENOSPC_MARKER, "enospc-sigbus-marker", NULL, 0 };
-	cases[n++] = (struct tcase){ C_ENOSPC_PRESENT, "enospc-sigbus-present", NULL, 0 };
+	cases[n++] = (struct tcase){ C_ENOSPC_MARKER, "enospc-sigbus-marker", &small_t, 0 };
+	cases[n++] = (struct tcase){ C_ENOSPC_PRESENT, "enospc-sigbus-present", &small_t, 0 };
 	for (i = 0; i < nr_fs; i++)
 		cases[n++] = (struct tcase){ C_NOBLOCK, "no-blocking-while-blocked", &fss[i], 0 };
 	for (i = 0; i < nr_fs; i++)
@@ -2660,13 +2564,16 @@ int main(void)
 		cases[n++] = (struct tcase){ C_FREEZE_PRIVATE, "fifreeze-blocked-private", &fss[i], 0 };
 	}
 	for (i = 0; i < nr_fs; i++) {
-		cases[n++] = (struct tcase){ C_TRUNC_SHARED, "truncate-blocked-shared-vs-shmem", &fss[i], 0 };
-		cases[n++] = (struct tcase){ C_TRUNC_PRIVATE, "truncate-blocked-private-vs-shmem", &fss[i], 0 };
-		cases[n++] = (struct tcase){ C_PUNCH_SHARED, "punch-blocked-shared-vs-shmem", &fss[i], 0 };
-		cases[n++] = (struct tcase){ C_PUNCH_PRIVATE, "punch-blocked-private-vs-shmem", &fss[i], 0 };
+		cases[n++] = (struct tcase){ C_TRUNC_SHARED, "truncate-blocked-shared-vs-shmem",
+					     &fss[i], 0 };
+		cases[n++] = (struct tcase){ C_TRUNC_PRIVATE, "truncate-blocked-private-vs-shmem",
+					     &fss[i], 0 };
+		cases[n++] = (struct tcase){ C_PUNCH_SHARED, "punch-blocked-shared-vs-shmem",
+					     &fss[i], 0 };
+		cases[n++] = (struct tcase){ C_PUNCH_PRIVATE, "punch-blocked-private-vs-shmem",
+					     &fss[i], 0 };
 	}
-	stable_tfs.dir = stable_fs();
-	cases[n++] = (struct tcase){ C_STABLE, "stable-writeback-blocked", &stable_tfs, 0 };
+	cases[n++] = (struct tcase){ C_STABLE, "stable-writeback-blocked", &stable_t, 0 };
 	/* large folios: the file systems that have them in 6.12 (xfs) */
 	for (i = 0; i < nr_fs; i++)
 		if (find_mount(fss[i].dir, lt, sizeof(lt), ltype, sizeof(ltype)) &&
@@ -2674,7 +2581,9 @@ int main(void)
 			cases[n++] = (struct tcase){ C_LARGE, "large-folio-pmd-wp", &fss[i], 0 };
 	for (i = 0; i < n; i++)
 		cases[i].salt = 16 * (i + 1);
-	tap_plan(n);
+	cases_start(&cr, "uffd-wp-file-data", n, b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S,
+		    CASE_TIMEOUT_S, NULL);
+	cr.after = cleanup_files;
 
 	e = uffd_features(&kfeatures);
 	if (e)
@@ -2687,7 +2596,6 @@ int main(void)
 		diag("UFFDWP_SMALLFS=%s is not a mount point", small_fs());
 
 	for (i = 0; i < n; i++)
-		run_one(&cases[i], sdev, stype);
-
-	return tap_totals(start_ms);
+		run_one(&cr, &cases[i], sdev, stype);
+	return cases_end(&cr);
 }
