@@ -17,17 +17,27 @@
  *          changed by the root parent and restored after every case.
  *          uffd-hostile checks the creation errnos alone; here they are the
  *          first step of a case that then exercises the fd.
- * iso-*    process A (root) write-protects its MAP_SHARED or MAP_PRIVATE
- *          mapping of a file (or memfd, the reference) and leaves a writer
- *          blocked on a protected page, its handler not resolving; process
- *          B (the non-root user where a user can do it) does pwrite(2),
- *          writes through its own MAP_SHARED mapping, fsync/fdatasync/
- *          syncfs, truncate and hole punch; root does sync(2) and
- *          drop_caches; the flusher writes back A's dirty protected pages
- *          (vm.dirty_* shortened, restored).  B is never blocked (hang bound
- *          HANG_MS, not a timing assertion), its data is in the file and in
- *          A's MAP_SHARED mapping, A's reads never block, A's writer is still
- *          blocked afterwards and completes once A un-protects.
+ * iso-*    "a blocked writer never blocks anybody else", the one place it
+ *          is tested: process A (root) write-protects its MAP_SHARED or
+ *          MAP_PRIVATE mapping of a file (or memfd, the reference; also
+ *          the file rows on the overlayfs of UFFDWP_OVERLAYFS) and leaves
+ *          three writers blocked on protected pages, a dirty one, a clean
+ *          one and a marker over a hole of the file, its handler not
+ *          resolving; then a thread of A (A's mm: a second mapping, and
+ *          pread, pwrite, fsync, extending ftruncate, hole punch through an
+ *          open of its own), process B (the non-root user where a user can
+ *          do it: pwrite(2), writes through its own MAP_SHARED mapping,
+ *          fsync/fdatasync/syncfs, truncate and hole punch), root (sync(2)
+ *          and drop_caches) or the flusher (writing back A's dirty
+ *          protected pages, vm.dirty_* shortened, restored) does its part.
+ *          Nobody is blocked (hang bound HANG_MS, not a timing assertion);
+ *          B's data is in the file and in A's mapping where A has no copy
+ *          of its own, A's reads never block, A's writers are still
+ *          blocked afterwards and nothing else was reported; once A
+ *          un-protects, the writers complete (their byte beside B's data,
+ *          in the file when shared, also after a write back and an
+ *          eviction), and A's protection of another page outlived it all
+ *          (its write is reported).
  * ro-*     a non-root user with only read access to a root-owned file (and
  *          a read-only memfd fd) never gets write access through uffd.
  * scm-*    a uffd passed over SCM_RIGHTS to an unrelated non-root process
@@ -97,9 +107,10 @@ static const char *const rows[] = {
 struct memtype {
 	struct mem_type t;
 	char label[64];		/* "anon", "shmem", "file-shared:ext4" */
+	bool overlay;		/* on the overlayfs of UFFDWP_OVERLAYFS: iso-* only */
 };
 
-static struct memtype memtypes[MEM_MAX_TYPES];
+static struct memtype memtypes[MEM_MAX_TYPES + 2];
 static int nr_memtypes;
 
 static size_t ps;
@@ -278,8 +289,12 @@ static char pat(int page)
 	return (char)(0x10 + page);
 }
 
-/* the backing file (or memfd) of m, NPAGES pages of pat(), owned by owner */
-static int mem_backing(struct mem *m, const struct memtype *mt, uid_t owner, mode_t mode)
+/*
+ * The backing file (or memfd) of m, NPAGES pages of pat() but page hole (-1:
+ * none), which is left a hole; owned by owner.
+ */
+static int mem_backing(struct mem *m, const struct memtype *mt, uid_t owner, mode_t mode,
+		       int hole)
 {
 	static int seq;
 	struct mem_region r;
@@ -302,6 +317,8 @@ static int mem_backing(struct mem *m, const struct memtype *mt, uid_t owner, mod
 	if (mem_is_file(&mt->t) && (fchown(m->fd, owner, owner) || fchmod(m->fd, mode)))
 		return fail("chown/chmod %s: %m", m->path);
 	for (i = 0; i < NPAGES; i++) {
+		if (i == hole)
+			continue;
 		memset(buf, pat(i), sizeof(buf));
 		if (pwrite(m->fd, buf, ps < sizeof(buf) ? ps : sizeof(buf),
 			   (off_t)i * ps) < 0)
@@ -383,21 +400,40 @@ static bool writer_wait(struct writer *w, int ms)
 	return true;
 }
 
+/*
+ * The next messages: one WP fault on each page of want, a mask of the
+ * pages from the page of base, in any order.
+ */
+static int expect_wp_msgs(int uffd, void *base, unsigned int want, const char *what)
+{
+	unsigned long first = (unsigned long)base / ps, pg;
+	unsigned int got = 0;
+	struct uffd_msg msg;
+	int e;
+
+	while (got != want) {
+		e = uffd_wait_msg(uffd, &msg, WAIT_MS);
+		if (e)
+			return fail("%s: %d of %d reports within %d ms: %s", what,
+				    __builtin_popcount(got), __builtin_popcount(want), WAIT_MS,
+				    strerror(e));
+		pg = msg.arg.pagefault.address / ps - first;
+		if (msg.event != UFFD_EVENT_PAGEFAULT ||
+		    !(msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) ||
+		    msg.arg.pagefault.address / ps < first || pg >= 32 ||
+		    !(want & ~got & (1u << pg)))
+			return fail("%s: unexpected message event %#x flags %#llx address %#llx",
+				    what, msg.event, (unsigned long long)msg.arg.pagefault.flags,
+				    (unsigned long long)msg.arg.pagefault.address);
+		got |= 1u << pg;
+	}
+	return PASS;
+}
+
 /* the next message must be a WP fault at addr (page) */
 static int expect_wp_msg(int uffd, void *addr, const char *what)
 {
-	struct uffd_msg msg;
-	int e = uffd_wait_msg(uffd, &msg, WAIT_MS);
-
-	if (e)
-		return fail("%s: no report within %d ms: %s", what, WAIT_MS, strerror(e));
-	if (msg.event != UFFD_EVENT_PAGEFAULT ||
-	    !(msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) ||
-	    msg.arg.pagefault.address / ps != (unsigned long)addr / ps)
-		return fail("%s: unexpected message event %#x flags %#llx address %#llx", what,
-			    msg.event, (unsigned long long)msg.arg.pagefault.flags,
-			    (unsigned long long)msg.arg.pagefault.address);
-	return PASS;
+	return expect_wp_msgs(uffd, addr, 1, what);
 }
 
 /* no message pending on uffd */
@@ -711,7 +747,7 @@ static int c_priv(struct ctx *c)
 	}
 	if (c->mt) {
 		/* the user's own file */
-		e = mem_backing(&c->m, c->mt, user_uid, 0600);
+		e = mem_backing(&c->m, c->mt, user_uid, 0600, -1);
 		if (e)
 			return e;
 	} else {
@@ -722,12 +758,22 @@ static int c_priv(struct ctx *c)
 	return rc;
 }
 
-/* ---- iso-*: A's protection never blocks B ------------------------- */
+/* ---- iso-*: A's blocked writers never block anybody else --------- */
 
-enum { ISO_AREAD, ISO_PWRITE, ISO_MMAP, ISO_FSYNC, ISO_SYNC, ISO_FLUSHER, ISO_TRUNC };
+/*
+ * What runs while A's writers are blocked: ISO_AREAD nothing (A's reads,
+ * done in every case), ISO_THREAD a thread of A (its mm: the mmap_lock)
+ * with the accesses of ISO_PREAD, ISO_PWRITE, ISO_MMAP, ISO_FSYNC and
+ * ISO_EXTEND in turn, the others B (the non-root user) or root.
+ */
+enum {
+	ISO_AREAD, ISO_THREAD, ISO_PWRITE, ISO_MMAP, ISO_FSYNC, ISO_SYNC, ISO_FLUSHER,
+	ISO_TRUNC, ISO_PREAD, ISO_EXTEND,
+};
 
 static const char *const iso_what[] = {
 	[ISO_AREAD] = "A's reads (mapping and pread)",
+	[ISO_THREAD] = "a thread of A (pread, pwrite, a second mapping, fsync, extend, punch)",
 	[ISO_PWRITE] = "B's pwrite(2)",
 	[ISO_MMAP] = "B's own MAP_SHARED mapping",
 	[ISO_FSYNC] = "B's fsync/fdatasync/syncfs/sync_file_range",
@@ -736,93 +782,117 @@ static const char *const iso_what[] = {
 	[ISO_TRUNC] = "B's ftruncate and hole punch",
 };
 
+static const int thread_ops[] = { ISO_PREAD, ISO_PWRITE, ISO_MMAP, ISO_FSYNC, ISO_EXTEND };
+
+/*
+ * A's pages: 0 written before the protection (dirty; a copy of its own
+ * when private), 1 read (mapped clean), 2 untouched (a marker) over a hole
+ * of the file, 3 written like 0; 4-7 untouched.  A's writers block on
+ * 0-2; A writes 3 after the others' accesses.
+ */
+#define A_BLOCKED	3			/* pages 0 .. A_BLOCKED - 1 */
+#define A_HOLE		2
+#define A_VAL(page)	((char)(0xe0 + (page)))	/* what A's writers write at byte 0 */
 #define B_VAL(page)	((char)(0xb0 + (page)))
 #define B_OFF		128	/* B writes [B_OFF, ps) of a page: not A's byte 0 */
+#define B_PAGES		4	/* B writes pages 0 .. B_PAGES - 1 */
 
-/* B's fd of the backing: its own open of the path, or the inherited memfd */
+/* does the case write B's data to pages 0 .. B_PAGES - 1 */
+static bool b_writes(int what)
+{
+	return what == ISO_THREAD || what == ISO_PWRITE || what == ISO_MMAP || what == ISO_FSYNC;
+}
+
+/* B's fd of the backing: an open of its own (a memfd through /proc/self/fd) */
 static int b_open(struct ctx *c)
 {
+	char path[64];
+	const char *p = c->m.path;
 	int fd;
 
-	if (!mem_is_file(&c->mt->t))
-		return c->m.fd;
-	fd = open(c->m.path, O_RDWR | O_CLOEXEC);
+	if (!mem_is_file(&c->mt->t)) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", c->m.fd);
+		p = path;
+	}
+	fd = open(p, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
-		fail("B: open %s as uid %d: %m", c->m.path, (int)getuid());
+		fail("B: open %s as uid %d: %m", p, (int)getuid());
 	return fd;
 }
 
-static int b_write_pages(int fd, const int *pages, int n)
+/* pages 0 .. B_PAGES - 1 at B_OFF, through fd: B_VAL (b), else what the backing holds */
+static int b_check_pages(int fd, bool b)
 {
-	char buf[4096];
+	int i, v, want;
+
+	for (i = 0; i < B_PAGES; i++) {
+		v = file_byte(fd, (off_t)i * ps + B_OFF);
+		want = (unsigned char)(b ? B_VAL(i) : i == A_HOLE ? 0 : pat(i));
+		if (v != want)
+			return fail("page %d of the file reads %#x at %d, want %#x (%s)", i, v,
+				    B_OFF, want, b ? "B's data" : "the backing's");
+	}
+	return PASS;
+}
+
+/* B's data into [B_OFF, ps) of pages 0 .. B_PAGES - 1 of m */
+static void b_fill(char *m)
+{
 	int i;
 
-	for (i = 0; i < n; i++) {
-		step("B: pwrite page %d", pages[i]);
-		memset(buf, B_VAL(pages[i]), sizeof(buf));
-		if (pwrite(fd, buf, ps - B_OFF, (off_t)pages[i] * ps + B_OFF) !=
-		    (ssize_t)(ps - B_OFF))
-			return fail("B: pwrite page %d: %m", pages[i]);
+	for (i = 0; i < B_PAGES; i++) {
+		step("B: store to page %d of B's mapping", i);
+		memset(m + i * ps + B_OFF, B_VAL(i), ps - B_OFF);
 	}
-	return PASS;
 }
 
-static int b_check_pages(int fd, const int *pages, int n)
+/* one access of B (or of a thread of A) through fd */
+static int iso_op(struct ctx *c, int fd, int op)
 {
-	int i, b;
-
-	for (i = 0; i < n; i++) {
-		b = file_byte(fd, (off_t)pages[i] * ps + B_OFF);
-		if (b != (unsigned char)B_VAL(pages[i]))
-			return fail("B: page %d of the file reads %#x after B's write, want %#x",
-				    pages[i], b, (unsigned char)B_VAL(pages[i]));
-	}
-	return PASS;
-}
-
-static const int b_pages[] = { 0, 1, 2 };	/* A: 0 blocked writer, 1 read, 2 untouched */
-
-static int iso_b(void *arg)
-{
-	struct ctx *c = arg;
-	int fd = b_open(c), i;
+	char buf[4096];
 	char *q;
+	int i;
 
-	if (fd < 0)
-		return FAIL;
-	switch (c->tc->arg) {
+	switch (op) {
+	case ISO_PREAD:
+		step("pread of A's pages");
+		return b_check_pages(fd, false);
 	case ISO_PWRITE:
-		TRY(b_write_pages(fd, b_pages, 3));
-		return b_check_pages(fd, b_pages, 3);
+		for (i = 0; i < B_PAGES; i++) {
+			step("pwrite page %d", i);
+			memset(buf, B_VAL(i), sizeof(buf));
+			if (pwrite(fd, buf, ps - B_OFF, (off_t)i * ps + B_OFF) !=
+			    (ssize_t)(ps - B_OFF))
+				return fail("pwrite page %d: %m", i);
+		}
+		return b_check_pages(fd, true);
 	case ISO_MMAP:
-		step("B: mmap MAP_SHARED");
+		step("mmap MAP_SHARED");
 		q = mmap(NULL, c->m.len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (q == MAP_FAILED)
-			return fail("B: mmap MAP_SHARED of the file: %m");
-		for (i = 0; i < 3; i++) {
-			step("B: store to page %d of B's mapping", b_pages[i]);
-			memset(q + b_pages[i] * ps + B_OFF, B_VAL(b_pages[i]), ps - B_OFF);
-		}
-		step("B: msync");
+			return fail("mmap MAP_SHARED of the file: %m");
+		b_fill(q);
+		step("msync");
 		if (msync(q, c->m.len, MS_SYNC))
-			return fail("B: msync: %m");
+			return fail("msync: %m");
+		step("munmap");
 		munmap(q, c->m.len);
-		return b_check_pages(fd, b_pages, 3);
+		return b_check_pages(fd, true);
 	case ISO_FSYNC:
-		TRY(b_write_pages(fd, b_pages, 3));
-		step("B: fsync");
+		TRY(iso_op(c, fd, ISO_PWRITE));
+		step("fsync");
 		if (fsync(fd))
-			return fail("B: fsync: %m");
-		step("B: fdatasync");
+			return fail("fsync: %m");
+		step("fdatasync");
 		if (fdatasync(fd))
-			return fail("B: fdatasync: %m");
-		step("B: syncfs");
+			return fail("fdatasync: %m");
+		step("syncfs");
 		if (syncfs(fd))
-			return fail("B: syncfs: %m");
-		step("B: sync_file_range");
+			return fail("syncfs: %m");
+		step("sync_file_range");
 		if (sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE |
 				    SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER))
-			return fail("B: sync_file_range: %m");
+			return fail("sync_file_range: %m");
 		return PASS;
 	case ISO_SYNC:
 		/* root: the kernel writes back and drops what it can */
@@ -835,18 +905,82 @@ static int iso_b(void *arg)
 		sync();
 		return PASS;
 	case ISO_TRUNC:
-		step("B: ftruncate to 2 pages");
+		step("ftruncate to 2 pages");
 		if (ftruncate(fd, 2 * ps))
-			return fail("B: ftruncate shrink: %m");
-		step("B: ftruncate back to %d pages", NPAGES);
+			return fail("ftruncate shrink: %m");
+		step("ftruncate back to %d pages", NPAGES);
 		if (ftruncate(fd, c->m.len))
-			return fail("B: ftruncate grow: %m");
-		step("B: punch hole in pages 0-1");
+			return fail("ftruncate grow: %m");
+		step("punch hole in pages 0-1");
 		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 2 * ps))
-			return fail("B: punch hole: %m");
+			return fail("punch hole: %m");
+		return PASS;
+	case ISO_EXTEND:
+		step("ftruncate extending to %d pages", NPAGES + 2);
+		if (ftruncate(fd, c->m.len + 2 * ps))
+			return fail("ftruncate extend: %m");
+		step("ftruncate back to %d pages", NPAGES);
+		if (ftruncate(fd, c->m.len))
+			return fail("ftruncate back: %m");
+		step("punch hole in page 5");
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 5 * ps, ps))
+			return fail("punch hole: %m");
 		return PASS;
 	}
-	return fail("unknown iso case");
+	return fail("unknown iso access %d", op);
+}
+
+static int iso_b(void *arg)
+{
+	struct ctx *c = arg;
+	int fd = c->tc->arg == ISO_SYNC ? -1 : b_open(c);
+
+	if (fd < 0 && c->tc->arg != ISO_SYNC)
+		return FAIL;
+	return iso_op(c, fd, c->tc->arg);
+}
+
+/* ISO_THREAD: the accesses of thread_ops[] in a thread of A */
+struct iso_thread {
+	struct ctx *c;
+	int rc;
+	atomic_int done;
+};
+
+static void *iso_thread_fn(void *arg)
+{
+	struct iso_thread *t = arg;
+	int fd = b_open(t->c);
+	size_t i;
+
+	t->rc = fd < 0 ? FAIL : PASS;
+	for (i = 0; !t->rc && i < sizeof(thread_ops) / sizeof(thread_ops[0]); i++)
+		t->rc = iso_op(t->c, fd, thread_ops[i]);
+	if (fd >= 0)
+		close(fd);
+	atomic_store(&t->done, 1);
+	return NULL;
+}
+
+/* the thread's result; stuck (still blocked after HANG_MS) */
+static int iso_thread(struct ctx *c, bool *stuck)
+{
+	static struct iso_thread t;	/* a stuck thread may use it until the case exits */
+	int64_t end = now_ms() + HANG_MS;
+	pthread_t th;
+
+	t = (struct iso_thread){ .c = c };
+	if (pthread_create(&th, NULL, iso_thread_fn, &t))
+		return fail("pthread_create: %m");
+	while (!atomic_load(&t.done) && now_ms() < end)
+		sleep_ms(2);
+	if (!atomic_load(&t.done)) {
+		*stuck = true;
+		return fail("A's thread did not finish within %d ms (blocked), at: %s", HANG_MS,
+			    S->step);
+	}
+	pthread_join(th, NULL);
+	return t.rc;
 }
 
 /* bytes of smaps' Shared_Dirty + Private_Dirty of the VMA at p, or -1 */
@@ -874,7 +1008,7 @@ static long vma_dirty_kb(void *p)
 	return seen ? sum : -1;
 }
 
-static int iso_flusher(struct ctx *c, char *p)
+static int iso_flusher(char *p)
 {
 	int64_t end;
 	long kb;
@@ -894,20 +1028,47 @@ static int iso_flusher(struct ctx *c, char *p)
 		return fail("%ld kB of A's protected pages still dirty %d ms after the flusher "
 			    "was told to write back everything older than 10 ms (blocked?)",
 			    kb, HANG_MS);
-	(void)c;
 	return PASS;
+}
+
+/*
+ * The file's pages 0 .. A_BLOCKED - 1 after A's writers completed (when
+ * the data went through a write back and an eviction: after): A's byte 0
+ * there when shared, never when private; B's data at B_OFF too.
+ */
+static int iso_check_file(struct ctx *c, const char *when)
+{
+	bool shared = c->mt->t.shared, b = b_writes(c->tc->arg);
+	int i, v, rc = PASS;
+
+	for (i = 0; i < A_BLOCKED; i++) {
+		v = file_byte(c->m.fd, (off_t)i * ps);
+		if (shared && v != (unsigned char)A_VAL(i))
+			rc = fail("A's MAP_SHARED write to page %d is not in the file %s: %#x", i,
+				  when, v);
+		if (!shared && v == (unsigned char)A_VAL(i))
+			rc = fail("A's MAP_PRIVATE write to page %d reached the file", i);
+		v = file_byte(c->m.fd, (off_t)i * ps + B_OFF);
+		if (b && v != (unsigned char)B_VAL(i))
+			rc = fail("page %d of the file %s: %#x at %d, want B's %#x", i, when, v,
+				  B_OFF, (unsigned char)B_VAL(i));
+	}
+	return rc;
 }
 
 static int c_iso(struct ctx *c)
 {
-	int what = c->tc->arg, uffd, rc = PASS, i, b;
+	int what = c->tc->arg, uffd, rc = PASS, i, v, n;
 	const struct mem_type *k = &c->mt->t;
-	struct writer w;
+	bool b = b_writes(what), stuck = false;
+	struct writer w[A_BLOCKED];
+	struct handler h;
+	struct stat st;
 	volatile char sink;
 	char *p;
 
 	/* the file is the user's, so that B (uid UFFDWP_USER) may open it */
-	TRY(mem_backing(&c->m, c->mt, user_uid, 0600));
+	TRY(mem_backing(&c->m, c->mt, user_uid, 0600, A_HOLE));
 	step("A: map, populate, protect");
 	p = map_kind(k, c->m.fd, c->m.len, PROT_READ | PROT_WRITE, NULL);
 	if (!p)
@@ -922,16 +1083,22 @@ static int c_iso(struct ctx *c)
 	if (uffd_register(uffd, p, c->m.len, UFFDIO_REGISTER_MODE_WP, NULL) ||
 	    uffd_wp(uffd, p, c->m.len, true))
 		return fail("A: register/protect %s: %m", c->mt->label);
-	step("A: writer blocks on page 0");
-	TRY(writer_start(&w, p, (char)0xa0));
-	TRY(expect_wp_msg(uffd, p, "A's writer on page 0"));
-	/* the handler does not resolve: the writer stays blocked */
+	step("A: writers block on pages 0 (dirty), 1 (clean) and 2 (a marker over a hole)");
+	for (i = 0; i < A_BLOCKED; i++)
+		TRY(writer_start(&w[i], p + i * ps, A_VAL(i)));
+	TRY(expect_wp_msgs(uffd, p, (1u << A_BLOCKED) - 1, "A's writers on pages 0-2"));
+	/* the handler does not resolve: the writers stay blocked */
 
 	switch (what) {
 	case ISO_AREAD:
 		break;	/* below, as in every case */
 	case ISO_FLUSHER:
-		rc = iso_flusher(c, p);
+		rc = iso_flusher(p);
+		break;
+	case ISO_THREAD:
+		rc = iso_thread(c, &stuck);
+		if (stuck)
+			return rc;
 		break;
 	default:
 		rc = run_child(iso_b, c, what != ISO_SYNC,
@@ -945,38 +1112,78 @@ static int c_iso(struct ctx *c)
 		sink = p[i * ps + B_OFF];
 	}
 	step("A: pread the file");
-	if (c->m.fd >= 0 && file_byte(c->m.fd, B_OFF) < 0)
+	if (file_byte(c->m.fd, B_OFF) < 0)
 		rc = fail("A: pread: %m");
-	/* B's data is in A's MAP_SHARED mapping */
-	if (k->shared && (what == ISO_PWRITE || what == ISO_MMAP || what == ISO_FSYNC)) {
-		for (i = 0; i < 3; i++) {
-			b = (unsigned char)p[b_pages[i] * ps + B_OFF];
-			if (b != (unsigned char)B_VAL(b_pages[i]))
-				rc = fail("A's MAP_SHARED mapping, page %d: %#x after B's write, "
-					  "want %#x", b_pages[i], b,
-					  (unsigned char)B_VAL(b_pages[i]));
-		}
+	/*
+	 * B's data is in A's mapping where A has no page of its own: every
+	 * page of a MAP_SHARED mapping, page 1 of a MAP_PRIVATE one (the
+	 * writer blocked on its present pte has no copy yet; the one blocked on
+	 * the marker of page 2 may have)
+	 */
+	for (i = 0; b && i < B_PAGES; i++) {
+		if (!k->shared && i != 1)
+			continue;
+		v = (unsigned char)p[i * ps + B_OFF];
+		if (v != (unsigned char)B_VAL(i))
+			rc = fail("A's %s mapping, page %d: %#x after %s, want %#x",
+				  k->shared ? "MAP_SHARED" : "MAP_PRIVATE", i, v, iso_what[what],
+				  (unsigned char)B_VAL(i));
 	}
-	if (atomic_load(&w.done))
-		rc = fail("A's writer on the protected page 0 completed without being "
-			  "resolved (after %s)", iso_what[what]);
-	if (expect_no_msg(uffd, "after B's accesses"))
+	for (i = 0; i < A_BLOCKED; i++)
+		if (atomic_load(&w[i].done))
+			rc = fail("A's writer on the protected page %d completed without being "
+				  "resolved (after %s)", i, iso_what[what]);
+	if (expect_no_msg(uffd, "after the others' accesses"))
 		rc = FAIL;
 
-	step("A: resolve; the writer completes");
-	if (uffd_wp(uffd, p, ps, false))
+	step("A: resolve; the writers complete");
+	if (uffd_wp(uffd, p, A_BLOCKED * ps, false))
 		return fail("A: un-protect: %m");
-	if (!writer_wait(&w, WAIT_MS))
-		return fail("A's writer still blocked %d ms after the un-protect", WAIT_MS);
-	if (p[0] != (char)0xa0)
-		rc = fail("A's write lost: page 0 byte 0 is %#x", (unsigned char)p[0]);
-	b = file_byte(c->m.fd, 0);
-	if (k->shared && b != 0xa0)
-		rc = fail("A's MAP_SHARED write is not in the file: %#x", b);
-	if (!k->shared && b == 0xa0)
-		rc = fail("A's MAP_PRIVATE write reached the file");
+	for (i = 0; i < A_BLOCKED; i++) {
+		if (!writer_wait(&w[i], WAIT_MS))
+			return fail("A's writer on page %d still blocked %d ms after the un-protect",
+				    i, WAIT_MS);
+		if (p[i * ps] != A_VAL(i))
+			rc = fail("A's write to page %d lost: byte 0 is %#x", i,
+				  (unsigned char)p[i * ps]);
+		/* the private copy of page 1, made after B's write, has B's data */
+		v = (unsigned char)p[i * ps + B_OFF];
+		if (b && !k->shared && i == 1 && v != (unsigned char)B_VAL(i))
+			rc = fail("A's private copy of page %d, made after %s: %#x, want %#x", i,
+				  iso_what[what], v, (unsigned char)B_VAL(i));
+	}
+	rc |= iso_check_file(c, "");
+
+	/* the protection outlived the others' accesses (not the truncation) */
+	if (what != ISO_TRUNC) {
+		step("A: write page 3, still protected");
+		h = (struct handler){ .uffd = uffd, .addr = p + 3 * ps };
+		if (pthread_create(&h.t, NULL, handler_fn, &h))
+			return fail("pthread_create: %m");
+		p[3 * ps] = A_VAL(3);
+		pthread_join(h.t, NULL);
+		if (h.rc)
+			rc = fail("A's write to the protected page 3 after %s was not reported",
+				  iso_what[what]);
+	}
 	close(uffd);
-	munmap(p, c->m.len);
+
+	/* written back and evicted, the file holds the same */
+	if (mem_is_file(k)) {
+		step("A: write back, evict, pread");
+		if (k->shared && msync(p, c->m.len, MS_SYNC))
+			rc = fail("A: msync: %m");
+		munmap(p, c->m.len);
+		p = NULL;
+		n = mem_evict_file(c->m.fd, c->m.len);
+		if (n)
+			diag("%d page(s) still cached after fsync and POSIX_FADV_DONTNEED", n);
+		rc |= iso_check_file(c, "after the write back and eviction");
+	}
+	if (fstat(c->m.fd, &st) || st.st_size != (off_t)c->m.len)
+		rc = fail("file size %lld, want %zu", (long long)st.st_size, c->m.len);
+	if (p)
+		munmap(p, c->m.len);
 	mem_cleanup(&c->m);
 	return rc;
 }
@@ -1083,7 +1290,7 @@ static int c_ro(struct ctx *c)
 	int rc, b, i;
 
 	/* root's file, 0644: the user may read it, not write it */
-	TRY(mem_backing(&c->m, c->mt, 0, 0644));
+	TRY(mem_backing(&c->m, c->mt, 0, 0644, -1));
 	c->rofd = -1;
 	if (!mem_is_file(&c->mt->t)) {
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", c->m.fd);
@@ -1249,7 +1456,7 @@ static int c_scm(struct ctx *c)
 	char *r;
 	int rc;
 
-	TRY(mem_backing(&c->m, c->mt, user_uid, 0600));
+	TRY(mem_backing(&c->m, c->mt, user_uid, 0600, -1));
 	r = mmap(NULL, 2 * NPAGES * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (r == MAP_FAILED)
 		return fail("reserve: %m");
@@ -1285,6 +1492,7 @@ static const struct tcase cases[] = {
 	{ "priv-dev-0666-IOC_NEW(USER_MODE_ONLY|CLOEXEC|NONBLOCK)-kernel-fault-EFAULT", T_PRIV,
 	  c_priv, PR_DEV0666_UMO, true },
 	{ "iso-A-reads-never-block", T_ISO, c_iso, ISO_AREAD, false },
+	{ "iso-A-thread-ops", T_ISO, c_iso, ISO_THREAD, false },
 	{ "iso-B-pwrite", T_ISO, c_iso, ISO_PWRITE, true },
 	{ "iso-B-own-MAP_SHARED", T_ISO, c_iso, ISO_MMAP, true },
 	{ "iso-B-fsync-syncfs", T_ISO, c_iso, ISO_FSYNC, true },
@@ -1336,6 +1544,8 @@ static bool runs_on(const struct tcase *tc, const struct memtype *mt)
 	const char *p = tc->types;
 	size_t l = strlen(mt->t.name);
 
+	if (mt->overlay && tc->fn != c_iso)
+		return false;
 	while (p && (p = strstr(p, mt->t.name))) {
 		if ((p == tc->types || p[-1] == ' ') && (!p[l] || p[l] == ' '))
 			return true;
@@ -1346,23 +1556,32 @@ static bool runs_on(const struct tcase *tc, const struct memtype *mt)
 
 static void probe(void)
 {
-	const char *name = getenv("UFFDWP_USER");
-	static struct mem_type t[MEM_MAX_TYPES];
+	const char *name = getenv("UFFDWP_USER"), *overlay = getenv("UFFDWP_OVERLAYFS");
+	static struct mem_type t[MEM_MAX_TYPES + 2];
 	int i, n = mem_types(t, MEM_MAX_TYPES, rows);
 	uint64_t features = 0;
 	struct passwd *pw;
 	struct stat st;
 
+	/*
+	 * overlayfs hands the mapping to the file of its layer (ext4): the
+	 * iso-* cases run on its file rows too
+	 */
+	if (overlay && *overlay) {
+		for (i = 0; i < 2; i++) {
+			mem_type_row(&t[n], i ? "file-private" : "file-shared", "overlay", overlay);
+			memtypes[n++].overlay = true;
+		}
+	}
 	for (i = 0; i < n; i++) {
-		memtypes[nr_memtypes].t = t[i];
+		memtypes[i].t = t[i];
 		if (mem_is_file(&t[i]))
-			snprintf(memtypes[nr_memtypes].label, sizeof(memtypes[0].label), "%s:%s",
+			snprintf(memtypes[i].label, sizeof(memtypes[0].label), "%s:%s",
 				 t[i].name, t[i].fs);
 		else
-			snprintf(memtypes[nr_memtypes].label, sizeof(memtypes[0].label), "%s",
-				 t[i].name);
-		nr_memtypes++;
+			snprintf(memtypes[i].label, sizeof(memtypes[0].label), "%s", t[i].name);
 	}
+	nr_memtypes = n;
 	uffd_features(&features);
 	have_wp_file = features & UFFD_FEATURE_WP_FILE;
 	expect_wp = expect_wp_file();

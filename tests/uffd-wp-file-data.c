@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * uffd-wp-file-data: data integrity, ENOSPC and lock independence of
+ * uffd-wp-file-data: data integrity, ENOSPC, freezing, truncation and writeback of
  * synchronous userfaultfd write-protect on regular page-cache files.
  *
  * Cases (one TAP point each, per file system where marked <fs>):
@@ -13,10 +13,6 @@
  *                                  not mapped (pte marker): SIGBUS
  *   enospc-sigbus-present <small>  full fs, write to a protected page that is
  *                                  mapped read-only: one report, then SIGBUS
- *   no-blocking-while-blocked <fs> while writers are blocked on protected
- *                                  pages, pread/pwrite/fsync/other mmap/
- *                                  ftruncate/punch-hole from another thread
- *                                  and another process do not block
  *   private-no-file-modification <fs>  MAP_PRIVATE writes never reach the file
  *   fifreeze-blocked-shared <fs>   FIFREEZE returns while two writers are
  *   fifreeze-blocked-private <fs>  blocked on protected pages (reports read,
@@ -44,6 +40,9 @@
  *                                  4 KiB protected in its middle, then all of
  *                                  it, every page written once: exactly the
  *                                  protected pages reported, once each
+ *
+ * Whether writers blocked on protected pages block anybody else (other
+ * threads, processes, writeback): uffd-security's iso-* cases.
  *
  * The fifreeze cases freeze the file systems of UFFDWP_FS for well under a
  * second each; a guard process thaws them after THAW_GUARD_MS whatever
@@ -99,7 +98,7 @@
 
 #define MAXPG			512	/* the most pages of an area (2 MiB) */
 #define WAIT_MS			10000	/* longest wait for a report / writers */
-#define OP_TIMEOUT_S		10	/* longest an operation may take in case 5 */
+#define OP_TIMEOUT_S		10	/* longest a cut or a writeback may take */
 #define CASE_TIMEOUT_S		60	/* hard limit for one case process */
 #define DEFAULT_BUDGET_S	110	/* hard limit for the whole run */
 #define NWRITERS		4
@@ -669,22 +668,10 @@ static int write_phase(struct area *a, const bool *want, int gen, const char *wh
 /* ------------------------------------------------------------------ */
 /* page cache                                                          */
 
-/*
- * Write back and drop the file's n pages, none of them mapped by the case:
- * mem_evict() through a mapping of its own.  Their number left in the
- * cache, -1 on error.
- */
+/* write back and drop the file's n pages: the number left in the cache, -1 on error */
 static int evict(int fd, int n)
 {
-	size_t len = (size_t)n * psize;
-	char *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-	int left;
-
-	if (m == MAP_FAILED)
-		return -1;
-	left = mem_evict(fd, m, len, false, NULL);
-	munmap(m, len);
-	return left;
+	return mem_evict_file(fd, (size_t)n * psize);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1071,326 +1058,6 @@ static int enospc_case(bool present, int salt)
 out:
 	area_destroy(&a);
 	unfill_fs(dir, filler);
-	return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* case 5: nothing else blocks while a writer is blocked                */
-
-#define NB_PAGES	16
-#define NB_PRESENT	2	/* blocked writer on a mapped, clean page */
-#define NB_MARKER	5	/* blocked writer on a pte marker (and a hole) */
-#define NB_PUNCH_T	9	/* hole punched by the thread */
-#define NB_PUNCH_C	10	/* hole punched by the child */
-
-struct nb {
-	struct area *a;
-	int fd;			/* own open of the file (fresh file description) */
-	int gen[2];		/* generation each blocked page holds in the file */
-	int pages_to;		/* ftruncate target, pages */
-	int punch;		/* page to punch */
-};
-
-static const int nb_pages[2] = { NB_PRESENT, NB_MARKER };
-
-static int nb_check_pread(struct nb *o, const char *what)
-{
-	char *buf = malloc(psize);
-	int k, bad = 0;
-
-	if (!buf)
-		return ENOMEM;
-	for (k = 0; k < 2; k++) {
-		if (pread(o->fd, buf, psize, (off_t)nb_pages[k] * psize) != (ssize_t)psize)
-			bad++;
-		else
-			bad += check_page(what, buf, o->a->salt, nb_pages[k], o->gen[k]) != 0;
-	}
-	free(buf);
-	return bad ? EIO : 0;
-}
-
-static int nb_next_gen(struct nb *o)
-{
-	int g = (o->gen[0] > o->gen[1] ? o->gen[0] : o->gen[1]) + 1;
-
-	o->gen[0] = o->gen[1] = g;
-	return g;
-}
-
-static int op_pread(struct nb *o)
-{
-	return nb_check_pread(o, "pread of the blocked pages");
-}
-
-static int op_pwrite(struct nb *o)
-{
-	int k, e, g = nb_next_gen(o);
-
-	for (k = 0; k < 2; k++)
-		if ((e = pwrite_page(o->fd, o->a->salt, nb_pages[k], g)))
-			return e;
-	return nb_check_pread(o, "pread after pwrite to the blocked pages");
-}
-
-static int op_fsync(struct nb *o)
-{
-	return fsync(o->fd) ? errno : 0;
-}
-
-static int op_mmap(struct nb *o)
-{
-	size_t len = NB_PAGES * psize;
-	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, o->fd, 0);
-	int k, g, bad = 0;
-
-	if (m == MAP_FAILED)
-		return errno;
-	for (k = 0; k < 2; k++)
-		bad += check_page("second mapping, read", m + nb_pages[k] * psize,
-				  o->a->salt, nb_pages[k], o->gen[k]) != 0;
-	g = nb_next_gen(o);
-	for (k = 0; k < 2; k++)
-		fill_page(m + nb_pages[k] * psize, o->a->salt, nb_pages[k], g);
-	if (msync(m, len, MS_SYNC))
-		bad++;
-	munmap(m, len);
-	if (bad)
-		return EIO;
-	return nb_check_pread(o, "pread after writing the second mapping");
-}
-
-static int op_extend(struct nb *o)
-{
-	return ftruncate(o->fd, (off_t)o->pages_to * psize) ? errno : 0;
-}
-
-static int op_punch(struct nb *o)
-{
-	return fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			 (off_t)o->punch * psize, psize) ? errno : 0;
-}
-
-static const struct {
-	const char *name;
-	int (*fn)(struct nb *o);
-} nb_ops[] = {
-	{ "pread of the blocked pages", op_pread },
-	{ "pwrite to the blocked pages", op_pwrite },
-	{ "fsync", op_fsync },
-	{ "second MAP_SHARED mapping: read and write the blocked pages, msync", op_mmap },
-	{ "ftruncate extending the file", op_extend },
-	{ "fallocate(PUNCH_HOLE) of another page", op_punch },
-};
-
-#define NR_NB_OPS	((int)(sizeof(nb_ops) / sizeof(nb_ops[0])))
-
-struct opthread {
-	struct nb *o;
-	int op;
-	int err;
-	atomic_bool done;
-};
-
-static void *op_fn(void *arg)
-{
-	struct opthread *t = arg;
-
-	t->err = nb_ops[t->op].fn(t->o);
-	atomic_store(&t->done, true);
-	return NULL;
-}
-
-/* run the operations in threads, one after the other, each bounded */
-static int nb_thread_ops(struct nb *o, struct handler *h)
-{
-	int i;
-
-	for (i = 0; i < NR_NB_OPS; i++) {
-		struct opthread t = { .o = o, .op = i };
-		int64_t t0 = now_ms(), deadline = t0 + OP_TIMEOUT_S * 1000;
-		pthread_t th;
-
-		if (pthread_create(&th, NULL, op_fn, &t))
-			return fail("pthread_create failed");
-		while (!atomic_load(&t.done) && now_ms() < deadline)
-			sleep_ms(5);
-		drain(h);
-		if (!atomic_load(&t.done)) {
-			/* leave the thread; it would use t: never return from here */
-			fail("thread: '%s' blocked for %d s while the writers are blocked",
-			     nb_ops[i].name, OP_TIMEOUT_S);
-			fflush(stdout);
-			_exit(FAIL);
-		}
-		pthread_join(th, NULL);
-		if (t.err) {
-			errno = t.err;
-			return fail("thread: %s: %m", nb_ops[i].name);
-		}
-		diag("thread: %s: done in %lld ms", nb_ops[i].name, (long long)(now_ms() - t0));
-	}
-	return PASS;
-}
-
-/* the same from a forked child, each operation under alarm() */
-static int nb_child_ops(struct nb *o, struct handler *h)
-{
-	volatile int *step = mmap(NULL, psize, PROT_READ | PROT_WRITE,
-				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	int64_t t0 = now_ms(), deadline = t0 + (NR_NB_OPS * OP_TIMEOUT_S + 5) * 1000;
-	int status = 0, i, rc = PASS;
-	pid_t pid, r;
-
-	if (step == MAP_FAILED)
-		return fail("mmap: %m");
-	*step = -1;
-	pid = fork();
-	if (pid < 0)
-		return fail("fork: %m");
-	if (pid == 0) {
-		int fd = open(o->a->r.path, O_RDWR | O_CLOEXEC);
-
-		if (fd < 0)
-			_exit(100);
-		o->fd = fd;
-		for (i = 0; i < NR_NB_OPS; i++) {
-			*step = i;
-			alarm(OP_TIMEOUT_S);
-			if (nb_ops[i].fn(o))
-				_exit(10 + i);
-			alarm(0);
-		}
-		*step = NR_NB_OPS;
-		_exit(0);
-	}
-	while ((r = waitpid(pid, &status, WNOHANG)) == 0 && now_ms() < deadline) {
-		sleep_ms(10);
-		drain(h);
-	}
-	if (r != pid) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		rc = fail("child: stuck at '%s'", *step >= 0 && *step < NR_NB_OPS ?
-			  nb_ops[*step].name : "?");
-	} else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
-		rc = fail("child: '%s' blocked for %d s while the writers are blocked",
-			  nb_ops[*step].name, OP_TIMEOUT_S);
-	} else if (WIFSIGNALED(status)) {
-		rc = fail("child: killed by signal %d during '%s'", WTERMSIG(status),
-			  *step >= 0 && *step < NR_NB_OPS ? nb_ops[*step].name : "?");
-	} else if (WEXITSTATUS(status) >= 10 && WEXITSTATUS(status) < 10 + NR_NB_OPS) {
-		rc = fail("child: '%s' failed", nb_ops[WEXITSTATUS(status) - 10].name);
-	} else if (WEXITSTATUS(status)) {
-		rc = fail("child: exit status %d", WEXITSTATUS(status));
-	} else {
-		diag("child: all %d operations done in %lld ms", NR_NB_OPS,
-		     (long long)(now_ms() - t0));
-		nb_next_gen(o);	/* the child's pwrite */
-		nb_next_gen(o);	/* the child's write through its mapping */
-	}
-	munmap((void *)step, psize);
-	return rc;
-}
-
-static int t_no_block(const char *dir, const char *fsname, int salt)
-{
-	int init[NB_PAGES], gens[NB_PAGES], i, k, rc;
-	bool want[NB_PAGES] = { false };
-	struct handler h;
-	struct crew c;
-	struct area a;
-	struct nb o;
-
-	for (i = 0; i < NB_PAGES; i++)
-		init[i] = i == NB_MARKER ? 0 : 1;
-	rc = area_file_mapped(&a, fsname, dir, "noblock", NB_PAGES, init, salt, true);
-	if (rc)
-		goto out;
-	read_fault(&a, NB_PRESENT, NB_PRESENT + 1);
-	rc = protect_all(&a, true);
-	if (rc)
-		goto out;
-
-	/* two writers, each blocked on one page; reports read, not resolved */
-	want[NB_PRESENT] = want[NB_MARKER] = true;
-	handler_reset(&h, &a, true);
-	rc = crew_start(&c, &a, want, 2, 2);
-	if (rc)
-		goto out;
-	if (!wait_reports(&h, 2, WAIT_MS)) {
-		rc = fail("%d of 2 writes reported", h.total);
-		crew_finish(&c, &h, 0);
-		goto out;
-	}
-	diag("%s: writers blocked on page %d (pte %s) and page %d (pte %s), reports held",
-	     fsname, NB_PRESENT, pm_str(pagemap_entry(page_addr(&a, NB_PRESENT))),
-	     NB_MARKER, pm_str(pagemap_entry(page_addr(&a, NB_MARKER))));
-
-	memset(&o, 0, sizeof(o));
-	o.a = &a;
-	o.fd = open(a.r.path, O_RDWR | O_CLOEXEC);
-	if (o.fd < 0) {
-		rc = fail("open %s: %m", a.r.path);
-		crew_finish(&c, &h, 0);
-		goto out;
-	}
-	o.gen[0] = 1;	/* NB_PRESENT */
-	o.gen[1] = 0;	/* NB_MARKER: a hole */
-	o.pages_to = NB_PAGES + 4;
-	o.punch = NB_PUNCH_T;
-	rc = nb_thread_ops(&o, &h);
-	o.pages_to = NB_PAGES + 8;
-	o.punch = NB_PUNCH_C;
-	if (!rc)
-		rc = nb_child_ops(&o, &h);
-	if (!rc)
-		rc = nb_check_pread(&o, "pread after the child's operations") ?
-		     fail("the child's writes are not visible") : PASS;
-	close(o.fd);
-
-	/* the writers are still blocked, nothing else was reported */
-	drain(&h);
-	if (crew_done(&c) || atomic_load(&c.w[0].progress) || atomic_load(&c.w[1].progress))
-		rc |= fail("a writer went past its protected page without being resolved");
-	if (h.total != 2)
-		diag("%d report(s) in all (re-reports of the blocked writes?)", h.total);
-	for (k = 0; k < h.nheld; k++)
-		if (h.held[k] != NB_PRESENT && h.held[k] != NB_MARKER)
-			rc |= fail("report for page %d", h.held[k]);
-
-	/* resolve: the writers finish, their data is the last write */
-	rc |= protect_page(&a, NB_PRESENT, false);
-	rc |= protect_page(&a, NB_MARKER, false);
-	h.hold = false;
-	rc |= crew_finish(&c, &h, WAIT_MS);
-	if (rc)
-		goto out;
-	for (i = 0; i < NB_PAGES; i++)
-		gens[i] = 1;
-	gens[NB_PRESENT] = gens[NB_MARKER] = 2;
-	gens[NB_PUNCH_T] = gens[NB_PUNCH_C] = 0;
-	rc = verify_map("mapping after the writers finished", a.r.addr, salt, NB_PAGES, gens);
-	if (!rc)
-		diag("%s: the blocked writers' data (gen 2) replaced what pwrite and the other mappings wrote meanwhile (gen %d)",
-		     fsname, o.gen[0]);
-	if (msync(a.r.addr, NB_PAGES * psize, MS_SYNC) || fsync(a.r.fd))
-		rc = fail("msync/fsync: %m");
-	area_unmap(&a);
-	if (evict(a.r.fd, NB_PAGES + 8))
-		diag("note: pages still cached after POSIX_FADV_DONTNEED");
-	{
-		int g2[NB_PAGES + 8] = { 0 };
-		struct stat st;
-
-		memcpy(g2, gens, sizeof(gens));
-		rc |= verify_file("pread after writeback", a.r.fd, salt, NB_PAGES + 8, g2);
-		if (fstat(a.r.fd, &st) || st.st_size != (off_t)(NB_PAGES + 8) * (off_t)psize)
-			rc = fail("file size %lld, expected %zu", (long long)st.st_size,
-				  (NB_PAGES + 8) * psize);
-	}
-out:
-	area_destroy(&a);
 	return rc;
 }
 
@@ -2390,7 +2057,7 @@ out:
 /* runner                                                              */
 
 enum ckind {
-	C_REMOUNT, C_EVICT, C_ENOSPC_MARKER, C_ENOSPC_PRESENT, C_NOBLOCK, C_PRIVATE,
+	C_REMOUNT, C_EVICT, C_ENOSPC_MARKER, C_ENOSPC_PRESENT, C_PRIVATE,
 	C_FREEZE_SHARED, C_FREEZE_PRIVATE, C_TRUNC_SHARED, C_TRUNC_PRIVATE,
 	C_PUNCH_SHARED, C_PUNCH_PRIVATE, C_STABLE, C_LARGE,
 };
@@ -2420,8 +2087,6 @@ static int run_kind(const struct tcase *t)
 		return enospc_case(false, t->salt);
 	case C_ENOSPC_PRESENT:
 		return enospc_case(true, t->salt);
-	case C_NOBLOCK:
-		return t_no_block(dir, fs, t->salt);
 	case C_PRIVATE:
 		return t_private(dir, fs, t->salt);
 	case C_FREEZE_SHARED:
@@ -2473,8 +2138,8 @@ static void ensure_mounted(const char *dir, const char *dev, const char *type)
 /* the files a case process pid may have left */
 static void cleanup_files(const void *arg, pid_t pid)
 {
-	static const char *names[] = { "probe", "remount", "evict", "sparse", "noblock",
-				       "private", "freeze", "cut", "stable", "large" };
+	static const char *names[] = { "probe", "remount", "evict", "sparse", "private",
+				       "freeze", "cut", "stable", "large" };
 	const struct tcase *t = arg;
 	char path[PATH_MAX], tag[64];
 	unsigned int k;
@@ -2555,8 +2220,6 @@ int main(void)
 		cases[n++] = (struct tcase){ C_EVICT, "no-data-loss-evict", &fss[i], 0 };
 	cases[n++] = (struct tcase){ C_ENOSPC_MARKER, "enospc-sigbus-marker", &small_t, 0 };
 	cases[n++] = (struct tcase){ C_ENOSPC_PRESENT, "enospc-sigbus-present", &small_t, 0 };
-	for (i = 0; i < nr_fs; i++)
-		cases[n++] = (struct tcase){ C_NOBLOCK, "no-blocking-while-blocked", &fss[i], 0 };
 	for (i = 0; i < nr_fs; i++)
 		cases[n++] = (struct tcase){ C_PRIVATE, "private-no-file-modification", &fss[i], 0 };
 	for (i = 0; i < nr_fs; i++) {

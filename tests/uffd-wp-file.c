@@ -10,6 +10,9 @@
  * thread is the fault handler (poll() with a timeout), so a write that is
  * never reported, or a writer that never wakes up, is a failure, not a hang.
  *
+ * Whether a protection of one process blocks other processes (or threads,
+ * or writeback): uffd-security's iso-* cases.
+ *
  * The register-wp-not-opted-in cases check that file systems that did not opt
  * in keep the upstream behaviour: synchronous MODE_WP refused with EINVAL,
  * WP_ASYNC accepted; on ramfs (mounted under /tmp) and on 9p (a scratch file
@@ -276,7 +279,6 @@ struct job {
 	uint32_t mask;
 	int gen;
 	char *newaddr;		/* mremap target */
-	char path[64];		/* /proc/self/fd/N of the area */
 	int err;		/* errno or mismatch count */
 	int status;		/* wait status of a forked child */
 	atomic_int child;
@@ -363,36 +365,6 @@ static void job_fork_write(struct job *j)
 	if (pid == 0) {
 		write_pages(j->c->r.addr, j->mask, j->gen, NULL);
 		_exit(0);
-	}
-	job_wait_child(j, pid);
-}
-
-/*
- * Another process writes the lower half of the file with pwrite(2) through
- * its own open file, and the upper half through its own MAP_SHARED mapping.
- */
-static void job_other_process(struct job *j)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		char *buf = j->c->buf, *m;
-		int fd = open(j->path, O_RDWR);
-		int i;
-
-		if (fd < 0)
-			_exit(2);
-		for (i = 0; i < NPAGES / 2; i++) {
-			memset(buf, pat(i, j->gen), psize);
-			if (pwrite(fd, buf, psize, (off_t)i * psize) != (ssize_t)psize)
-				_exit(3);
-		}
-		m = mmap(NULL, j->c->r.len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (m == MAP_FAILED)
-			_exit(4);
-		for (i = NPAGES / 2; i < NPAGES; i++)
-			memset(m + (size_t)i * psize, pat(i, j->gen), psize);
-		_exit(msync(m, j->c->r.len, MS_SYNC) ? 5 : 0);
 	}
 	job_wait_child(j, pid);
 }
@@ -1327,31 +1299,6 @@ static int t_punch(struct ctx *c)
 	return compare_with_shmem(c, prep_punch);
 }
 
-static int t_other_process(struct ctx *c)
-{
-	struct job j = { .fn = job_other_process, .gen = 2 };
-	struct log lg;
-	int i, rc;
-
-	snprintf(j.path, sizeof(j.path), "/proc/self/fd/%d", c->r.fd);
-	populate(c);
-	TRY(protect(c, ALL_PAGES, true));
-	rc = run_job(c, &j, 0, &lg);
-	if (!WIFEXITED(j.status) || WEXITSTATUS(j.status))
-		rc = fail("other process: wait status %#x", j.status);
-	rc |= check_reports(&lg, 0, 0);
-	rc |= check_events(&lg, 0, 0);
-	if (rc)
-		return FAIL;
-	/* the file changed; no page of ours has been copied yet */
-	for (i = 0; i < NPAGES; i++)
-		c->shadow[i] = c->fshadow[i] = pat(i, 2);
-	TRY(check_map(c, "mapping after the other process wrote"));
-	TRY(check_file(c, "pread after the other process wrote"));
-	TRY(write_expect(c, ALL_PAGES, 3, ALL_PAGES, 0));
-	return verify_backing(c);
-}
-
 struct test_case {
 	const char *name;
 	int (*fn)(struct ctx *c);
@@ -1383,7 +1330,6 @@ static const struct test_case cases[] = {
 	{ .name = "migrate-numa", .fn = t_migrate },
 	{ .name = "truncate-vs-shmem", .fn = t_truncate },
 	{ .name = "punch-hole-vs-shmem", .fn = t_punch },
-	{ .name = "other-process", .fn = t_other_process },
 };
 
 #define NR_CASES	((int)(sizeof(cases) / sizeof(cases[0])))

@@ -593,3 +593,20 @@ int expect_or_skip(bool have, bool expected, const char *fmt, ...)
 	}
 	return FAIL;
 }
+
+/* ------------------------------------------------------------------ */
+/* appended                                                            */
+
+int mem_evict_file(int fd, size_t len)
+{
+	char *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	int left, e;
+
+	if (m == MAP_FAILED)
+		return -1;
+	left = mem_evict(fd, m, len, false, NULL);
+	e = errno;
+	munmap(m, len);
+	errno = e;
+	return left;
+}

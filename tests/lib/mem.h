@@ -219,4 +219,15 @@ const char *errno_name(int e);
 int expect_or_skip(bool have, bool expected, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* ------------------------------------------------------------------ */
+/* appended                                                            */
+
+/*
+ * mem_evict() of the first len bytes of the file of fd, which the caller
+ * does not map (or not any more): through a read-only MAP_SHARED mapping
+ * of its own, for the mincore() proof.  The pages still resident (0:
+ * evicted), or -1 with errno.
+ */
+int mem_evict_file(int fd, size_t len);
+
 #endif /* UFFDWP_MEM_H */
