@@ -1,0 +1,1007 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * uffd-wp-copy: copy-before-write (UFFD_FEATURE_WP_COPY) of synchronous
+ * userfaultfd write-protect.
+ *
+ * Cases (one TAP point each):
+ *   api                  UFFDIO_API accepts UFFD_FEATURE_WP_COPY and reports
+ *                        UFFDIO_WP_COPY_{SETUP,FREE}, refuses it with WP_ASYNC
+ *                        or SIGBUS (EINVAL); on a kernel without the feature:
+ *                        refused with EINVAL (and every other case skips)
+ *   bad-input            exact errnos: setup without the feature, nr_slots 0
+ *                        and too big, unknown flags, second setup (EBUSY),
+ *                        mmap before setup, at a wrong offset or size,
+ *                        MAP_PRIVATE, PROT_WRITE, mprotect(PROT_WRITE); FREE
+ *                        with unknown flags, a bad pointer, a slot out of
+ *                        range, not in use, listed twice, a tail past head
+ *                        (nothing changed after a failed FREE)
+ *   snapshot <type>      anon, shmem, file-shared, file-private (ext4 from
+ *                        UFFDWP_FS): 64 pages of generation 1, protected, 32
+ *                        slots; a writer writes generation 2 into every page
+ *                        while a handler serves the fallback reports (it
+ *                        only un-protects).  Every page has exactly one
+ *                        record whose slot holds generation 1, or exactly one
+ *                        report, never both; 32 records; the memory holds
+ *                        generation 2.  Then all slots are freed with the
+ *                        tail, the pages protected again and generation 3
+ *                        written: the slots are reused (records across the
+ *                        ring's wrap) and hold generation 2.
+ *   hugetlb-fallback     hugetlb pages are never copied: every first write is
+ *                        reported, the ring stays empty
+ *   fork                 the buffer mapping is not inherited; the context of
+ *                        a child (UFFD_FEATURE_EVENT_FORK) has no slots: its
+ *                        writes are reported, mmap() of it fails with ENODEV
+ *   bench-anon           time per first write (emulated when run under TCG):
+ *                        copy-before-write against a handler thread that
+ *                        copies the page and un-protects it
+ *
+ * Environment:
+ *   UFFDWP_FS              "name:mountpoint ..."; the file types run on the
+ *                          first one (default: the current directory)
+ *   UFFDWP_EXPECT_WP_COPY  1 (default) or 0: is UFFD_FEATURE_WP_COPY expected
+ *   UFFDWP_BUDGET          total time budget in seconds (default 300)
+ *
+ * Output is TAP; exit status 0 when no case failed, 1 otherwise.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <linux/userfaultfd.h>
+
+#include "uffdwp.h"
+#include "mem.h"
+#include "cases.h"
+
+#ifndef UFFD_FEATURE_WP_COPY
+#error "needs the uapi headers of the copy-before-write kernel (UFFD_FEATURE_WP_COPY)"
+#endif
+
+#define NPAGES			64
+#define NSLOTS			32
+#define NHUGE			4
+#define BENCH_PAGES		256
+#define BENCH_ROUNDS		3
+#define WAIT_MS			10000
+#define CASE_TIMEOUT_S		120
+#define DEFAULT_BUDGET_S	300
+
+enum { ST_RECORDS, ST_REPORTS, ST_PAGES };
+static const char *const stat_names[] = { "records", "reports", "pages", NULL };
+
+static size_t psize;
+static uint64_t kfeatures;
+static bool have_wp_copy;
+
+static bool expect_wp_copy(void)
+{
+	const char *e = getenv("UFFDWP_EXPECT_WP_COPY");
+
+	return !(e && !strcmp(e, "0"));
+}
+
+/* ------------------------------------------------------------------ */
+/* data patterns: every 8-byte word of (salt, page, gen) is unique      */
+
+static uint64_t word(int salt, int page, int gen, size_t k)
+{
+	return (0xC5ULL << 56) | ((uint64_t)(salt & 0xff) << 48) |
+	       ((uint64_t)(gen & 0xff) << 40) | ((uint64_t)(page & 0xffff) << 24) | k;
+}
+
+/* the first store of the loop is the write fault */
+static void fill_page(char *p, size_t len, int salt, int page, int gen)
+{
+	volatile uint64_t *w = (volatile uint64_t *)p;
+	size_t k;
+
+	for (k = 0; k < len / 8; k++)
+		w[k] = word(salt, page, gen, k);
+}
+
+/* the number of wrong words; the first one is described */
+static int check_page(const char *what, const char *p, size_t len, int salt, int page, int gen)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	size_t k, first = 0;
+	int bad = 0;
+
+	for (k = 0; k < len / 8; k++) {
+		if (w[k] == word(salt, page, gen, k))
+			continue;
+		if (!bad++)
+			first = k;
+	}
+	if (bad)
+		diag("%s: page %d: %d/%zu word(s) wrong, first at byte %zu: %#llx, expected gen %d (%#llx)",
+		     what, page, bad, len / 8, first * 8, (unsigned long long)w[first], gen,
+		     (unsigned long long)word(salt, page, gen, first));
+	return bad;
+}
+
+/* ------------------------------------------------------------------ */
+/* the copy-before-write calls: 0 or an errno                          */
+
+static int cbw_setup(int uffd, uint64_t nr_slots, uint64_t flags, struct uffdio_wp_copy_setup *out)
+{
+	struct uffdio_wp_copy_setup s = { .nr_slots = nr_slots, .flags = flags };
+
+	if (ioctl(uffd, UFFDIO_WP_COPY_SETUP, &s))
+		return errno;
+	if (out)
+		*out = s;
+	return 0;
+}
+
+static int cbw_free(int uffd, const uint32_t *slots, uint64_t nr, uint64_t tail, uint64_t flags)
+{
+	struct uffdio_wp_copy_free f = {
+		.slots = (uintptr_t)slots, .nr = nr, .tail = tail, .flags = flags,
+	};
+
+	return ioctl(uffd, UFFDIO_WP_COPY_FREE, &f) ? errno : 0;
+}
+
+/* mmap() of the buffer: the mapping, or NULL with errno */
+static void *cbw_map(int uffd, size_t len, int prot, int flags, off_t off)
+{
+	void *p = mmap(NULL, len, prot, flags, uffd, off);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* a context with copy-before-write, its buffer mapped */
+struct cbw {
+	int uffd;
+	struct uffdio_wp_copy_setup s;
+	char *buf;
+	struct uffd_wp_copy_ring *ring;
+};
+
+static int cbw_open(struct cbw *c, uint64_t features, uint32_t nr_slots)
+{
+	int e;
+
+	memset(c, 0, sizeof(*c));
+	c->uffd = uffd_open(UFFD_FEATURE_WP_COPY | features, NULL);
+	if (c->uffd < 0)
+		return fail("userfaultfd with UFFD_FEATURE_WP_COPY: %s", strerror(-c->uffd));
+	e = cbw_setup(c->uffd, nr_slots, 0, &c->s);
+	if (e)
+		return fail("UFFDIO_WP_COPY_SETUP(%u): %s", nr_slots, strerror(e));
+	c->buf = cbw_map(c->uffd, c->s.mmap_size, PROT_READ, MAP_SHARED, 0);
+	if (!c->buf)
+		return fail("mmap of the buffer (%llu bytes): %m",
+			    (unsigned long long)c->s.mmap_size);
+	c->ring = (struct uffd_wp_copy_ring *)(c->buf + c->s.ring_offset);
+	return PASS;
+}
+
+static void cbw_close(struct cbw *c)
+{
+	if (c->buf)
+		munmap(c->buf, c->s.mmap_size);
+	if (c->uffd >= 0)
+		close(c->uffd);
+	c->buf = NULL;
+	c->uffd = -1;
+}
+
+static const char *cbw_slot(const struct cbw *c, uint32_t slot)
+{
+	return c->buf + c->s.slots_offset + (size_t)slot * psize;
+}
+
+static uint32_t cbw_head(const struct cbw *c)
+{
+	return __atomic_load_n(&c->ring->head, __ATOMIC_ACQUIRE);
+}
+
+static const struct uffd_wp_copy_rec *cbw_rec(const struct cbw *c, uint32_t idx)
+{
+	return &c->ring->recs[idx & (c->ring->nr_entries - 1)];
+}
+
+/* ------------------------------------------------------------------ */
+/* writer and handler threads                                          */
+
+struct writer {
+	char *addr;
+	size_t page;		/* page size of the memory */
+	int npages;
+	int salt, gen;
+	bool reverse;
+	bool one_word;		/* bench: one store per page */
+	int64_t ns;		/* how long the writes took */
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void *writer_fn(void *arg)
+{
+	struct writer *w = arg;
+	int64_t t0 = now_ns();
+	int i, p;
+
+	for (i = 0; i < w->npages; i++) {
+		p = w->reverse ? w->npages - 1 - i : i;
+		if (w->one_word)
+			*(volatile uint64_t *)(w->addr + (size_t)p * w->page) =
+				word(w->salt, p, w->gen, 0);
+		else
+			fill_page(w->addr + (size_t)p * w->page, w->page, w->salt, p, w->gen);
+	}
+	w->ns = now_ns() - t0;
+	return NULL;
+}
+
+/*
+ * The handler of the fallback reports: counts each reported page and
+ * un-protects it (which wakes the writer); with save, it first copies the
+ * page as a handler without copy-before-write would.
+ */
+struct handler {
+	int uffd;
+	char *addr;
+	size_t page;
+	int npages;
+	int reports[512];
+	int bad;			/* reports outside the area, not WP */
+	char *save;			/* NULL, or npages * page bytes */
+	atomic_bool stop;
+	int err;
+};
+
+static void *handler_fn(void *arg)
+{
+	struct handler *h = arg;
+	struct uffd_msg msg;
+	unsigned long a;
+	char *pg;
+	int e, i;
+
+	while (!atomic_load(&h->stop)) {
+		e = uffd_wait_msg(h->uffd, &msg, 20);
+		if (e == ETIMEDOUT)
+			continue;
+		if (e) {
+			h->err = e;
+			break;
+		}
+		if (msg.event != UFFD_EVENT_PAGEFAULT ||
+		    !(msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)) {
+			h->bad++;
+			continue;
+		}
+		a = msg.arg.pagefault.address;
+		i = (int)((a - (unsigned long)h->addr) / h->page);
+		if (a < (unsigned long)h->addr || i >= h->npages) {
+			h->bad++;
+			continue;
+		}
+		pg = h->addr + (size_t)i * h->page;
+		if (h->save)
+			memcpy(h->save + (size_t)i * h->page, pg, h->page);
+		h->reports[i]++;
+		e = uffd_wp(h->uffd, pg, h->page, false);
+		if (e) {
+			h->err = e;
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* write gen into every page from a writer thread while h serves reports */
+static int write_all(struct handler *h, int salt, int gen, bool reverse, bool one_word,
+		     int64_t *ns)
+{
+	struct writer w = {
+		.addr = h->addr, .page = h->page, .npages = h->npages,
+		.salt = salt, .gen = gen, .reverse = reverse, .one_word = one_word,
+	};
+	pthread_t ht, wt;
+
+	atomic_store(&h->stop, false);
+	if (pthread_create(&ht, NULL, handler_fn, h))
+		return fail("pthread_create: %m");
+	if (pthread_create(&wt, NULL, writer_fn, &w)) {
+		atomic_store(&h->stop, true);
+		pthread_join(ht, NULL);
+		return fail("pthread_create: %m");
+	}
+	pthread_join(wt, NULL);
+	atomic_store(&h->stop, true);
+	pthread_join(ht, NULL);
+	if (ns)
+		*ns = w.ns;
+	if (h->err)
+		return fail("handler: %s", strerror(h->err));
+	if (h->bad)
+		return fail("handler: %d unexpected message(s)", h->bad);
+	return PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* api                                                                 */
+
+static int api_refused(uint64_t features, const char *what)
+{
+	int fd = uffd_open(features, NULL);
+
+	if (fd >= 0) {
+		close(fd);
+		return fail("UFFDIO_API with %s succeeded, expected EINVAL", what);
+	}
+	if (fd != -EINVAL)
+		return fail("UFFDIO_API with %s: %s, expected EINVAL", what, errno_name(-fd));
+	return PASS;
+}
+
+static int t_api(const void *arg)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_COPY };
+	int fd;
+
+	(void)arg;
+	if (!have_wp_copy) {
+		TRY(api_refused(UFFD_FEATURE_WP_COPY, "UFFD_FEATURE_WP_COPY"));
+		case_note("refused with EINVAL (kernel without copy-before-write)");
+		return PASS;
+	}
+	fd = uffd_open(0, NULL);
+	if (fd < 0)
+		return fail("userfaultfd: %s", strerror(-fd));
+	close(fd);
+	fd = sys_userfaultfd(O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return fail("userfaultfd: %s", strerror(-fd));
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		close(fd);
+		return fail("UFFDIO_API(UFFD_FEATURE_WP_COPY): %m");
+	}
+	close(fd);
+	if ((api.ioctls & UFFD_API_WP_COPY_IOCTLS) != UFFD_API_WP_COPY_IOCTLS)
+		return fail("UFFDIO_API ioctls %#llx lack UFFDIO_WP_COPY_{SETUP,FREE}",
+			    (unsigned long long)api.ioctls);
+	TRY(api_refused(UFFD_FEATURE_WP_COPY | UFFD_FEATURE_WP_ASYNC, "WP_COPY | WP_ASYNC"));
+	TRY(api_refused(UFFD_FEATURE_WP_COPY | UFFD_FEATURE_SIGBUS, "WP_COPY | SIGBUS"));
+	return PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* bad input                                                           */
+
+#define EXPECT_ERR(call, want, what) do {					\
+	int __e = (call);							\
+	if (__e != (want))							\
+		return fail("%s: %s, expected %s", what, __e ? errno_name(__e) : "success", \
+			    errno_name(want));					\
+} while (0)
+
+static int map_err(int uffd, size_t len, int prot, int flags, off_t off)
+{
+	void *p = cbw_map(uffd, len, prot, flags, off);
+
+	if (p) {
+		munmap(p, len);
+		return 0;
+	}
+	return errno;
+}
+
+/* write one protected page of an anonymous area (handled by copy-before-write) */
+static int one_cbw_write(struct cbw *c, char *area, int page, uint32_t head)
+{
+	area[(size_t)page * psize] = 1;
+	if (cbw_head(c) != head + 1)
+		return fail("write to protected page %d: ring head %u, expected %u", page,
+			    cbw_head(c), head + 1);
+	return PASS;
+}
+
+static int t_bad_input(const void *arg)
+{
+	struct uffdio_wp_copy_setup s;
+	uint32_t slots[4];
+	struct cbw c;
+	char *area, fdinfo[4096], path[64];
+	int fd, e;
+
+	(void)arg;
+	/* without the feature */
+	fd = uffd_open(0, NULL);
+	if (fd < 0)
+		return fail("userfaultfd: %s", strerror(-fd));
+	EXPECT_ERR(cbw_setup(fd, 4, 0, NULL), EINVAL, "UFFDIO_WP_COPY_SETUP without the feature");
+	EXPECT_ERR(cbw_free(fd, NULL, 0, UFFD_WP_COPY_TAIL_KEEP, 0), EINVAL,
+		   "UFFDIO_WP_COPY_FREE without the feature");
+	EXPECT_ERR(map_err(fd, psize, PROT_READ, MAP_SHARED, 0), ENODEV,
+		   "mmap of a userfaultfd without the feature");
+	close(fd);
+
+	fd = uffd_open(UFFD_FEATURE_WP_COPY, NULL);
+	if (fd < 0)
+		return fail("userfaultfd with UFFD_FEATURE_WP_COPY: %s", strerror(-fd));
+	EXPECT_ERR(map_err(fd, psize, PROT_READ, MAP_SHARED, 0), ENODEV, "mmap before setup");
+	EXPECT_ERR(cbw_free(fd, NULL, 0, UFFD_WP_COPY_TAIL_KEEP, 0), EINVAL, "FREE before setup");
+	EXPECT_ERR(cbw_setup(fd, 0, 0, NULL), EINVAL, "setup with nr_slots 0");
+	EXPECT_ERR(cbw_setup(fd, UFFD_WP_COPY_MAX_SLOTS + 1, 0, NULL), EINVAL,
+		   "setup with nr_slots UFFD_WP_COPY_MAX_SLOTS + 1");
+	EXPECT_ERR(cbw_setup(fd, 1ULL << 40, 0, NULL), EINVAL, "setup with nr_slots 2^40");
+	EXPECT_ERR(cbw_setup(fd, 4, 1, NULL), EINVAL, "setup with flags 1");
+	EXPECT_ERR(cbw_setup(fd, 4, 1ULL << 63, NULL), EINVAL, "setup with flags 1 << 63");
+	EXPECT_ERR(ioctl(fd, UFFDIO_WP_COPY_SETUP, (void *)16) ? errno : 0, EFAULT,
+		   "setup with a bad pointer");
+	close(fd);
+
+	/* a set-up context: 4 slots, one ring page */
+	TRY(cbw_open(&c, 0, 4));
+	if (c.s.ring_offset != 0 || c.s.slots_offset != psize || c.s.mmap_size != 5 * psize)
+		return fail("setup(4): ring_offset %llu slots_offset %llu mmap_size %llu, expected 0 %zu %zu",
+			    (unsigned long long)c.s.ring_offset,
+			    (unsigned long long)c.s.slots_offset,
+			    (unsigned long long)c.s.mmap_size, psize, 5 * psize);
+	if (c.ring->nr_entries != 4 || c.ring->head || c.ring->tail)
+		return fail("fresh ring: nr_entries %u head %u tail %u, expected 4 0 0",
+			    c.ring->nr_entries, c.ring->head, c.ring->tail);
+	EXPECT_ERR(cbw_setup(c.uffd, 4, 0, &s), EBUSY, "second setup");
+	EXPECT_ERR(cbw_setup(c.uffd, 8, 0, &s), EBUSY, "second setup (8 slots)");
+
+	/* mmap: offsets, sizes, modes */
+	EXPECT_ERR(map_err(c.uffd, psize, PROT_READ, MAP_SHARED, c.s.mmap_size), EINVAL,
+		   "mmap at offset mmap_size");
+	EXPECT_ERR(map_err(c.uffd, psize, PROT_READ, MAP_SHARED, 64 * c.s.mmap_size), EINVAL,
+		   "mmap far beyond the buffer");
+	EXPECT_ERR(map_err(c.uffd, 2 * psize, PROT_READ, MAP_SHARED, c.s.mmap_size - psize),
+		   EINVAL, "mmap across the end of the buffer");
+	EXPECT_ERR(map_err(c.uffd, c.s.mmap_size + psize, PROT_READ, MAP_SHARED, 0), EINVAL,
+		   "mmap longer than the buffer");
+	EXPECT_ERR(map_err(c.uffd, psize, PROT_READ, MAP_PRIVATE, 0), EINVAL, "MAP_PRIVATE mmap");
+	EXPECT_ERR(map_err(c.uffd, psize, PROT_READ | PROT_WRITE, MAP_SHARED, 0), EACCES,
+		   "PROT_WRITE mmap");
+	EXPECT_ERR(map_err(c.uffd, psize, PROT_READ | PROT_EXEC, MAP_SHARED, 0), EPERM,
+		   "PROT_EXEC mmap");
+	EXPECT_ERR(map_err(c.uffd, psize, PROT_READ, MAP_SHARED, c.s.slots_offset + 3 * psize), 0,
+		   "mmap of the last slot");
+	EXPECT_ERR(mprotect(c.buf, psize, PROT_READ | PROT_WRITE) ? errno : 0, EACCES,
+		   "mprotect(PROT_WRITE) of the buffer");
+
+	/* FREE on an empty ring */
+	slots[0] = 0;
+	EXPECT_ERR(cbw_free(c.uffd, slots, 1, UFFD_WP_COPY_TAIL_KEEP, 1), EINVAL, "FREE with flags 1");
+	EXPECT_ERR(cbw_free(c.uffd, slots, 1, UFFD_WP_COPY_TAIL_KEEP, 0), EINVAL,
+		   "FREE of a slot not in use");
+	slots[0] = 4;
+	EXPECT_ERR(cbw_free(c.uffd, slots, 1, UFFD_WP_COPY_TAIL_KEEP, 0), EINVAL,
+		   "FREE of slot 4 of 4");
+	slots[0] = UINT32_MAX;
+	EXPECT_ERR(cbw_free(c.uffd, slots, 1, UFFD_WP_COPY_TAIL_KEEP, 0), EINVAL,
+		   "FREE of slot 2^32-1");
+	EXPECT_ERR(cbw_free(c.uffd, (uint32_t *)16, 1, UFFD_WP_COPY_TAIL_KEEP, 0), EFAULT,
+		   "FREE with a bad pointer");
+	EXPECT_ERR(cbw_free(c.uffd, slots, 5, UFFD_WP_COPY_TAIL_KEEP, 0), EINVAL,
+		   "FREE of 5 slots of 4");
+	EXPECT_ERR(cbw_free(c.uffd, NULL, 0, 1, 0), EINVAL, "FREE moving tail past head");
+	EXPECT_ERR(cbw_free(c.uffd, NULL, 0, 1ULL << 32, 0), EINVAL, "FREE with tail 2^32");
+	EXPECT_ERR(cbw_free(c.uffd, NULL, 0, 0, 0), 0, "FREE with tail == head");
+
+	/* two records: slots 0 and 1 in use */
+	area = mmap(NULL, 4 * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (area == MAP_FAILED)
+		return fail("mmap: %m");
+	memset(area, 7, 4 * psize);
+	e = uffd_register(c.uffd, area, 4 * psize, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!e)
+		e = uffd_wp(c.uffd, area, 4 * psize, true);
+	if (e)
+		return fail("register/protect: %s", strerror(e));
+	TRY(one_cbw_write(&c, area, 0, 0));
+	TRY(one_cbw_write(&c, area, 1, 1));
+	if (cbw_rec(&c, 0)->slot != 0 || cbw_rec(&c, 1)->slot != 1 ||
+	    cbw_rec(&c, 0)->address != (uintptr_t)area ||
+	    cbw_rec(&c, 1)->address != (uintptr_t)area + psize ||
+	    cbw_rec(&c, 0)->flags || cbw_rec(&c, 1)->flags)
+		return fail("records (%#llx, %u, %u) (%#llx, %u, %u), expected slots 0 and 1 of pages 0, 1",
+			    (unsigned long long)cbw_rec(&c, 0)->address, cbw_rec(&c, 0)->slot,
+			    cbw_rec(&c, 0)->flags, (unsigned long long)cbw_rec(&c, 1)->address,
+			    cbw_rec(&c, 1)->slot, cbw_rec(&c, 1)->flags);
+	/* failed FREEs change nothing */
+	slots[0] = 0; slots[1] = 0;
+	EXPECT_ERR(cbw_free(c.uffd, slots, 2, 2, 0), EINVAL, "FREE of slot 0 twice in one call");
+	slots[0] = 0; slots[1] = 2;
+	EXPECT_ERR(cbw_free(c.uffd, slots, 2, 2, 0), EINVAL, "FREE of slots 0 (in use) and 2 (not)");
+	slots[0] = 1; slots[1] = 0; slots[2] = 9;
+	EXPECT_ERR(cbw_free(c.uffd, slots, 3, 2, 0), EINVAL, "FREE of slots 1, 0 and 9 (out of range)");
+	slots[0] = 0; slots[1] = 1;
+	EXPECT_ERR(cbw_free(c.uffd, slots, 2, 3, 0), EINVAL, "FREE of slots 0, 1 with tail past head");
+	if (c.ring->tail != 0)
+		return fail("ring tail %u after failed FREEs, expected 0", c.ring->tail);
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", c.uffd);
+	if (!read_text(path, fdinfo, sizeof(fdinfo)) ||
+	    !strstr(fdinfo, "wp_copy:\tslots 4 free 2 ring 4 head 2 tail 0"))
+		return fail("fdinfo after failed FREEs:\n%s", fdinfo);
+	/* and the same slots free fine */
+	EXPECT_ERR(cbw_free(c.uffd, slots, 1, 1, 0), 0, "FREE of slot 0, tail 1");
+	EXPECT_ERR(cbw_free(c.uffd, slots, 1, UFFD_WP_COPY_TAIL_KEEP, 0), EINVAL,
+		   "FREE of slot 0 again");
+	EXPECT_ERR(cbw_free(c.uffd, NULL, 0, 0, 0), EINVAL, "FREE moving tail back");
+	EXPECT_ERR(cbw_free(c.uffd, slots + 1, 1, 2, 0), 0, "FREE of slot 1, tail 2");
+	if (c.ring->tail != 2)
+		return fail("ring tail %u, expected 2", c.ring->tail);
+	/* the buffer outlives the fd: the mapping holds the context */
+	close(c.uffd);
+	c.uffd = -1;
+	if (c.ring->head != 2 || c.ring->nr_entries != 4)
+		return fail("ring after close: head %u nr_entries %u", c.ring->head, c.ring->nr_entries);
+	cbw_close(&c);
+	munmap(area, 4 * psize);
+	return PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* snapshot of a memory type                                           */
+
+struct snap_case {
+	const struct mem_type *mt;
+	int salt;
+};
+
+/*
+ * Check the records [from, to) of c against area: each names a page of the
+ * area at most once (rec[page] counts) and a slot at most once, and the
+ * slot holds generation gen of that page.  The slots go into slots[].
+ */
+static int check_records(const struct cbw *c, const char *area, int npages, int salt, int gen,
+			 uint32_t from, uint32_t to, int *rec, uint32_t *slots)
+{
+	bool used[NSLOTS] = { false };
+	const struct uffd_wp_copy_rec *r;
+	uint32_t i;
+	int page;
+
+	for (i = from; i != to; i++) {
+		r = cbw_rec(c, i);
+		if (r->address < (uintptr_t)area || (r->address - (uintptr_t)area) % psize ||
+		    (r->address - (uintptr_t)area) / psize >= (uint64_t)npages)
+			return fail("record %u: address %#llx outside the area %p", i,
+				    (unsigned long long)r->address, area);
+		page = (r->address - (uintptr_t)area) / psize;
+		if (r->slot >= NSLOTS || r->flags)
+			return fail("record %u (page %d): slot %u flags %#x", i, page, r->slot,
+				    r->flags);
+		if (used[r->slot])
+			return fail("record %u (page %d): slot %u recorded twice", i, page, r->slot);
+		used[r->slot] = true;
+		slots[i - from] = r->slot;
+		if (rec[page]++)
+			return fail("record %u: page %d recorded twice", i, page);
+		if (check_page("slot", cbw_slot(c, r->slot), psize, salt, page, gen))
+			return fail("record %u: slot %u does not hold generation %d of page %d",
+				    i, r->slot, gen, page);
+	}
+	return PASS;
+}
+
+/* every page exactly once: a record or a report */
+static int check_once(const int *rec, const int *rep, int npages, const char *phase)
+{
+	int i;
+
+	for (i = 0; i < npages; i++)
+		if (rec[i] + rep[i] != 1)
+			return fail("%s: page %d: %d record(s), %d report(s), expected one in all",
+				    phase, i, rec[i], rep[i]);
+	return PASS;
+}
+
+static int snapshot_phase(struct cbw *c, struct handler *h, int salt, int gen, bool reverse,
+			  uint32_t *slots, int *nrec, const char *phase)
+{
+	int rec[NPAGES] = { 0 }, nrep = 0, i;
+	uint32_t tail = c->ring->tail, head;
+
+	memset(h->reports, 0, sizeof(h->reports));
+	TRY(write_all(h, salt, gen + 1, reverse, false, NULL));
+	head = cbw_head(c);
+	if (head - tail > NSLOTS)
+		return fail("%s: %u records for %d slots", phase, head - tail, NSLOTS);
+	TRY(check_records(c, h->addr, NPAGES, salt, gen, tail, head, rec, slots));
+	TRY(check_once(rec, h->reports, NPAGES, phase));
+	for (i = 0; i < NPAGES; i++)
+		nrep += h->reports[i];
+	*nrec = head - tail;
+	case_count(ST_RECORDS, *nrec);
+	case_count(ST_REPORTS, nrep);
+	case_count(ST_PAGES, NPAGES);
+	/* a single writer, present pages: the slots run out after 32 writes */
+	if (*nrec != NSLOTS)
+		return fail("%s: %d records and %d reports, expected %d records", phase, *nrec,
+			    nrep, NSLOTS);
+	for (i = 0; i < NPAGES; i++)
+		if (check_page("memory", h->addr + (size_t)i * psize, psize, salt, i, gen + 1))
+			return fail("%s: page %d does not hold generation %d", phase, i, gen + 1);
+	return PASS;
+}
+
+static int t_snapshot(const void *arg)
+{
+	const struct snap_case *sc = arg;
+	struct mem_region r = { .fd = -1 };
+	static struct handler h;
+	uint32_t slots1[NSLOTS], slots2[NSLOTS];
+	int nrec1, nrec2, i, j, e, reused = 0;
+	struct cbw c;
+
+	e = mem_create(&r, sc->mt, NPAGES * psize, "uffd-wp-copy");
+	if (!e)
+		e = mem_map(&r);
+	if (e)
+		return fail("%s: create/map: %s", sc->mt->name, strerror(e));
+	/* a file is removed at once: the case leaves nothing behind */
+	mem_unlink(&r);
+	for (i = 0; i < NPAGES; i++)
+		fill_page(r.addr + (size_t)i * psize, psize, sc->salt, i, 1);
+
+	TRY(cbw_open(&c, 0, NSLOTS));
+	e = uffd_register(c.uffd, r.addr, r.len, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!e)
+		e = uffd_wp(c.uffd, r.addr, r.len, true);
+	if (e)
+		return fail("register/protect: %s", strerror(e));
+	memset(&h, 0, sizeof(h));
+	h.uffd = c.uffd;
+	h.addr = r.addr;
+	h.page = psize;
+	h.npages = NPAGES;
+
+	/* generation 1 -> 2, pages in order */
+	TRY(snapshot_phase(&c, &h, sc->salt, 1, false, slots1, &nrec1, "first snapshot"));
+
+	/* free every slot, consume every record, protect again: 2 -> 3 */
+	e = cbw_free(c.uffd, slots1, nrec1, cbw_head(&c), 0);
+	if (e)
+		return fail("FREE of the %d slots: %s", nrec1, strerror(e));
+	if (c.ring->tail != cbw_head(&c))
+		return fail("tail %u after FREE, head %u", c.ring->tail, cbw_head(&c));
+	e = uffd_wp(c.uffd, r.addr, r.len, true);
+	if (e)
+		return fail("protect again: %s", strerror(e));
+	TRY(snapshot_phase(&c, &h, sc->salt, 2, true, slots2, &nrec2, "second snapshot"));
+	for (i = 0; i < nrec2; i++)
+		for (j = 0; j < nrec1; j++)
+			if (slots2[i] == slots1[j])
+				reused++;
+	if (reused != nrec2)
+		return fail("second snapshot: %d of %d slots were slots of the first", reused, nrec2);
+	case_note("%d + %d records, %d + %d reports, ring %u entries, head %u", nrec1, nrec2,
+		  NPAGES - nrec1, NPAGES - nrec2, c.ring->nr_entries, cbw_head(&c));
+	cbw_close(&c);
+	mem_release(&r);
+	return PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* hugetlb: synchronous fallback                                       */
+
+static int t_hugetlb(const void *arg)
+{
+	const struct mem_type *mt = arg;
+	struct mem_region r = { .fd = -1 };
+	static struct handler h;
+	struct cbw c;
+	int i, e;
+
+	e = mem_create(&r, mt, NHUGE * MEM_HPAGE, "uffd-wp-copy-huge");
+	if (!e)
+		e = mem_map(&r);
+	if (e == ENOMEM || e == ENOSPC)
+		return case_skip("no %d free hugetlb pages: %s", NHUGE, strerror(e));
+	if (e)
+		return fail("hugetlb: create/map: %s", strerror(e));
+	for (i = 0; i < NHUGE; i++)
+		fill_page(r.addr + i * MEM_HPAGE, MEM_HPAGE, 77, i, 1);
+	TRY(cbw_open(&c, 0, NSLOTS));
+	e = uffd_register(c.uffd, r.addr, r.len, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!e)
+		e = uffd_wp(c.uffd, r.addr, r.len, true);
+	if (e)
+		return fail("register/protect: %s", strerror(e));
+	memset(&h, 0, sizeof(h));
+	h.uffd = c.uffd;
+	h.addr = r.addr;
+	h.page = MEM_HPAGE;
+	h.npages = NHUGE;
+	TRY(write_all(&h, 77, 2, false, false, NULL));
+	if (cbw_head(&c))
+		return fail("hugetlb: %u records, expected none", cbw_head(&c));
+	for (i = 0; i < NHUGE; i++)
+		if (h.reports[i] != 1)
+			return fail("hugetlb page %d: %d reports, expected 1", i, h.reports[i]);
+	for (i = 0; i < NHUGE; i++)
+		if (check_page("memory", r.addr + i * MEM_HPAGE, MEM_HPAGE, 77, i, 2))
+			return fail("hugetlb page %d does not hold generation 2", i);
+	case_count(ST_REPORTS, NHUGE);
+	case_count(ST_PAGES, NHUGE);
+	case_note("%d reports, no record", NHUGE);
+	cbw_close(&c);
+	mem_release(&r);
+	return PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* fork                                                                */
+
+struct fork_ev {
+	int uffd;
+	int child_uffd;
+	int err;
+};
+
+static void *fork_event_fn(void *arg)
+{
+	struct fork_ev *f = arg;
+	struct uffd_msg msg;
+
+	f->err = uffd_wait_msg(f->uffd, &msg, WAIT_MS);
+	if (!f->err && msg.event != UFFD_EVENT_FORK)
+		f->err = EPROTO;
+	if (!f->err)
+		f->child_uffd = msg.arg.fork.ufd;
+	return NULL;
+}
+
+static int t_fork(const void *arg)
+{
+	struct fork_ev f = { .child_uffd = -1 };
+	struct uffd_msg msg;
+	unsigned char vec;
+	pthread_t t;
+	int e, status;
+	struct cbw c;
+	char *area;
+	pid_t pid;
+
+	(void)arg;
+	TRY(cbw_open(&c, UFFD_FEATURE_EVENT_FORK, 4));
+	area = mmap(NULL, 2 * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (area == MAP_FAILED)
+		return fail("mmap: %m");
+	memset(area, 3, 2 * psize);
+	e = uffd_register(c.uffd, area, 2 * psize, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!e)
+		e = uffd_wp(c.uffd, area, 2 * psize, true);
+	if (e)
+		return fail("register/protect: %s", strerror(e));
+
+	f.uffd = c.uffd;
+	if (pthread_create(&t, NULL, fork_event_fn, &f))
+		return fail("pthread_create: %m");
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return fail("fork: %m");
+	if (pid == 0) {
+		/* the buffer is not inherited (VM_DONTCOPY) */
+		if (mincore(c.buf, psize, &vec) == 0 || errno != ENOMEM)
+			_exit(10);
+		/* a write to a protected page: reported through the child's context */
+		area[0] = 4;
+		_exit(area[0] == 4 ? 0 : 11);
+	}
+	pthread_join(t, NULL);
+	if (f.err) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return fail("fork event: %s", strerror(f.err));
+	}
+	e = map_err(f.child_uffd, psize, PROT_READ, MAP_SHARED, 0);
+	if (e != ENODEV) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return fail("mmap of the child's context: %s, expected ENODEV",
+			    e ? errno_name(e) : "success");
+	}
+	e = uffd_wait_msg(f.child_uffd, &msg, WAIT_MS);
+	if (e || msg.event != UFFD_EVENT_PAGEFAULT ||
+	    !(msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) ||
+	    msg.arg.pagefault.address != (uintptr_t)area) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return fail("child's write: %s, event %#x flags %#llx address %#llx",
+			    e ? strerror(e) : "a message", msg.event,
+			    (unsigned long long)msg.arg.pagefault.flags,
+			    (unsigned long long)msg.arg.pagefault.address);
+	}
+	e = uffd_wp(f.child_uffd, area, psize, false);
+	if (e)
+		return fail("un-protect in the child: %s", strerror(e));
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		return fail("child: status %#x (10: buffer inherited, 11: lost write)", status);
+	if (cbw_head(&c))
+		return fail("the child's write left %u records in the parent's ring", cbw_head(&c));
+	/* the parent's own write is still copied */
+	TRY(one_cbw_write(&c, area, 0, 0));
+	close(f.child_uffd);
+	cbw_close(&c);
+	munmap(area, 2 * psize);
+	case_note("child context: no slots, write reported; buffer not inherited");
+	return PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* bench                                                               */
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* one round: ns per first write, with copy-before-write or a copying handler */
+static int bench_round(bool cbw, int64_t *ns)
+{
+	static struct handler h;
+	size_t len = BENCH_PAGES * psize;
+	struct cbw c;
+	char *area, *save = NULL;
+	int i, e, nrec;
+
+	area = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (area == MAP_FAILED)
+		return fail("mmap: %m");
+	for (i = 0; i < BENCH_PAGES; i++)
+		fill_page(area + (size_t)i * psize, psize, 99, i, 1);
+	if (cbw) {
+		TRY(cbw_open(&c, 0, BENCH_PAGES));
+	} else {
+		memset(&c, 0, sizeof(c));
+		c.uffd = uffd_open(0, NULL);
+		if (c.uffd < 0)
+			return fail("userfaultfd: %s", strerror(-c.uffd));
+		save = malloc(len);
+		if (!save)
+			return fail("malloc");
+		memset(save, 0, len);
+	}
+	e = uffd_register(c.uffd, area, len, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!e)
+		e = uffd_wp(c.uffd, area, len, true);
+	if (e)
+		return fail("register/protect: %s", strerror(e));
+	memset(&h, 0, sizeof(h));
+	h.uffd = c.uffd;
+	h.addr = area;
+	h.page = psize;
+	h.npages = BENCH_PAGES;
+	h.save = save;
+	TRY(write_all(&h, 99, 2, false, true, ns));
+	*ns /= BENCH_PAGES;
+	nrec = cbw ? (int)cbw_head(&c) : 0;
+	for (i = 0; i < BENCH_PAGES; i++)
+		if (h.reports[i] != (cbw ? 0 : 1))
+			return fail("bench (%s): page %d reported %d times",
+				    cbw ? "copy-before-write" : "handler", i, h.reports[i]);
+	if (cbw && nrec != BENCH_PAGES)
+		return fail("bench: %d records for %d pages", nrec, BENCH_PAGES);
+	if (!cbw && check_page("saved", save + psize, psize, 99, 1, 1))
+		return fail("bench: the handler's copy of page 1 is wrong");
+	cbw_close(&c);
+	free(save);
+	munmap(area, len);
+	return PASS;
+}
+
+static int t_bench(const void *arg)
+{
+	int64_t t_cbw[BENCH_ROUNDS], t_hdl[BENCH_ROUNDS];
+	int i;
+
+	(void)arg;
+	for (i = 0; i < BENCH_ROUNDS; i++) {
+		TRY(bench_round(true, &t_cbw[i]));
+		TRY(bench_round(false, &t_hdl[i]));
+	}
+	qsort(t_cbw, BENCH_ROUNDS, sizeof(t_cbw[0]), cmp_i64);
+	qsort(t_hdl, BENCH_ROUNDS, sizeof(t_hdl[0]), cmp_i64);
+	diag("bench: first write to a protected anon page, %d pages x %d rounds, median: "
+	     "copy-before-write %.1f us, handler thread (copy + un-protect) %.1f us, ratio %.1fx",
+	     BENCH_PAGES, BENCH_ROUNDS, t_cbw[BENCH_ROUNDS / 2] / 1000.0,
+	     t_hdl[BENCH_ROUNDS / 2] / 1000.0,
+	     (double)t_hdl[BENCH_ROUNDS / 2] / (double)(t_cbw[BENCH_ROUNDS / 2] ?: 1));
+	case_note("cbw %.1f us/write, handler %.1f us/write, ratio %.1fx (median of %d)",
+		  t_cbw[BENCH_ROUNDS / 2] / 1000.0, t_hdl[BENCH_ROUNDS / 2] / 1000.0,
+		  (double)t_hdl[BENCH_ROUNDS / 2] / (double)(t_cbw[BENCH_ROUNDS / 2] ?: 1),
+		  BENCH_ROUNDS);
+	return PASS;
+}
+
+/* ------------------------------------------------------------------ */
+
+int main(void)
+{
+	static const char *const rows[] = { "anon", "shmem", "file-shared", "file-private", NULL };
+	static const char *const huge_rows[] = { "hugetlb", NULL };
+	static struct mem_type types[MEM_MAX_TYPES], huge[4];
+	static struct snap_case snaps[MEM_MAX_TYPES];
+	const char *b = getenv("UFFDWP_BUDGET");
+	const char *fs0 = NULL;
+	struct case_runner cr;
+	int i, n = 0, nt, nh, rc;
+	bool expected = expect_wp_copy();
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	psize = sysconf(_SC_PAGESIZE);
+
+	/* the file rows on the first file system of UFFDWP_FS only */
+	nt = mem_types(types, MEM_MAX_TYPES, rows);
+	for (i = 0; i < nt; i++) {
+		if (mem_is_file(&types[i])) {
+			if (!fs0)
+				fs0 = types[i].fs;
+			if (strcmp(types[i].fs, fs0))
+				continue;
+		}
+		snaps[n].mt = &types[i];
+		snaps[n].salt = 10 + n;
+		n++;
+	}
+	nh = mem_types(huge, 4, huge_rows);
+
+	cases_start(&cr, "uffd-wp-copy", 5 + n, b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S,
+		    CASE_TIMEOUT_S, stat_names);
+	rc = uffd_features(&kfeatures);
+	if (rc)
+		diag("userfaultfd unavailable: %s", strerror(rc));
+	have_wp_copy = kfeatures & UFFD_FEATURE_WP_COPY;
+	diag("UFFDIO_API features %#llx: UFFD_FEATURE_WP_COPY %s, expected %s",
+	     (unsigned long long)kfeatures, have_wp_copy ? "advertised" : "not advertised",
+	     expected ? "yes" : "no");
+
+	case_run(&cr, t_api, NULL, 0, "api");
+	rc = expect_or_skip(have_wp_copy, expected, "UFFD_FEATURE_WP_COPY expected but not advertised");
+	if (rc != PASS) {
+		const char *why = rc == SKIP ? "kernel lacks UFFD_FEATURE_WP_COPY (expected)" : NULL;
+
+		case_point(&cr, rc, why, "bad-input");
+		for (i = 0; i < n; i++)
+			case_point(&cr, rc, why, "snapshot %s%s%s", snaps[i].mt->name,
+				   mem_is_file(snaps[i].mt) ? " " : "",
+				   mem_is_file(snaps[i].mt) ? snaps[i].mt->fs : "");
+		case_point(&cr, rc, why, "hugetlb-fallback");
+		case_point(&cr, rc, why, "fork");
+		case_point(&cr, rc, why, "bench-anon");
+		return cases_end(&cr);
+	}
+	case_run(&cr, t_bad_input, NULL, 0, "bad-input");
+	for (i = 0; i < n; i++)
+		case_run(&cr, t_snapshot, &snaps[i], 0, "snapshot %s%s%s", snaps[i].mt->name,
+			 mem_is_file(snaps[i].mt) ? " " : "",
+			 mem_is_file(snaps[i].mt) ? snaps[i].mt->fs : "");
+	if (nh)
+		case_run(&cr, t_hugetlb, &huge[0], 0, "hugetlb-fallback");
+	else
+		case_point(&cr, SKIP, "no hugetlb memory type", "hugetlb-fallback");
+	case_run(&cr, t_fork, NULL, 0, "fork");
+	case_run(&cr, t_bench, NULL, 0, "bench-anon");
+	return cases_end(&cr);
+}
