@@ -48,7 +48,6 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -156,6 +155,18 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* a number in a sysctl file; -1 when it cannot be read */
+static long sysctl_long(const char *path)
+{
+	char buf[32], *end;
+	long v;
+
+	if (!read_text(path, buf, sizeof(buf)))
+		return -1;
+	v = strtol(buf, &end, 10);
+	return end == buf ? -1 : v;
 }
 
 static void pin_self(void)
@@ -293,16 +304,7 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 	record(a);
 }
 
-/* ---- uffd ---- */
-static int wp_range(uintptr_t start, size_t len, int protect)
-{
-	struct uffdio_writeprotect wp = {
-		.range = { .start = start, .len = len },
-		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
-	};
-	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
-}
-
+/* ---- uffd (tests/lib: uffd_wp() and the others return 0 or an errno) ---- */
 static void sigbus_handler(int sig, siginfo_t *si, void *uc)
 {
 	(void)uc;
@@ -313,7 +315,7 @@ static void sigbus_handler(int sig, siginfo_t *si, void *uc)
 	}
 	record(a);
 	handler_work();
-	if (wp_range(a, psize, 0)) {
+	if (uffd_wp(uffd, (void *)a, psize, false)) {
 		signal(sig, SIG_DFL);
 		return;
 	}
@@ -327,8 +329,9 @@ static void handle_msgs(struct uffd_msg *m, int n)
 		uintptr_t a = m[i].arg.pagefault.address & ~(psize - 1);
 		record(a);	/* bookkeeping first: the clear wakes the writer */
 		handler_work();
-		if (wp_range(a, psize, 0) && errno != EAGAIN) {
-			perror("UFFDIO_WRITEPROTECT(clear)");
+		int e = uffd_wp(uffd, (void *)a, psize, false);
+		if (e && e != EAGAIN) {
+			fprintf(stderr, "UFFDIO_WRITEPROTECT(clear): %s\n", strerror(e));
 			_exit(4);
 		}
 	}
@@ -450,10 +453,9 @@ static void setup_method(void)
 		/* probe: a written page must show bit 55 (CONFIG_MEM_SOFT_DIRTY) */
 		region[0] = 2;
 		uint64_t e = 0;
-		int pm = open("/proc/self/pagemap", O_RDONLY);
-		if (pm < 0 || pread(pm, &e, 8, ((uintptr_t)region / 4096) * 8) != 8)
+		errno = pagemap_read(-1, region, 1, &e);
+		if (errno)
 			die("pagemap probe");
-		close(pm);
 		if (!(e >> 55 & 1))
 			skip_row("soft-dirty bit not set by a write (no CONFIG_MEM_SOFT_DIRTY, or not on this memory)");
 		return;
@@ -474,14 +476,9 @@ static void setup_method(void)
 		oflags |= O_NONBLOCK;
 
 	/* probe the kernel's features first */
-	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (uffd < 0)
+	uint64_t have;
+	if (uffd_features(&have))
 		skip_row("userfaultfd() unavailable");
-	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
-	if (ioctl(uffd, UFFDIO_API, &api))
-		die("UFFDIO_API probe");
-	close(uffd);
-	uint64_t have = api.features;
 	if ((memtype == T_FILE_SHARED || memtype == T_FILE_PRIVATE) &&
 	    !(have & UFFD_FEATURE_WP_FILE))
 		skip_row("no UFFD_FEATURE_WP_FILE (uffd-wp on files)");
@@ -492,20 +489,16 @@ static void setup_method(void)
 		skip_row(why);
 	}
 
-	uffd = syscall(SYS_userfaultfd, oflags);
-	api = (struct uffdio_api){ .api = UFFD_API, .features = want };
-	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api))
+	uffd = uffd_open_flags(oflags, want, &uffd_feats);
+	if (uffd < 0) {
+		errno = -uffd;
 		die("UFFDIO_API");
-	uffd_feats = api.features;
-	struct uffdio_register reg = {
-		.range = { .start = (uintptr_t)region, .len = npages * psize },
-		.mode = UFFDIO_REGISTER_MODE_WP,
-	};
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg)) {
-		if (errno == EINVAL)
-			skip_row("UFFDIO_REGISTER MODE_WP: EINVAL on this memory");
-		die("UFFDIO_REGISTER");
 	}
+	errno = uffd_register(uffd, region, npages * psize, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (errno == EINVAL)
+		skip_row("UFFDIO_REGISTER MODE_WP: EINVAL on this memory");
+	if (errno)
+		die("UFFDIO_REGISTER");
 	if (method == M_UFFD_SIGBUS) {
 		sa.sa_sigaction = sigbus_handler;
 		sigaction(SIGBUS, &sa, NULL);
@@ -547,7 +540,7 @@ static void arm(int first)
 			break;	/* the previous collect re-protected */
 		/* fall through */
 	default:
-		if (wp_range((uintptr_t)region, len, 1))
+		if (uffd_wp(uffd, region, len, true))
 			die("UFFDIO_WRITEPROTECT(WP)");
 	}
 }
@@ -654,9 +647,8 @@ static void collect(void)
 		static uint64_t *pm;
 		if (!pm)
 			pm = malloc(cnt * 8);
-		off_t off = ((uintptr_t)region / 4096) * 8;
-		ssize_t r = pread(pagemap_fd, pm, cnt * 8, off);
-		if (r != (ssize_t)(cnt * 8))
+		errno = pagemap_read(pagemap_fd, region, cnt, pm);
+		if (errno)
 			die("pread pagemap");
 		for (size_t i = 0; i < npages; i++)
 			if (pm[i * per] >> 55 & 1)
@@ -828,12 +820,7 @@ int main(int argc, char **argv)
 	npages = (size_mib << 20) / psize;
 	if (!npages)
 		usage();
-	FILE *pf = fopen("/proc/sys/vm/userfaultfd_busy_poll_us", "r");
-	if (pf) {
-		if (fscanf(pf, "%ld", &poll_us) != 1)
-			poll_us = -1;
-		fclose(pf);
-	}
+	poll_us = sysctl_long("/proc/sys/vm/userfaultfd_busy_poll_us");
 	if (skipwhy)
 		skip_row(skipwhy);	/* --skip WHY: only print the SKIP row */
 	if (handler_delay_us && method != M_MPROTECT && method != M_UFFD_SIGBUS &&
@@ -913,13 +900,7 @@ int main(int argc, char **argv)
 
 		char status[96] = "ok";
 		if (fail_errno) {
-			long mmc = -1;
-			FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
-			if (f) {
-				if (fscanf(f, "%ld", &mmc) != 1)
-					mmc = -1;
-				fclose(f);
-			}
+			long mmc = sysctl_long("/proc/sys/vm/max_map_count");
 			enomem_at = atomic_load(&fail_at);
 			snprintf(status, sizeof(status), "%s@%zu(max_map_count=%ld)",
 				 fail_errno == ENOMEM ? "ENOMEM" : strerror(fail_errno),
