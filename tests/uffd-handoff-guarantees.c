@@ -7,14 +7,15 @@
  * combinations: none, wake-on-current-cpu, busy-poll and
  * busy-poll+wake-on-current-cpu (UFFD_FEATURE_WAKE_ON_CURRENT_CPU,
  * UFFD_FEATURE_BUSY_POLL); one the kernel does not advertise is a SKIP with
- * UFFDWP_EXPECT_HANDOFF=0 and a failure otherwise.  Every point runs in a
- * process of its own with a timeout (run_isolated()); a watchdog thread in
- * it prints where the threads are, with their kernel stacks, before it ends
- * a hang as a failure.
+ * UFFDWP_EXPECT_HANDOFF=0 and a failure otherwise.  The memory types are
+ * rows of tests/lib/mem.c; every point is a case of tests/lib/cases.h (a
+ * process of its own with a timeout); a watchdog thread in it prints where
+ * the threads are, with their kernel stacks, before it ends a hang as a
+ * failure.
  *
  * unprotect-returns-writable MEMTYPE FEATURES {all-modes,user-mode-only}
- *   MEMTYPE: anon, shmem (memfd), hugetlb (2 MiB, MAP_SHARED; SKIP when too
- *   few are free) and file-shared/FS, file-private/FS on every file system
+ *   MEMTYPE: anon, shmem (memfd), hugetlb (a 2 MiB hugetlb memfd, MAP_SHARED;
+ *   SKIP when too few are free) and file-shared/FS, file-private/FS on every file system
  *   of UFFDWP_FS.  A blocking uffd (read(2) blocks: where BUSY_POLL polls),
  *   without and with UFFD_USER_MODE_ONLY.  The area is protected as a whole
  *   each round; a writer thread writes one byte into each page in order
@@ -128,21 +129,17 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <linux/userfaultfd.h>
 
 #include "uffdwp.h"
+#include "mem.h"
+#include "cases.h"
 
-#ifndef MAP_HUGETLB
-#define MAP_HUGETLB		0x40000
-#endif
 #ifndef RWF_NOWAIT
 #define RWF_NOWAIT		0x00000008
 #endif
-
-#define HPAGE			(2UL << 20)
 
 #define T1_PAGES		256	/* pages per round */
 #define T1_HPAGES		16	/* hugetlb pages per round */
@@ -178,13 +175,10 @@
 /* ------------------------------------------------------------------ */
 /* tables                                                              */
 
-enum kind { K_ANON, K_SHMEM, K_HUGETLB, K_FILE };
-
+/* a row of tests/lib/mem.c and what this test does on it */
 struct memtype {
+	struct mem_type t;
 	char name[128];		/* anon, shmem, hugetlb, file-shared/ext4, ... */
-	enum kind kind;
-	bool shared;
-	const char *dir;	/* files: mountpoint */
 	int pages, rounds;	/* unprotect-returns-writable */
 };
 
@@ -203,39 +197,39 @@ static const struct combo {
 enum { S_READ, S_POLL, S_EPOLL, NSTYLES };
 static const char *const style_name[NSTYLES] = { "read", "poll", "epoll" };
 
-#define MAX_MEMTYPES	(3 + 2 * MAX_TEST_FS)
-static struct memtype memtypes[MAX_MEMTYPES];
+static struct memtype memtypes[MEM_MAX_TYPES];
 static int nr_memtypes;
 static const struct memtype *mt_anon, *mt_file;	/* no-lost-wakeup, fifo-same-cpu */
 
 /* ------------------------------------------------------------------ */
-/* what a point's process reports (shared with the parent)            */
+/* what a point's process counts (the faults also in "# stats:")      */
+
+enum { ST_FAULTS };
+static const char *const stat_names[] = { "faults", NULL };
 
 struct result {
-	uint64_t faults;	/* write-protect faults handled */
+	unsigned long long faults;	/* write-protect faults handled */
 	/* unprotect-returns-writable */
-	uint64_t still_wp;	/* (a) PM_UFFD_WP still set */
-	uint64_t efault;	/* (b) EFAULT */
-	uint64_t kmode_err;	/* (b) other errors */
-	uint64_t kmode_blocked;	/* (b) blocked (all-modes run) */
-	uint64_t again;		/* a page reported again after its un-protect */
-	uint64_t leftover;	/* ... of which found queued at a round's end */
-	uint64_t unexpected;	/* a report of the wrong page, or not WP */
-	uint64_t wp_err;	/* UFFDIO_WRITEPROTECT errors, protect not seen */
-	uint64_t bad_bytes;	/* contents */
-	uint64_t hwrite_faulted; /* (c) first: the handler's write faulted (diag) */
-	uint64_t hwrite_slept;	/* ... and slept: blocked somewhere (diag) */
+	unsigned long long still_wp;	/* (a) PM_UFFD_WP still set */
+	unsigned long long efault;	/* (b) EFAULT */
+	unsigned long long kmode_err;	/* (b) other errors */
+	unsigned long long kmode_blocked;	/* (b) blocked (all-modes run) */
+	unsigned long long again;		/* a page reported again after its un-protect */
+	unsigned long long leftover;	/* ... of which found queued at a round's end */
+	unsigned long long unexpected;	/* a report of the wrong page, or not WP */
+	unsigned long long wp_err;	/* UFFDIO_WRITEPROTECT errors, protect not seen */
+	unsigned long long bad_bytes;	/* contents */
+	unsigned long long hwrite_faulted; /* (c) first: the handler's write faulted (diag) */
+	unsigned long long hwrite_slept;	/* ... and slept: blocked somewhere (diag) */
 	/* no-lost-wakeup */
-	uint64_t iters, lost, stuck, dup, unreported, b_awake, b_err_polls;
-	uint64_t a_got, b_got;
+	unsigned long long iters, lost, stuck, dup, unreported, b_awake, b_err_polls;
+	unsigned long long a_got, b_got;
 	/* fifo-same-cpu */
-	int64_t max_fault_us, run_ms;
+	long long max_fault_us, run_ms;
 	int nfail;		/* failure lines so far */
-	char reason[256];	/* the first failure */
-	char skip[200];
 };
 
-static struct result *res;
+static struct result res;	/* in a point's process */
 static size_t psize;
 static uint64_t kfeat;
 static bool have_uffd, have_wp_file;
@@ -244,12 +238,19 @@ static int uffd_errno;
 /* ------------------------------------------------------------------ */
 /* in a point's process                                               */
 
-static char cell[256];		/* the point's name, for messages */
+static char cell[256];		/* the point's name (set before its case_run()) */
 static pthread_mutex_t fail_mtx = PTHREAD_MUTEX_INITIALIZER;
 
-#define CNT(f)		__atomic_add_fetch(&res->f, 1, __ATOMIC_RELAXED)
+#define CNT(f)		__atomic_add_fetch(&res.f, 1, __ATOMIC_RELAXED)
 
-/* a failure: the first is the reason, MAXDIAG are printed */
+/* a write-protect fault handled */
+static void count_fault(void)
+{
+	CNT(faults);
+	case_count(ST_FAULTS, 1);
+}
+
+/* a failure: MAXDIAG are printed, the others counted */
 static void cfail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void cfail(const char *fmt, ...)
 {
@@ -261,31 +262,13 @@ static void cfail(const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	pthread_mutex_lock(&fail_mtx);
-	if (!res->reason[0])
-		snprintf(res->reason, sizeof(res->reason), "%.255s", buf);
-	if (res->nfail < MAXDIAG)
+	if (res.nfail < MAXDIAG)
 		fail("%s: %s", cell, buf);
-	else if (res->nfail == MAXDIAG)
+	else if (res.nfail == MAXDIAG)
 		diag("%s: more failures, only counted", cell);
-	res->nfail++;
+	res.nfail++;
 	pthread_mutex_unlock(&fail_mtx);
 	errno = e;
-}
-
-static int cskip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int cskip(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(res->skip, sizeof(res->skip), fmt, ap);
-	va_end(ap);
-	return SKIP;
-}
-
-static pid_t gettid_(void)
-{
-	return (pid_t)syscall(SYS_gettid);
 }
 
 static void on_sigusr1(int sig)
@@ -412,6 +395,13 @@ static void *watchdog_main(void *arg)
 	return NULL;
 }
 
+/* the end of a point's process: the watchdog stops; FAIL after any failure */
+static int point_end(int rc)
+{
+	atomic_store(&wd_done, 1);
+	return rc == PASS && !res.nfail ? PASS : FAIL;
+}
+
 static void watchdog_start(int ms, void (*state)(char *, size_t))
 {
 	pthread_t th;
@@ -430,8 +420,7 @@ static bool pm_wp(const void *addr, bool *wp)
 {
 	uint64_t e;
 
-	if (pread(pm_fd, &e, sizeof(e), (off_t)((uintptr_t)addr / psize * sizeof(e))) !=
-	    (ssize_t)sizeof(e))
+	if (pagemap_read(pm_fd, addr, 1, &e))
 		return false;
 	*wp = e & PM_UFFD_WP;
 	return true;
@@ -448,17 +437,7 @@ static const char *pm_str(const void *addr)
 
 static long hugepages_free(void)
 {
-	FILE *f = fopen("/proc/meminfo", "r");
-	char line[256];
-	long n = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "HugePages_Free: %ld", &n) == 1)
-			break;
-	fclose(f);
-	return n;
+	return meminfo("HugePages_Free:");
 }
 
 /* read messages without blocking whatever the uffd's flags: >0, 0 or -errno */
@@ -476,10 +455,10 @@ static ssize_t read_nowait(int uffd, struct uffd_msg *m, int n)
 /* memory                                                              */
 
 struct area {
+	struct mem_region r;
 	char *base;
-	size_t unit, len;	/* unit: psize, or HPAGE for hugetlb */
+	size_t unit, len;	/* unit: the memory type's page size */
 	int n;
-	int fd;
 };
 
 static char *unit_addr(const struct area *a, int i)
@@ -487,53 +466,63 @@ static char *unit_addr(const struct area *a, int i)
 	return a->base + (size_t)i * a->unit;
 }
 
-/* map n units of m, every unit written once; PASS, FAIL or SKIP */
+/*
+ * In a point's process, first: can it run on this kernel?  PASS; SKIP
+ * with the reason when what it needs is missing and not expected; FAIL
+ * when it is expected (expect_or_skip()).
+ */
+static int gate(const struct memtype *m, int combo)
+{
+	uint64_t want = combos[combo].feat;
+	int rc;
+
+	if (!have_uffd)
+		return case_skip("userfaultfd unavailable: %s", strerror(uffd_errno));
+	rc = expect_or_skip(!(want & ~kfeat), expect_handoff(),
+			    "the kernel does not advertise %s (features %#llx) but the hand-off features are expected (UFFDWP_EXPECT_HANDOFF)",
+			    combos[combo].name, (unsigned long long)kfeat);
+	if (rc == SKIP)
+		return case_skip("kernel without the hand-off features (expected)");
+	if (rc == PASS && mem_is_file(&m->t)) {
+		rc = expect_or_skip(have_wp_file, expect_wp_file(),
+				    "UFFD_FEATURE_WP_FILE is expected but the kernel does not advertise it");
+		if (rc == SKIP)
+			return case_skip("kernel does not support sync uffd-wp on files (expected)");
+	}
+	if (rc == PASS && m->t.kind == MEM_HUGETLB && hugepages_free() < m->pages)
+		return case_skip("fewer than %d free hugetlb pages (HugePages_Free %ld)", m->pages,
+				 hugepages_free());
+	return rc;
+}
+
+/*
+ * map n units of m (a file: removed, the mapping keeps it), every unit
+ * written once, and open /proc/self/pagemap; PASS, FAIL or SKIP
+ */
 static int area_setup(const struct memtype *m, int n, struct area *a)
 {
-	char path[PATH_MAX];
-	int i;
+	int i, e;
 
 	memset(a, 0, sizeof(*a));
-	a->fd = -1;
 	a->n = n;
-	a->unit = m->kind == K_HUGETLB ? HPAGE : psize;
+	a->unit = mem_page_size(&m->t);
 	a->len = a->unit * n;
-	switch (m->kind) {
-	case K_ANON:
-		a->base = mmap(NULL, a->len, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		break;
-	case K_HUGETLB:
-		a->base = mmap(NULL, a->len, PROT_READ | PROT_WRITE,
-			       MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-		if (a->base == MAP_FAILED && errno == ENOMEM)
-			return cskip("cannot map %d hugetlb pages: ENOMEM (HugePages_Free %ld)",
-				     n, hugepages_free());
-		break;
-	case K_SHMEM:
-		a->fd = memfd_create("uffd-handoff-guarantees", MFD_CLOEXEC);
-		if (a->fd < 0)
-			return cfail("memfd_create: %m"), FAIL;
-		break;
-	case K_FILE:
-		snprintf(path, sizeof(path), "%s/.uffd-handoff-guarantees.%d", m->dir,
-			 (int)getpid());
-		a->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (a->fd < 0)
-			return cfail("open %s: %m", path), FAIL;
-		unlink(path);	/* the mapping keeps it */
-		break;
-	}
-	if (a->fd >= 0) {
-		if (ftruncate(a->fd, a->len))
-			return cfail("ftruncate: %m"), FAIL;
-		a->base = mmap(NULL, a->len, PROT_READ | PROT_WRITE,
-			       m->shared ? MAP_SHARED : MAP_PRIVATE, a->fd, 0);
-	}
-	if (a->base == MAP_FAILED)
-		return cfail("mmap %s: %m", m->name), FAIL;
+	e = mem_create(&a->r, &m->t, a->len, "uffd-handoff-guarantees");
+	if (e)
+		return cfail("creating %s: %s", m->name, strerror(e)), FAIL;
+	mem_unlink(&a->r);
+	e = mem_map(&a->r);
+	if (e == ENOMEM && m->t.kind == MEM_HUGETLB)
+		return case_skip("cannot map %d hugetlb pages: ENOMEM (HugePages_Free %ld)",
+				 n, hugepages_free());
+	if (e)
+		return cfail("mmap %s: %s", m->name, strerror(e)), FAIL;
+	a->base = a->r.addr;
 	for (i = 0; i < n; i++)
 		*(volatile char *)unit_addr(a, i) = 1;
+	pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pm_fd < 0)
+		return cfail("open /proc/self/pagemap: %m"), FAIL;
 	return PASS;
 }
 
@@ -755,7 +744,7 @@ static int t1_kmode_helper(int p)
 			q = msg_unit(&a1, &m[i], "drain");
 			if (q < 0)
 				continue;
-			CNT(faults);
+			count_fault();
 			CNT(again);
 			cfail("round %d: page %d reported again after its un-protection returned (kernel-mode access)",
 			      t1_round, q);
@@ -883,7 +872,7 @@ static int t1_one_round(int r)
 		p = msg_unit(&a1, &m, "handler");
 		if (p < 0)
 			return FAIL;
-		CNT(faults);
+		count_fault();
 		if (p != expect) {
 			if (p < expect) {
 				CNT(again);
@@ -911,7 +900,7 @@ static int t1_one_round(int r)
 		p = msg_unit(&a1, &m, "end of round");
 		if (p < 0)
 			continue;
-		CNT(faults);
+		count_fault();
 		CNT(again);
 		CNT(leftover);
 		cfail("round %d: page %d reported again after its un-protection returned (still queued at the end of the round; %s)",
@@ -947,13 +936,9 @@ static int t1_run(const void *arg)
 	int64_t t0 = now_ms();
 
 	t1 = arg;
-	snprintf(cell, sizeof(cell), "unprotect-returns-writable %s %s %s", t1->mt->name,
-		 combos[t1->combo].name, t1->umo ? "user-mode-only" : "all-modes");
+	TRY(gate(t1->mt, t1->combo));
 	watchdog_start(T1_TIMEOUT_MS - WD_SLACK_MS, t1_state);
 	TRY(area_setup(t1->mt, t1->pages, &a1));
-	pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (pm_fd < 0)
-		return cfail("open /proc/self/pagemap: %m"), FAIL;
 	TRY(uffd_setup(&a1, t1->umo ? UFFD_USER_MODE_ONLY : 0, combos[t1->combo].feat,
 		       &t1_uffd));
 	if (pipe2(t1_pipe, O_CLOEXEC) || write(t1_pipe[1], "PPPPPPPP", 8) != 8)
@@ -985,15 +970,10 @@ static int t1_run(const void *arg)
 		pthread_join(hth, NULL);
 	}
 	diag("%s: faults=%llu still-wp=%llu efault=%llu kmode-other-errors=%llu kmode-blocked=%llu reported-again=%llu (queued at round end %llu) unexpected=%llu wp-errors=%llu bad-pages=%llu handler-write-minflt=%llu handler-write-slept=%llu in %lld ms",
-	     cell, (unsigned long long)res->faults, (unsigned long long)res->still_wp,
-	     (unsigned long long)res->efault, (unsigned long long)res->kmode_err,
-	     (unsigned long long)res->kmode_blocked, (unsigned long long)res->again,
-	     (unsigned long long)res->leftover, (unsigned long long)res->unexpected,
-	     (unsigned long long)res->wp_err, (unsigned long long)res->bad_bytes,
-	     (unsigned long long)res->hwrite_faulted, (unsigned long long)res->hwrite_slept,
-	     (long long)(now_ms() - t0));
-	atomic_store(&wd_done, 1);
-	return rc == PASS && !res->nfail ? PASS : FAIL;
+	     cell, res.faults, res.still_wp, res.efault, res.kmode_err, res.kmode_blocked,
+	     res.again, res.leftover, res.unexpected, res.wp_err, res.bad_bytes,
+	     res.hwrite_faulted, res.hwrite_slept, (long long)(now_ms() - t0));
+	return point_end(rc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1041,7 +1021,7 @@ static void t2_resolve(const struct uffd_msg *m, const char *who)
 
 	if (q < 0)
 		return;
-	CNT(faults);
+	count_fault();
 	atomic_fetch_add(&msgs[q], 1);
 	e = uffd_wp(t2_uffd, unit_addr(&a2, q), a2.unit, false);
 	if (e)
@@ -1131,7 +1111,7 @@ static void *t2_reader_b(void *arg)
 
 	(void)arg;
 	prctl(PR_SET_NAME, "reader-b");
-	b_tid = gettid_();
+	b_tid = gettid();
 	for (;;) {
 		if (t2->style == S_READ) {
 			atomic_store(&b_waiting, 1);
@@ -1193,7 +1173,7 @@ static void *t2_reader_b(void *arg)
 		if (!uffd_ev)
 			continue;
 		k = t2_drain("reader B");
-		res->b_got += k;
+		res.b_got += k;
 		if (!k && uffd_err) {
 			/*
 			 * EPOLLERR: the uffd is blocking while reader A enters
@@ -1360,12 +1340,10 @@ static int t2_run(const void *arg)
 	int64_t t0 = now_ms();
 
 	t2 = arg;
-	snprintf(cell, sizeof(cell), "no-lost-wakeup %s %s %s", t2->mt->name,
-		 combos[t2->combo].name, style_name[t2->style]);
+	TRY(gate(t2->mt, t2->combo));
 	watchdog_start(T2_TIMEOUT_MS - WD_SLACK_MS, t2_state);
 	install_sigusr1();
 	TRY(area_setup(t2->mt, 2, &a2));
-	pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	TRY(uffd_setup(&a2, t2->style == S_READ ? 0 : O_NONBLOCK, combos[t2->combo].feat,
 		       &t2_uffd));
 	t2_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1413,14 +1391,10 @@ static int t2_run(const void *arg)
 	if (read_nowait(t2_uffd, &m, 1) != 0)
 		cfail("a message (or an error) left at the end, want EAGAIN");
 	diag("%s: iterations=%llu faults=%llu (reader A %llu, reader B %llu) lost-wakeups=%llu blocked-unqueued=%llu duplicates=%llu unreported=%llu bad-bytes=%llu reader-B-not-asleep=%llu reader-B-EPOLLERR=%llu in %lld ms",
-	     cell, (unsigned long long)res->iters, (unsigned long long)res->faults,
-	     (unsigned long long)res->a_got, (unsigned long long)res->b_got,
-	     (unsigned long long)res->lost, (unsigned long long)res->stuck,
-	     (unsigned long long)res->dup, (unsigned long long)res->unreported,
-	     (unsigned long long)res->bad_bytes, (unsigned long long)res->b_awake,
-	     (unsigned long long)res->b_err_polls, (long long)(now_ms() - t0));
-	atomic_store(&wd_done, 1);
-	return !res->nfail ? PASS : FAIL;
+	     cell, res.iters, res.faults, res.a_got, res.b_got, res.lost, res.stuck, res.dup,
+	     res.unreported, res.bad_bytes, res.b_awake, res.b_err_polls,
+	     (long long)(now_ms() - t0));
+	return point_end(PASS);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1452,25 +1426,25 @@ static void t3_state(char *buf, size_t len)
 		 atomic_load(&t3_wk), T3_FAULTS, atomic_load(&t3_handled), t3_cpu);
 }
 
-static int pin_self(int cpu)
+/* a thread of fifo-same-cpu: its name, on t3_cpu alone */
+static void t3_thread(const char *name)
 {
 	cpu_set_t set;
 
+	prctl(PR_SET_NAME, name);
 	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set) ? errno : 0;
+	CPU_SET(t3_cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		cfail("%s: sched_setaffinity(CPU %d): %m", name, t3_cpu);
 }
 
 static void *t3_writer(void *arg)
 {
-	int k, p, e;
+	int k, p;
 	int64_t t;
 
 	(void)arg;
-	prctl(PR_SET_NAME, "writer");
-	e = pin_self(t3_cpu);
-	if (e)
-		cfail("writer: sched_setaffinity(CPU %d): %s", t3_cpu, strerror(e));
+	t3_thread("writer");
 	while (!atomic_load(&t3_ready))
 		sched_yield();
 	if (atomic_load(&t3_ready) < 0)
@@ -1481,8 +1455,8 @@ static void *t3_writer(void *arg)
 		*(volatile unsigned char *)(unit_addr(&a3, p) + t3_off_w(p, k / T3_PAGES)) =
 			val_w(p, k / T3_PAGES);
 		t = now_us() - t;
-		if (t > res->max_fault_us)
-			res->max_fault_us = t;
+		if (t > res.max_fault_us)
+			res.max_fault_us = t;
 		atomic_store(&t3_wk, k + 1);
 	}
 	return NULL;
@@ -1497,10 +1471,7 @@ static void *t3_handler(void *arg)
 	bool wp;
 
 	(void)arg;
-	prctl(PR_SET_NAME, "handler-fifo");
-	e = pin_self(t3_cpu);
-	if (e)
-		cfail("handler: sched_setaffinity(CPU %d): %s", t3_cpu, strerror(e));
+	t3_thread("handler-fifo");
 	if (sched_setscheduler(0, SCHED_FIFO, &sp)) {
 		atomic_store(&t3_sched_err, errno);
 		atomic_store(&t3_ready, -1);
@@ -1518,7 +1489,7 @@ static void *t3_handler(void *arg)
 		p = msg_unit(&a3, &m, "handler");
 		if (p < 0)
 			break;
-		CNT(faults);
+		count_fault();
 		expect = atomic_load(&t3_handled) % T3_PAGES;
 		if (p != expect) {
 			CNT(again);
@@ -1577,10 +1548,9 @@ static int t3_run(const void *arg)
 	int k, p, lap, e;
 
 	t3 = arg;
-	snprintf(cell, sizeof(cell), "fifo-same-cpu %s %s", t3->mt->name, combos[t3->combo].name);
+	TRY(gate(t3->mt, t3->combo));
 	watchdog_start(T3_TIMEOUT_MS - WD_SLACK_MS, t3_state);
 	TRY(area_setup(t3->mt, T3_PAGES, &a3));
-	pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	TRY(uffd_setup(&a3, 0, combos[t3->combo].feat, &t3_uffd));
 	e = uffd_wp(t3_uffd, a3.base, a3.len, true);
 	if (e)
@@ -1594,14 +1564,14 @@ static int t3_run(const void *arg)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += T3_BOUND_MS / 1000;
 	e = pthread_timedjoin_np(wth, NULL, &ts);
-	res->run_ms = now_ms() - t0;
+	res.run_ms = now_ms() - t0;
 	if (atomic_load(&t3_ready) < 0) {
 		pthread_join(hth, NULL);
 		pthread_join(wth, NULL);
 		e = atomic_load(&t3_sched_err);
 		atomic_store(&wd_done, 1);
 		if (e == EPERM)
-			return cskip("SCHED_FIFO not permitted (EPERM): needs root or CAP_SYS_NICE");
+			return case_skip("SCHED_FIFO not permitted (EPERM): needs root or CAP_SYS_NICE");
 		return cfail("sched_setscheduler(SCHED_FIFO, 1): %s", strerror(e)), FAIL;
 	}
 	if (e) {
@@ -1619,7 +1589,7 @@ static int t3_run(const void *arg)
 		return FAIL;
 	}
 	pthread_join(hth, NULL);
-	res->run_ms = now_ms() - t0;
+	res.run_ms = now_ms() - t0;
 	/* contents: every lap's writer byte and handler byte */
 	for (k = 0; k < T3_FAULTS; k++) {
 		const unsigned char *u;
@@ -1634,16 +1604,13 @@ static int t3_run(const void *arg)
 			      val_h(p, lap));
 		}
 	}
-	if (res->run_ms > T3_BOUND_MS)
+	if (res.run_ms > T3_BOUND_MS)
 		cfail("%d faults took %lld ms (bound %d ms): livelock", T3_FAULTS,
-		      (long long)res->run_ms, T3_BOUND_MS);
+		      res.run_ms, T3_BOUND_MS);
 	diag("%s: faults=%llu on CPU %d in %lld ms, longest fault %lld us, still-wp=%llu wrong-page=%llu wp-errors=%llu bad-bytes=%llu",
-	     cell, (unsigned long long)res->faults, t3_cpu, (long long)res->run_ms,
-	     (long long)res->max_fault_us, (unsigned long long)res->still_wp,
-	     (unsigned long long)res->again, (unsigned long long)res->wp_err,
-	     (unsigned long long)res->bad_bytes);
-	atomic_store(&wd_done, 1);
-	return !res->nfail ? PASS : FAIL;
+	     cell, res.faults, t3_cpu, res.run_ms, res.max_fault_us, res.still_wp, res.again,
+	     res.wp_err, res.bad_bytes);
+	return point_end(PASS);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1733,7 +1700,7 @@ static void *t4_handler(void *arg)
 		u = msg_unit(&a4, &m, "handler");
 		if (u < 0)
 			continue;
-		CNT(faults);
+		count_fault();
 		if (atomic_fetch_add(&t4_reports[u], 1) == 0 &&
 		    (atomic_load(&t4_wake_first) & (1 << u)))
 			e = uffd_wake(t4_uffd, unit_addr(&a4, u), a4.unit);
@@ -1760,7 +1727,7 @@ static int t4_gup_write(int u, unsigned char v)
 
 	if (!mt_file)
 		return cfail("GUP write: no test file system (UFFDWP_FS) to read from"), FAIL;
-	snprintf(path, sizeof(path), "%s/.uffd-handoff-guarantees-dio.%d", mt_file->dir,
+	snprintf(path, sizeof(path), "%s/.uffd-handoff-guarantees-dio.%d", mt_file->t.dir,
 		 (int)getpid());
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -1776,7 +1743,7 @@ static int t4_gup_write(int u, unsigned char v)
 		free(buf);
 	}
 	if (!rc && fcntl(fd, F_SETFL, O_DIRECT))
-		rc = FAIL, cfail("fcntl(F_SETFL, O_DIRECT) on %s: %m", mt_file->dir);
+		rc = FAIL, cfail("fcntl(F_SETFL, O_DIRECT) on %s: %m", mt_file->t.dir);
 	if (!rc) {
 		k = pread(fd, unit_addr(&a4, u), psize, 0);
 		if (k != (ssize_t)psize)
@@ -1804,11 +1771,8 @@ static int t4_run(const void *arg)
 	int i, rc = PASS, n;
 	long nflt;
 
-	snprintf(cell, sizeof(cell), "resolve-paths %s %s", t->mt->name, combos[t->combo].name);
+	TRY(gate(t->mt, t->combo));
 	install_sigusr1();
-	pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (pm_fd < 0)
-		return cfail("open /proc/self/pagemap: %m"), FAIL;
 	TRY(area_setup(t->mt, T4_UNITS, &a4));
 	/* three VMAs: units 0-1, 2-3 (VM_DONTCOPY), 4-5 */
 	if (madvise(unit_addr(&a4, 2), 2 * a4.unit, MADV_DONTFORK))
@@ -1854,7 +1818,7 @@ static int t4_run(const void *arg)
 	 * page, which then takes a second fault for ->page_mkwrite()).
 	 */
 	nflt = ru1.ru_minflt + ru1.ru_majflt - ru0.ru_minflt - ru0.ru_majflt;
-	if (t->mt->kind != K_FILE && nflt != 1) {
+	if (!mem_is_file(&t->mt->t) && nflt != 1) {
 		cfail("a user write resolved at its first report counted %ld page faults (getrusage), not 1",
 		      nflt);
 		rc = FAIL;
@@ -1926,9 +1890,9 @@ static void *t5_protector(void *arg)
 			u = (u + 1) % a5.n;
 			/* shmem: MADV_REMOVE frees the page cache page too */
 			if (madvise(unit_addr(&a5, u), a5.unit,
-				    t->mt->kind == K_ANON ? MADV_DONTNEED : MADV_REMOVE)) {
+				    t->mt->t.kind == MEM_ANON ? MADV_DONTNEED : MADV_REMOVE)) {
 				cfail("protector: madvise(%s): %m",
-				      t->mt->kind == K_ANON ? "MADV_DONTNEED" : "MADV_REMOVE");
+				      t->mt->t.kind == MEM_ANON ? "MADV_DONTNEED" : "MADV_REMOVE");
 				break;
 			}
 			cp = (struct uffdio_copy){ .dst = (uintptr_t)unit_addr(&a5, u),
@@ -1967,12 +1931,8 @@ static int t5_run(const void *arg)
 	int i, e, rc = PASS;
 	bool wp;
 
-	snprintf(cell, sizeof(cell), "unregister-vs-protect %s %s", t->mt->name,
-		 t->copy ? "copy-wp" : "writeprotect");
-	pm_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (pm_fd < 0)
-		return cfail("open /proc/self/pagemap: %m"), FAIL;
-	TRY(area_setup(t->mt, t->mt->kind == K_HUGETLB ? 4 : T5_UNITS, &a5));
+	TRY(gate(t->mt, 0));
+	TRY(area_setup(t->mt, t->mt->t.kind == MEM_HUGETLB ? 4 : T5_UNITS, &a5));
 	if (t->copy)
 		mode |= UFFDIO_REGISTER_MODE_MISSING;
 	t5_uffd = uffd_open_flags(O_CLOEXEC | O_NONBLOCK, 0, NULL);
@@ -2026,71 +1986,18 @@ static int t5_run(const void *arg)
 /* ------------------------------------------------------------------ */
 /* runner                                                              */
 
-static int64_t start_ms, budget_ms;
-static uint64_t total_faults;
-
-/* whether a point can run: PASS, or SKIP with *why, or FAIL (printed) */
-static int gate(const struct memtype *m, int combo, const char **why)
+/* the point's name into cell, then its case */
+static void point(struct case_runner *r, int (*fn)(const void *), const void *arg,
+		  int timeout_ms, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void point(struct case_runner *r, int (*fn)(const void *), const void *arg,
+		  int timeout_ms, const char *fmt, ...)
 {
-	static char buf[200];
-	uint64_t want = combos[combo].feat;
+	va_list ap;
 
-	*why = NULL;
-	if (!have_uffd) {
-		snprintf(buf, sizeof(buf), "userfaultfd unavailable: %s", strerror(uffd_errno));
-		*why = buf;
-		return SKIP;
-	}
-	if (want & ~kfeat) {
-		if (!expect_handoff()) {
-			*why = "kernel without the hand-off features (expected)";
-			return SKIP;
-		}
-		fail("the kernel does not advertise %s (features %#llx) but the hand-off features are expected (UFFDWP_EXPECT_HANDOFF)",
-		     combos[combo].name, (unsigned long long)kfeat);
-		return FAIL;
-	}
-	if (m->kind == K_FILE && !have_wp_file) {
-		if (!expect_wp_file()) {
-			*why = "kernel does not support sync uffd-wp on files (expected)";
-			return SKIP;
-		}
-		fail("UFFD_FEATURE_WP_FILE is expected but the kernel does not advertise it");
-		return FAIL;
-	}
-	if (m->kind == K_HUGETLB && hugepages_free() < m->pages) {
-		snprintf(buf, sizeof(buf), "fewer than %d free hugetlb pages (HugePages_Free %ld)",
-			 m->pages, hugepages_free());
-		*why = buf;
-		return SKIP;
-	}
-	return PASS;
-}
-
-static void run_point(int (*fn)(const void *), const void *arg, int timeout_ms,
-		      const struct memtype *m, int combo, const char *name)
-{
-	struct isolated iso;
-	const char *why;
-	int64_t left;
-	int rc = gate(m, combo, &why);
-
-	memset(res, 0, sizeof(*res));
-	if (rc == PASS) {
-		left = budget_ms - (now_ms() - start_ms);
-		if (left <= 0) {
-			fail("%s: time budget of %lld s exhausted", name,
-			     (long long)budget_ms / 1000);
-			rc = FAIL;
-		} else {
-			rc = run_isolated(fn, arg, left < timeout_ms ? (int)left : timeout_ms, &iso);
-			if (iso.why[0])
-				fail("%s: %s", name, iso.why);
-			why = res->skip;
-			total_faults += res->faults;
-		}
-	}
-	tap_result(rc, why, "%s", name);
+	va_start(ap, fmt);
+	vsnprintf(cell, sizeof(cell), fmt, ap);
+	va_end(ap);
+	case_run(r, fn, arg, timeout_ms, "%s", cell);
 }
 
 /*
@@ -2107,93 +2014,92 @@ static int t1_rounds(const struct memtype *m, int combo)
 		return m->rounds;
 	if (f & UFFD_FEATURE_BUSY_POLL)
 		return m->rounds > 1 ? m->rounds / 2 : 1;
-	return m->kind == K_HUGETLB ? 2 : 1;
+	return m->t.kind == MEM_HUGETLB ? 2 : 1;
 }
 
 /* pages per round: fewer without busy polling (hugetlb: always all) */
 static int t1_pages(const struct memtype *m, int combo)
 {
-	if (m->kind == K_HUGETLB || (combos[combo].feat & UFFD_FEATURE_BUSY_POLL))
+	if (m->t.kind == MEM_HUGETLB || (combos[combo].feat & UFFD_FEATURE_BUSY_POLL))
 		return m->pages;
 	return T1_PAGES_PLAIN;
 }
 
-static void add_memtype(const char *name, enum kind kind, bool shared, const char *dir,
-			int pages, int rounds)
+/*
+ * The memory types of this run (tests/lib/mem.c): anon, shmem, hugetlb,
+ * then file-shared and file-private on every file system of UFFDWP_FS;
+ * anon and the first file-shared (also no-lost-wakeup's and
+ * fifo-same-cpu's) do the most rounds of unprotect-returns-writable.
+ */
+static void memtypes_of_run(void)
 {
-	struct memtype *m = &memtypes[nr_memtypes++];
+	static const char *const rows[] = {
+		"anon", "shmem", "hugetlb", "file-shared", "file-private", NULL
+	};
+	static struct mem_type t[MEM_MAX_TYPES];
+	struct memtype *m;
+	int i, n = mem_types(t, MEM_MAX_TYPES, rows);
 
-	snprintf(m->name, sizeof(m->name), "%.127s", name);
-	m->kind = kind;
-	m->shared = shared;
-	m->dir = dir;
-	m->pages = pages;
-	m->rounds = rounds;
+	for (i = 0; i < n; i++) {
+		m = &memtypes[nr_memtypes++];
+		m->t = t[i];
+		/* "file-shared/ext4": a file type on its file system */
+		snprintf(m->name, sizeof(m->name), "%s%s%.100s", t[i].name,
+			 mem_is_file(&t[i]) ? "/" : "", mem_is_file(&t[i]) ? t[i].fs : "");
+		m->pages = t[i].kind == MEM_HUGETLB ? T1_HPAGES : T1_PAGES;
+		m->rounds = t[i].kind == MEM_HUGETLB ? T1_HROUNDS : T1_ROUNDS;
+		if (t[i].kind == MEM_ANON && !mt_anon)
+			mt_anon = m;
+		if (mem_is_file(&t[i]) && t[i].shared && !mt_file)
+			mt_file = m;
+		if (m == mt_anon || m == mt_file)
+			m->rounds = T1_ROUNDS_MAIN;
+	}
 }
 
 int main(void)
 {
-	struct test_fs fs[MAX_TEST_FS];
-	char name[300], buf[128];
 	const char *b = getenv("UFFDWP_BUDGET");
-	int nfs, i, c, s, e, plan;
+	int ncpu = sysconf(_SC_NPROCESSORS_ONLN), nt, i, c, s, e, plan;
+	struct case_runner r;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	start_ms = now_ms();
-	budget_ms = (b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S) * 1000LL;
 	psize = sysconf(_SC_PAGESIZE);
-	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (res == MAP_FAILED) {
-		perror("mmap");
-		return 1;
-	}
 	e = uffd_features(&kfeat);
 	have_uffd = !e;
 	uffd_errno = e;
 	have_wp_file = kfeat & UFFD_FEATURE_WP_FILE;
+	memtypes_of_run();
 
-	nfs = parse_test_fs(fs, MAX_TEST_FS);
-	add_memtype("anon", K_ANON, false, NULL, T1_PAGES, T1_ROUNDS_MAIN);
-	mt_anon = &memtypes[0];
-	add_memtype("shmem", K_SHMEM, true, NULL, T1_PAGES, T1_ROUNDS);
-	add_memtype("hugetlb", K_HUGETLB, true, NULL, T1_HPAGES, T1_HROUNDS);
-	for (i = 0; i < nfs; i++) {
-		snprintf(buf, sizeof(buf), "file-shared/%.100s", fs[i].name);
-		add_memtype(buf, K_FILE, true, fs[i].dir, T1_PAGES,
-			    i ? T1_ROUNDS : T1_ROUNDS_MAIN);
-		if (!i)
-			mt_file = &memtypes[nr_memtypes - 1];
-		snprintf(buf, sizeof(buf), "file-private/%.100s", fs[i].name);
-		add_memtype(buf, K_FILE, false, fs[i].dir, T1_PAGES, T1_ROUNDS);
-	}
-	/* no UFFDWP_FS entry at all: no file type for the other two tests */
-	plan = NCOMBOS * nr_memtypes * 2 + NCOMBOS * NSTYLES * (mt_file ? 2 : 1) +
-	       NCOMBOS * (mt_file ? 2 : 1) + NCOMBOS * nr_memtypes + nr_memtypes + 2;
-	tap_plan(plan);
+	/* no UFFDWP_FS entry at all: no file type for no-lost-wakeup, fifo-same-cpu */
+	nt = mt_file ? 2 : 1;
+	plan = NCOMBOS * nr_memtypes * 2 + NCOMBOS * NSTYLES * nt + NCOMBOS * nt +
+	       NCOMBOS * nr_memtypes + nr_memtypes + 2;
+	cases_start(&r, "uffd-handoff-guarantees", plan,
+		    b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S, T1_TIMEOUT_MS / 1000, stat_names);
 	diag("uffd features %#llx (%s); WAKE_ON_CURRENT_CPU %s, BUSY_POLL %s, WP_FILE %s; expected: hand-off %s, wp-file %s; HugePages_Free %ld; %d CPUs online",
 	     (unsigned long long)kfeat, have_uffd ? "userfaultfd available" : strerror(uffd_errno),
 	     kfeat & UFFD_FEATURE_WAKE_ON_CURRENT_CPU ? "yes" : "no",
 	     kfeat & UFFD_FEATURE_BUSY_POLL ? "yes" : "no", have_wp_file ? "yes" : "no",
 	     expect_handoff() ? "yes" : "no", expect_wp_file() ? "yes" : "no",
-	     hugepages_free(), (int)sysconf(_SC_NPROCESSORS_ONLN));
-
-	if (sysconf(_SC_NPROCESSORS_ONLN) < 3)
+	     hugepages_free(), ncpu);
+	if (ncpu < 3)
 		diag("%d CPU(s) online: a race between a polling reader and two faulting writers needs three CPUs (no-lost-wakeup); with fewer it shows only when a CPU is preempted by its hypervisor",
-		     (int)sysconf(_SC_NPROCESSORS_ONLN));
+		     ncpu);
+
 	for (i = 0; i < nr_memtypes; i++) {
 		for (c = 0; c < NCOMBOS; c++) {
 			for (s = 0; s < 2; s++) {
 				struct t1cell t = { &memtypes[i], c, s, t1_pages(&memtypes[i], c),
 						    t1_rounds(&memtypes[i], c) };
 
-				snprintf(name, sizeof(name), "unprotect-returns-writable %.128s %s %s",
-					 memtypes[i].name, combos[c].name,
-					 s ? "user-mode-only" : "all-modes");
-				run_point(t1_run, &t, T1_TIMEOUT_MS, t.mt, c, name);
+				point(&r, t1_run, &t, T1_TIMEOUT_MS,
+				      "unprotect-returns-writable %.128s %s %s", memtypes[i].name,
+				      combos[c].name, s ? "user-mode-only" : "all-modes");
 			}
 		}
 	}
-	for (i = 0; i < (mt_file ? 2 : 1); i++) {
+	for (i = 0; i < nt; i++) {
 		const struct memtype *m = i ? mt_file : mt_anon;
 
 		for (c = 0; c < NCOMBOS; c++) {
@@ -2202,40 +2108,35 @@ int main(void)
 						    combos[c].feat & UFFD_FEATURE_BUSY_POLL ?
 						    T2_ITERS : T2_ITERS / 2 };
 
-				snprintf(name, sizeof(name), "no-lost-wakeup %.128s %s %s", m->name,
-					 combos[c].name, style_name[s]);
-				run_point(t2_run, &t, T2_TIMEOUT_MS, m, c, name);
+				point(&r, t2_run, &t, T2_TIMEOUT_MS, "no-lost-wakeup %.128s %s %s",
+				      m->name, combos[c].name, style_name[s]);
 			}
 		}
 	}
-	for (i = 0; i < (mt_file ? 2 : 1); i++) {
+	for (i = 0; i < nt; i++) {
 		const struct memtype *m = i ? mt_file : mt_anon;
 
 		for (c = 0; c < NCOMBOS; c++) {
 			struct t3cell t = { m, c };
 
-			snprintf(name, sizeof(name), "fifo-same-cpu %.128s %s", m->name, combos[c].name);
-			run_point(t3_run, &t, T3_TIMEOUT_MS, m, c, name);
+			point(&r, t3_run, &t, T3_TIMEOUT_MS, "fifo-same-cpu %.128s %s", m->name,
+			      combos[c].name);
 		}
 	}
 	for (i = 0; i < nr_memtypes; i++) {
 		for (c = 0; c < NCOMBOS; c++) {
 			struct t4cell t = { &memtypes[i], c };
 
-			snprintf(name, sizeof(name), "resolve-paths %.128s %s", memtypes[i].name,
-				 combos[c].name);
-			run_point(t4_run, &t, T4_TIMEOUT_MS, t.mt, c, name);
+			point(&r, t4_run, &t, T4_TIMEOUT_MS, "resolve-paths %.128s %s",
+			      memtypes[i].name, combos[c].name);
 		}
 	}
 	for (i = 0; i < nr_memtypes + 2; i++) {
 		/* UFFDIO_WRITEPROTECT on every type, then UFFDIO_COPY on anon, shmem */
-		struct t5cell t = { i < nr_memtypes ? &memtypes[i] : &memtypes[i - nr_memtypes],
-				    i >= nr_memtypes };
+		struct t5cell t = { &memtypes[i % nr_memtypes], i >= nr_memtypes };
 
-		snprintf(name, sizeof(name), "unregister-vs-protect %.128s %s", t.mt->name,
-			 t.copy ? "copy-wp" : "writeprotect");
-		run_point(t5_run, &t, T5_TIMEOUT_MS, t.mt, 0, name);
+		point(&r, t5_run, &t, T5_TIMEOUT_MS, "unregister-vs-protect %.128s %s",
+		      t.mt->name, t.copy ? "copy-wp" : "writeprotect");
 	}
-	diag("stats: faults=%llu", (unsigned long long)total_faults);
-	return tap_totals(start_ms);
+	return cases_end(&r);
 }
