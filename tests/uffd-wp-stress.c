@@ -3,7 +3,8 @@
  * uffd-wp-stress: synchronous userfaultfd write-protect under concurrent mm
  * events, on anonymous memory, shmem (memfd) and on MAP_SHARED and
  * MAP_PRIVATE mappings of a regular file on every file system of UFFDWP_FS.
- * One TAP point per memory type, each run in a process of its own.
+ * One TAP point per memory type, each a case of tests/lib/cases.h (a
+ * process of its own, killed with its process group when it overruns).
  *
  * An area of NPAGES pages is registered with UFFDIO_REGISTER_MODE_WP (its
  * upper half MADV_HUGEPAGE, for THP and large page cache folios).
@@ -72,7 +73,10 @@
  *
  * A watchdog thread ends a memory type with "not ok" UFFDWP_STRESS_CELL_SECONDS + 60 s after
  * it started, after printing the state of every thread and its kernel stack.
- * Output is TAP; exit status 0 when no memory type failed, 1 otherwise.
+ * Output is TAP, an ok line "stress MEMTYPE FS: N rounds, ..." per memory
+ * type, then "# stats: cells= rounds= writes= reports= events= bytes=
+ * mismatches=" summed over the memory types that ran; exit status 0 when
+ * no memory type failed, 1 otherwise.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -97,18 +101,18 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <linux/userfaultfd.h>
 
 #include "uffdwp.h"
 #include "mem.h"
+#include "cases.h"
 
 #define NPAGES		1024	/* 4 MiB with 4 KiB pages */
 #define NWRITERS	3
 #define MAGIC		0x55ffd3a7u
 #define DEFAULT_DURATION_S 15
 #define WATCHDOG_SLACK_S 60	/* watchdog: cell seconds + this */
-#define PARENT_SLACK_S	30	/* parent kills the child: watchdog + this */
+#define RUNNER_SLACK_S	30	/* the case runner kills a case: watchdog + this */
 #define MAXDIAG		16	/* failure lines printed per memory type */
 #define BATCH		64	/* uffd messages per read() */
 #define EV_MAXPAGES	64	/* largest sub-range of an event */
@@ -138,16 +142,19 @@ static const char *const ev_name[NR_EV] = {
 	"sync", "dontneed", "pageout", "compact", "migrate", "mprotect",
 };
 
-/* what a memory type's child process reports (shared with the parent) */
+/* what a memory type's case process checked, besides its counters below */
 struct result {
-	uint64_t rounds, writes, first_writes, reports, late_reports, stale_reports, segv;
-	uint64_t events[NR_EV], ev_errors[NR_EV], moved;
-	uint64_t bytes_round, bytes_map, bytes_read;
-	uint64_t violations;
-	uint64_t large;		/* present pages of large folios seen at round ends */
+	unsigned long long bytes_round, bytes_map, bytes_read;
+	unsigned long long large;	/* present pages of large folios seen at round ends */
 	int resident;		/* pages resident after eviction; -1: n/a */
-	int64_t ms;
+	long long ms;
 	char reason[256];	/* first violation */
+};
+
+/* the counters of "# stats:", summed over the cases */
+enum { ST_CELLS, ST_ROUNDS, ST_WRITES, ST_REPORTS, ST_EVENTS, ST_BYTES, ST_MISMATCHES };
+static const char *const stat_names[] = {
+	"cells", "rounds", "writes", "reports", "events", "bytes", "mismatches", NULL
 };
 
 /* ------------------------------------------------------------------ */
@@ -187,14 +194,14 @@ static size_t psize;
 static int duration_s;
 static uint64_t seed0;
 static uint64_t kfeatures;
-static bool have_wp_file, have_nodes, have_compact;
+static bool have_uffd, have_wp_file, have_nodes, have_compact;
 static int node_a, node_b;
 
 /* the memory type under test (child process) */
 static const struct mem_type *mt;
 static uint64_t xfeat;		/* its cell's features on top of THREAD_ID */
 static pthread_t hth;		/* the handler thread */
-static struct result *res;
+static struct result res = { .resident = -1 };
 static char *area;
 static size_t area_len;
 static int area_fd = -1, uffd = -1, pagemap_fd = -1;
@@ -239,9 +246,9 @@ static void __attribute__((format(printf, 1, 2))) violation(const char *fmt, ...
 	va_list ap;
 	int n;
 
-	if (atomic_fetch_add(&c_viol, 1) == 0 && res) {
+	if (atomic_fetch_add(&c_viol, 1) == 0) {
 		va_start(ap, fmt);
-		vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
+		vsnprintf(res.reason, sizeof(res.reason), fmt, ap);
 		va_end(ap);
 	}
 	n = atomic_fetch_add(&n_diag, 1);
@@ -884,24 +891,33 @@ static void dump_threads(void)
 		closedir(d);
 }
 
-/* the counters into *res (also from the watchdog, for the TAP line) */
-static void collect(void)
+/*
+ * The end of a memory type's case, also from the watchdog: its counters
+ * into "# stats:", the first failure, the note of its ok line.  rc, or
+ * FAIL after a violation.
+ */
+static int cell_end(int rc)
 {
+	unsigned long long ev = 0, bytes = res.bytes_round + res.bytes_map + res.bytes_read;
 	int k;
 
-	res->rounds = atomic_load(&cur_round);
-	res->writes = c_writes;
-	res->first_writes = c_first;
-	res->reports = c_reports;
-	res->late_reports = c_late;
-	res->stale_reports = c_stale;
-	res->segv = c_segv;
-	res->moved = c_moved;
-	for (k = 0; k < NR_EV; k++) {
-		res->events[k] = c_ev[k];
-		res->ev_errors[k] = c_everr[k];
-	}
-	res->violations = c_viol;
+	for (k = 0; k < NR_EV; k++)
+		ev += c_ev[k];
+	case_count(ST_CELLS, 1);
+	case_count(ST_ROUNDS, atomic_load(&cur_round));
+	case_count(ST_WRITES, c_writes);
+	case_count(ST_REPORTS, c_reports);
+	case_count(ST_EVENTS, ev);
+	case_count(ST_BYTES, bytes);
+	case_count(ST_MISMATCHES, c_viol);
+	if (c_viol)
+		rc = FAIL;
+	if (rc != PASS && res.reason[0])
+		diag("%s %s: first failure: %s", mt->name, mt->fs, res.reason);
+	case_note("%u rounds, %llu writes, %llu reports, %llu events, %llu bytes verified, %llu mismatches",
+		  atomic_load(&cur_round), c_writes, c_reports, ev, bytes, c_viol);
+	fflush(stdout);
+	return rc;
 }
 
 static void *watchdog_main(void *arg)
@@ -917,10 +933,10 @@ static void *watchdog_main(void *arg)
 		usleep(100000);
 	}
 	ph = atomic_load(&ctl_phase);
-	snprintf(res->reason, sizeof(res->reason),
+	snprintf(res.reason, sizeof(res.reason),
 		 "watchdog: not finished %d s after the start (round %u, main thread %s)",
 		 duration_s + WATCHDOG_SLACK_S, atomic_load(&cur_round), ctl_name[ph]);
-	diag("FAIL: %s", res->reason);
+	diag("FAIL: %s", res.reason);
 	for (w = 0; w < NWRITERS; w++)
 		diag("writer %d (tid %d): %s, page %d", w, wtid[w],
 		     ws_name[atomic_load(&w_state[w])], atomic_load(&w_page[w]));
@@ -933,11 +949,9 @@ static void *watchdog_main(void *arg)
 			diag("page %d of writer %d: pagemap uffd-wp %d", atomic_load(&w_page[w]),
 			     w, pagemap_wp(atomic_load(&w_page[w])));
 	dump_threads();
-	collect();
-	res->violations++;
-	res->ms = now_ms() - t_start;
-	fflush(stdout);
-	_exit(FAIL);
+	atomic_fetch_add(&c_viol, 1);
+	res.ms = now_ms() - t_start;
+	_exit(cell_end(FAIL));
 }
 
 /* ------------------------------------------------------------------ */
@@ -983,30 +997,23 @@ static int setup_area(void)
 	if (e)
 		return e;
 	snprintf(path, sizeof(path), "%s", reg.path);
-	if (!mem_has_fd(mt)) {
-		e = mem_map(&reg);
-		if (e)
-			return e;
-		area = reg.addr;
-		hugepage_half();
-		for (i = 0; i < NPAGES; i++)
-			fill_page(page(i), i, 0, 0);
-		return 0;
-	}
 	area_fd = reg.fd;
-	e = init_contents();
-	if (e)
-		return e;
-	if (is_file()) {
+	/* the initial contents: through the fd, a file's then evicted */
+	e = mem_has_fd(mt) ? init_contents() : 0;
+	if (!e && is_file()) {
 		if (fsync(area_fd))
 			return errno;
 		posix_fadvise(area_fd, 0, 0, POSIX_FADV_DONTNEED);
 	}
-	e = mem_map(&reg);
+	if (!e)
+		e = mem_map(&reg);
 	if (e)
 		return e;
 	area = reg.addr;
 	hugepage_half();
+	/* anonymous memory: through the mapping */
+	for (i = 0; !mem_has_fd(mt) && i < NPAGES; i++)
+		fill_page(page(i), i, 0, 0);
 	return 0;
 }
 
@@ -1051,7 +1058,7 @@ static void check_pagemap(uint32_t r)
 		if ((pm[i] & PM_PRESENT) && (pm[i] & PM_PFN) &&
 		    pread(kpageflags_fd, &fl, sizeof(fl), (pm[i] & PM_PFN) * 8) == sizeof(fl) &&
 		    (fl & KPF_COMPOUND))
-			res->large++;
+			res.large++;
 	}
 	for (i = 0; i < NPAGES; i++) {
 		want = ps[i].wround != r;
@@ -1093,7 +1100,7 @@ static void check_round(uint32_t r)
 	}
 	check_pagemap(r);	/* before the reads below fault pages in */
 	check_mapping("end of round", r);
-	res->bytes_round += area_len;
+	res.bytes_round += area_len;
 }
 
 static void run_round(uint32_t r, uint64_t *s)
@@ -1152,7 +1159,7 @@ static int check_read(int fd, bool initial, const char *what)
 			bad++;
 			continue;
 		}
-		res->bytes_read += psize;
+		res.bytes_read += psize;
 		if (!page_ok(buf, i, gen, cnt, why, sizeof(why))) {
 			bad++;
 			violation("%s: page %d: %s", what, i, why);
@@ -1187,7 +1194,7 @@ static void final_check(uint32_t r)
 	atomic_store(&ctl_phase, 7);
 	/* the mapping, events and writers stopped */
 	check_mapping("end", r);
-	res->bytes_map += area_len;
+	res.bytes_map += area_len;
 
 	if (mt->shared && msync(area, area_len, MS_SYNC))
 		violation("msync(MS_SYNC) at the end: %m");
@@ -1208,10 +1215,10 @@ static void final_check(uint32_t r)
 			violation("reopen %s: %m", path);
 			return;
 		}
-		res->resident = evict_file(fd);
-		if (res->resident)
+		res.resident = evict_file(fd);
+		if (res.resident)
 			diag("%d page(s) of the file still resident after POSIX_FADV_DONTNEED: those are checked from the page cache",
-			     res->resident);
+			     res.resident);
 		check_read(fd, !mt->shared,
 			   mt->shared ? "file read(2) after eviction" :
 			   "file read(2) after eviction (private mapping: initial contents)");
@@ -1228,37 +1235,31 @@ static void print_summary(void)
 
 	for (k = 0; k < NR_EV; k++) {
 		o += snprintf(evs + o, sizeof(evs) - o, "%s%s %llu", k ? ", " : "", ev_name[k],
-			      (unsigned long long)res->events[k]);
-		if (k == EV_MIGRATE && res->events[k])
-			o += snprintf(evs + o, sizeof(evs) - o, " (%llu pages moved)",
-				      (unsigned long long)res->moved);
-		if (res->ev_errors[k])
-			o += snprintf(evs + o, sizeof(evs) - o, " [%llu failed]",
-				      (unsigned long long)res->ev_errors[k]);
+			      c_ev[k]);
+		if (k == EV_MIGRATE && c_ev[k])
+			o += snprintf(evs + o, sizeof(evs) - o, " (%llu pages moved)", c_moved);
+		if (c_everr[k])
+			o += snprintf(evs + o, sizeof(evs) - o, " [%llu failed]", c_everr[k]);
 		if (!ev_enabled(k))
 			o += snprintf(evs + o, sizeof(evs) - o, " (n/a)");
 	}
 	diag("%s %s: %llu rounds in %lld ms, %llu writes, %llu first writes of a page in a round, %llu reports (%llu after un-protect), %llu writes redone after SIGSEGV (mprotect windows)",
-	     mt->name, t, (unsigned long long)res->rounds, (long long)res->ms,
-	     (unsigned long long)res->writes, (unsigned long long)res->first_writes,
-	     (unsigned long long)res->reports, (unsigned long long)res->late_reports,
-	     (unsigned long long)res->segv);
-	if (res->stale_reports)
+	     mt->name, t, (unsigned long long)atomic_load(&cur_round), res.ms, c_writes, c_first,
+	     c_reports, c_late, c_segv);
+	if (c_stale)
 		diag("%s %s: %llu of the reports after un-protect repeated a write that was still blocked in the same write since its first report (a fault that read the pte before the un-protect, queued after it)",
-		     mt->name, t, (unsigned long long)res->stale_reports);
+		     mt->name, t, c_stale);
 	diag("%s %s: events: %s", mt->name, t, evs);
 	if (kpageflags_fd >= 0)
 		diag("%s %s: present pages that belonged to a large folio, summed over the round ends: %llu",
-		     mt->name, t, (unsigned long long)res->large);
-	if (res->resident >= 0)
+		     mt->name, t, res.large);
+	if (res.resident >= 0)
 		diag("%s %s: verified bytes: %llu at round ends, %llu through the mapping at the end, %llu by read(2) after eviction (%d of %d pages still resident)",
-		     mt->name, t, (unsigned long long)res->bytes_round,
-		     (unsigned long long)res->bytes_map, (unsigned long long)res->bytes_read,
-		     res->resident, NPAGES);
+		     mt->name, t, res.bytes_round, res.bytes_map, res.bytes_read, res.resident,
+		     NPAGES);
 	else
 		diag("%s %s: verified bytes: %llu at round ends, %llu through the mapping at the end, %llu by read(2) of the memfd",
-		     mt->name, t, (unsigned long long)res->bytes_round,
-		     (unsigned long long)res->bytes_map, (unsigned long long)res->bytes_read);
+		     mt->name, t, res.bytes_round, res.bytes_map, res.bytes_read);
 }
 
 static int run_memtype(void)
@@ -1272,7 +1273,6 @@ static int run_memtype(void)
 	int i, e;
 
 	t_start = now_ms();
-	res->resident = -1;
 	atomic_store(&h_last_ms, t_start);
 	if (pthread_create(&dth, NULL, watchdog_main, NULL))
 		return violation("pthread_create failed"), FAIL;
@@ -1326,7 +1326,7 @@ static int run_memtype(void)
 		if (atomic_load(&c_viol))
 			break;	/* stop at the first bad round */
 	}
-	res->ms = now_ms() - t_start;
+	res.ms = now_ms() - t_start;
 
 	atomic_store(&ctl_phase, 6);
 	atomic_store(&quit_writers, true);
@@ -1352,7 +1352,6 @@ static int run_memtype(void)
 		close(area_fd);
 	if (path[0])
 		unlink(path);
-	collect();
 	if (c_reports != c_first + c_late)
 		diag("reports %llu != first writes %llu + late reports %llu",
 		     (unsigned long long)c_reports, (unsigned long long)c_first,
@@ -1360,66 +1359,11 @@ static int run_memtype(void)
 	print_summary();
 	atomic_store(&finished, true);
 	pthread_join(dth, NULL);
-	return res->violations ? FAIL : PASS;
+	return c_viol ? FAIL : PASS;
 }
 
 /* ------------------------------------------------------------------ */
 /* runner                                                              */
-
-/* run the memory type in a child; PASS or FAIL, the result in *res */
-static int run_in_child(const struct scell *m)
-{
-	int64_t deadline = now_ms() + (duration_s + WATCHDOG_SLACK_S + PARENT_SLACK_S) * 1000LL;
-	int status = 0;
-	pid_t pid, w;
-
-	memset(res, 0, sizeof(*res));
-	res->resident = -1;
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0) {
-		snprintf(res->reason, sizeof(res->reason), "fork: %s", strerror(errno));
-		return FAIL;
-	}
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		mt = &m->t;
-		xfeat = m->xfeat;
-		seed0 += (uint64_t)(m - memtypes) * 0x632BE59BD9B4E019ULL;
-		status = run_memtype();
-		collect();
-		fflush(stdout);
-		_exit(status);
-	}
-	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_ms() < deadline)
-		usleep(100000);
-	if (w != pid) {
-		kill(pid, SIGKILL);
-		snprintf(res->reason, sizeof(res->reason),
-			 "did not finish within %d s, killed", duration_s + WATCHDOG_SLACK_S + PARENT_SLACK_S);
-		diag("FAIL: %s", res->reason);
-		/* do not wait for ever for a task stuck in the kernel */
-		for (deadline = now_ms() + 10000; now_ms() < deadline; usleep(100000))
-			if (waitpid(pid, &status, WNOHANG) == pid)
-				break;
-		if (mem_is_file(&m->t)) {
-			mem_file_path(path, sizeof(path), &m->t, "uffd-wp-stress", pid);
-			unlink(path);
-		}
-		return FAIL;
-	}
-	if (mem_is_file(&m->t)) {
-		mem_file_path(path, sizeof(path), &m->t, "uffd-wp-stress", pid);
-		unlink(path);
-	}
-	if (WIFSIGNALED(status)) {
-		snprintf(res->reason, sizeof(res->reason), "killed by signal %d (%s)",
-			 WTERMSIG(status), strsignal(WTERMSIG(status)));
-		diag("FAIL: %s", res->reason);
-		return FAIL;
-	}
-	return WEXITSTATUS(status) == PASS ? PASS : FAIL;
-}
 
 /* a cell of the memory type t, named name, with the features xf */
 static void add_cell(const struct mem_type *t, const char *name, uint64_t xf)
@@ -1476,60 +1420,54 @@ static const char *swap_state(void)
 	return buf;
 }
 
-/* one memory type: its TAP result */
-static void run_one(const struct scell *c)
+/* one memory type, in a case of its own */
+static int stress_cell(const void *arg)
 {
-	const struct mem_type *m = &c->t;
+	const struct scell *c = arg;
 	int rc, wpf;
 
-	wpf = mem_is_file(m) ? expect_or_skip(have_wp_file, expect_wp_file(), NULL) : PASS;
-	if (wpf == SKIP) {
-		tap_result(SKIP, "kernel does not support sync uffd-wp on files (expected)",
-			   "stress %s %s", m->name, m->fs);
-		return;
-	}
-	rc = expect_or_skip(!(c->xfeat & ~kfeatures), expect_handoff(),
+	mt = &c->t;
+	xfeat = c->xfeat;
+	if (!have_uffd)
+		return case_skip("userfaultfd unavailable");
+	wpf = mem_is_file(mt) ? expect_or_skip(have_wp_file, expect_wp_file(), NULL) : PASS;
+	if (wpf == SKIP)
+		return case_skip("kernel does not support sync uffd-wp on files (expected)");
+	rc = expect_or_skip(!(xfeat & ~kfeatures), expect_handoff(),
 			    "UFFDIO_API does not advertise %#llx, expected on this kernel",
-			    (unsigned long long)(c->xfeat & ~kfeatures));
-	if (rc) {
-		tap_result(rc, "kernel without the hand-off features (expected)",
-			   "stress %s %s", m->name, m->fs);
-		return;
-	}
-	if (mem_is_file(m) && access(m->dir, W_OK)) {
-		fail("%s not writable: %m", m->dir);
-		tap_result(FAIL, NULL, "stress %s %s", m->name, m->fs);
-		return;
-	}
-	rc = run_in_child(c);
+			    (unsigned long long)(xfeat & ~kfeatures));
+	if (rc == SKIP)
+		return case_skip("kernel without the hand-off features (expected)");
+	if (rc)
+		return rc;
+	if (mem_is_file(mt) && access(mt->dir, W_OK))
+		return fail("%s not writable: %m", mt->dir);
+	seed0 += (uint64_t)(c - memtypes) * 0x632BE59BD9B4E019ULL;
+	rc = run_memtype();
 	if (wpf == FAIL) {
 		diag("UFFD_FEATURE_WP_FILE expected but not advertised");
 		rc = FAIL;
 	}
-	if (rc != PASS && res->reason[0])
-		diag("%s %s: first failure: %s", m->name, m->fs, res->reason);
-	tap_result(rc, NULL, "stress %s %s: %llu rounds, %llu writes, %llu reports, %llu events, %llu bytes verified, %llu mismatches",
-		   m->name, m->fs, (unsigned long long)res->rounds,
-		   (unsigned long long)res->writes, (unsigned long long)res->reports,
-		   (unsigned long long)(res->events[0] + res->events[1] + res->events[2] +
-					res->events[3] + res->events[4] + res->events[5]),
-		   (unsigned long long)(res->bytes_round + res->bytes_map + res->bytes_read),
-		   (unsigned long long)res->violations);
-	/* summed by scripts/run-tests into stats.json, read by check.sh */
-	diag("stats: cells=1 rounds=%llu writes=%llu reports=%llu events=%llu bytes=%llu mismatches=%llu",
-	     (unsigned long long)res->rounds, (unsigned long long)res->writes,
-	     (unsigned long long)res->reports,
-	     (unsigned long long)(res->events[0] + res->events[1] + res->events[2] +
-				  res->events[3] + res->events[4] + res->events[5]),
-	     (unsigned long long)(res->bytes_round + res->bytes_map + res->bytes_read),
-	     (unsigned long long)res->violations);
+	return cell_end(rc);
+}
+
+/* after a case: the file of a case process that did not remove it */
+static void remove_file(const void *arg, pid_t pid)
+{
+	const struct scell *c = arg;
+	char p[PATH_MAX];
+
+	if (mem_is_file(&c->t)) {
+		mem_file_path(p, sizeof(p), &c->t, "uffd-wp-stress", pid);
+		unlink(p);
+	}
 }
 
 int main(void)
 {
 	const char *d = getenv("UFFDWP_STRESS_CELL_SECONDS"), *sd = getenv("UFFDWP_STRESS_SEED");
-	int i, e;
-	int64_t t0 = now_ms();
+	struct case_runner r;
+	int i, e, cell_s;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	psize = sysconf(_SC_PAGESIZE);
@@ -1538,23 +1476,18 @@ int main(void)
 	if (!(d && atoi(d) > 0) && nr_memtypes > 8)
 		duration_s = 120 / nr_memtypes > 5 ? 120 / nr_memtypes : 5;
 	seed0 = sd && *sd ? strtoull(sd, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
-	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (res == MAP_FAILED) {
-		perror("mmap");
-		return 1;
-	}
 	have_nodes = two_numa_nodes(&node_a, &node_b);
 	have_compact = !access("/proc/sys/vm/compact_memory", W_OK);
 
-	tap_plan(nr_memtypes);
+	/* a case ends itself (its watchdog) before the runner kills it */
+	cell_s = duration_s + WATCHDOG_SLACK_S + RUNNER_SLACK_S;
+	cases_start(&r, "uffd-wp-stress", nr_memtypes, nr_memtypes * (cell_s + 1), cell_s,
+		    stat_names);
+	r.after = remove_file;
 	e = uffd_features(&kfeatures);
-	if (e) {
+	have_uffd = !e;
+	if (e)
 		diag("userfaultfd unavailable: %s", strerror(e));
-		for (i = 0; i < nr_memtypes; i++)
-			tap_result(SKIP, "userfaultfd unavailable", "stress %s %s",
-				   memtypes[i].t.name, memtypes[i].t.fs);
-		return 0;
-	}
 	have_wp_file = kfeatures & UFFD_FEATURE_WP_FILE;
 	diag("uffd-wp-stress: %d pages of %zu bytes, %d writers, %d s per memory type, seed %#llx",
 	     NPAGES, psize, NWRITERS, duration_s, (unsigned long long)seed0);
@@ -1565,6 +1498,7 @@ int main(void)
 	     have_compact ? "on" : "/proc/sys/vm/compact_memory not writable, skipped");
 
 	for (i = 0; i < nr_memtypes; i++)
-		run_one(&memtypes[i]);
-	return tap_totals(t0);
+		case_run(&r, stress_cell, &memtypes[i], 0, "stress %s %s", memtypes[i].t.name,
+			 memtypes[i].t.fs);
+	return cases_end(&r);
 }
