@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * uffd-wp-file: synchronous userfaultfd write-protect on regular page-cache
- * files (ext4, xfs, btrfs), MAP_SHARED and MAP_PRIVATE, checked against the
- * behaviour of the same cases on shmem (memfd), which is the reference.
+ * uffd-wp-file: the API of synchronous userfaultfd write-protect on regular
+ * page-cache files (ext4, xfs, btrfs), MAP_SHARED and MAP_PRIVATE: the
+ * registration, protecting and un-protecting, reads, write faults, DONTWAKE
+ * and UFFDIO_WAKE, SIGBUS and WP_ASYNC modes, unregistering and closing;
+ * the same cases on shmem (memfd) are the reference.  What mm events (fork,
+ * mremap, mprotect, writeback, zap, eviction, migration, truncation, hole
+ * punch...) do to a protected range: uffd-wp-matrix.
  *
  * Every case of the case table runs on every memory type of the memory type
  * table, each in a process of its own with a hard timeout.  Inside a case the
@@ -49,9 +53,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <linux/fs.h>
 #include <linux/userfaultfd.h>
 
@@ -90,9 +92,8 @@ static int nr_memtypes;
 
 struct ctx {
 	const struct mem_type *mt;
-	struct mem_region r;	/* r.addr follows the mapping (mremap) */
+	struct mem_region r;
 	int uffd;
-	int child_uffd;		/* from UFFD_EVENT_FORK */
 	uint64_t features;
 	uint64_t ioctls;	/* returned by UFFDIO_REGISTER */
 	char *buf;		/* one page for pread/pwrite */
@@ -216,7 +217,7 @@ static int area_create(struct ctx *c, const struct mem_type *mt)
 
 	memset(c, 0, sizeof(*c));
 	c->mt = mt;
-	c->r.fd = c->uffd = c->child_uffd = -1;
+	c->r.fd = c->uffd = -1;
 	c->buf = malloc(psize);
 	if (!c->buf)
 		return fail("malloc");
@@ -241,9 +242,7 @@ static void ctx_teardown(struct ctx *c)
 {
 	if (c->uffd >= 0)
 		close(c->uffd);
-	if (c->child_uffd >= 0)
-		close(c->child_uffd);
-	c->uffd = c->child_uffd = -1;
+	c->uffd = -1;
 	mem_release(&c->r);
 	free(c->buf);
 	c->buf = NULL;
@@ -278,10 +277,7 @@ struct job {
 	void (*fn)(struct job *j);
 	uint32_t mask;
 	int gen;
-	char *newaddr;		/* mremap target */
-	int err;		/* errno or mismatch count */
-	int status;		/* wait status of a forked child */
-	atomic_int child;
+	int err;		/* mismatch count */
 	atomic_int tid;
 	atomic_int progress;	/* pages completed */
 	atomic_bool done;
@@ -297,7 +293,6 @@ struct fault {
 	unsigned long addr;
 	uint64_t flags;
 	int page;		/* -1: outside the area */
-	int src;		/* 0: c->uffd, 1: c->child_uffd */
 	int seen;		/* byte of the page when reported */
 };
 
@@ -337,36 +332,6 @@ static void job_read(struct job *j)
 			j->err++;
 		atomic_fetch_add(&j->progress, 1);
 	}
-}
-
-static void job_mremap(struct job *j)
-{
-	if (mremap(j->c->r.addr, j->c->r.len, j->c->r.len,
-		   MREMAP_MAYMOVE | MREMAP_FIXED, j->newaddr) == MAP_FAILED)
-		j->err = errno;
-}
-
-static void job_wait_child(struct job *j, pid_t pid)
-{
-	if (pid < 0) {
-		j->err = errno;
-		return;
-	}
-	atomic_store(&j->child, pid);
-	while (waitpid(pid, &j->status, 0) < 0 && errno == EINTR)
-		;
-}
-
-/* a forked child writes j->mask through its copy of the mapping */
-static void job_fork_write(struct job *j)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		write_pages(j->c->r.addr, j->mask, j->gen, NULL);
-		_exit(0);
-	}
-	job_wait_child(j, pid);
 }
 
 static void *job_thread(void *arg)
@@ -455,17 +420,15 @@ static void resolve_dontwake(struct job *j, int fd, unsigned long a,
 }
 
 static void on_msg(struct ctx *c, struct job *j, unsigned int pol,
-		   struct log *lg, int src, struct uffd_msg *m)
+		   struct log *lg, struct uffd_msg *m)
 {
-	int fd = src ? c->child_uffd : c->uffd;
+	int fd = c->uffd;
 	unsigned long a;
 	struct fault *f;
 	char s1[16], s2[16];
 	int e;
 
 	if (m->event != UFFD_EVENT_PAGEFAULT) {
-		if (m->event == UFFD_EVENT_FORK && c->child_uffd < 0)
-			c->child_uffd = m->arg.fork.ufd;
 		if (lg->nev < MAXEV)
 			lg->ev[lg->nev] = *m;
 		lg->nev++;
@@ -477,7 +440,6 @@ static void on_msg(struct ctx *c, struct job *j, unsigned int pol,
 	lg->n++;
 	f->addr = a;
 	f->flags = m->arg.pagefault.flags;
-	f->src = src;
 	f->page = page_index(c, a);
 	f->seen = f->page >= 0 ? uniform_byte(page_addr(c, f->page)) : -1;
 	if ((pol & P_CHECK_OLD) && f->page >= 0 && f->seen != c->shadow[f->page]) {
@@ -486,7 +448,7 @@ static void on_msg(struct ctx *c, struct job *j, unsigned int pol,
 		lg->errors++;
 	}
 
-	if ((pol & P_CLOSE) && src == 0) {
+	if (pol & P_CLOSE) {
 		close(c->uffd);
 		c->uffd = -1;
 		return;
@@ -506,12 +468,9 @@ static void handle_msgs(struct ctx *c, struct job *j, unsigned int pol,
 			struct log *lg)
 {
 	struct uffd_msg m;
-	int src, fd;
 
-	for (src = 0; src < 2; src++)
-		while ((fd = src ? c->child_uffd : c->uffd) >= 0 &&
-		       read(fd, &m, sizeof(m)) == sizeof(m))
-			on_msg(c, j, pol, lg, src, &m);
+	while (c->uffd >= 0 && read(c->uffd, &m, sizeof(m)) == sizeof(m))
+		on_msg(c, j, pol, lg, &m);
 }
 
 static bool wait_done(struct ctx *c, struct job *j, unsigned int pol,
@@ -520,13 +479,12 @@ static bool wait_done(struct ctx *c, struct job *j, unsigned int pol,
 	int64_t deadline = now_ms() + timeout_ms, left;
 
 	while (!atomic_load(&j->done) && (left = deadline - now_ms()) > 0) {
-		struct pollfd p[3] = {
+		struct pollfd p[2] = {
 			{ .fd = c->uffd, .events = POLLIN },
-			{ .fd = c->child_uffd, .events = POLLIN },
 			{ .fd = j->efd, .events = POLLIN },
 		};
 
-		if (poll(p, 3, left) > 0)
+		if (poll(p, 2, left) > 0)
 			handle_msgs(c, j, pol, lg);
 	}
 	return atomic_load(&j->done);
@@ -540,7 +498,6 @@ static bool wait_done(struct ctx *c, struct job *j, unsigned int pol,
 static int run_job(struct ctx *c, struct job *j, unsigned int pol, struct log *lg)
 {
 	pthread_t th;
-	int pid;
 
 	memset(lg, 0, sizeof(*lg));
 	j->c = c;
@@ -557,11 +514,6 @@ static int run_job(struct ctx *c, struct job *j, unsigned int pol, struct log *l
 		lg->errors++;
 		if (c->uffd >= 0)
 			uffd_wp(c->uffd, c->r.addr, c->r.len, false);
-		if (c->child_uffd >= 0)
-			uffd_wp(c->child_uffd, c->r.addr, c->r.len, false);
-		pid = atomic_load(&j->child);
-		if (pid > 0)
-			kill(pid, SIGKILL);
 		if (!wait_done(c, j, 0, lg, 2000))
 			return fail("job stuck even after dropping the protection");
 	}
@@ -598,8 +550,8 @@ static int check_page_list(const char *what, const int *list, int n, uint32_t ma
 			  what, __builtin_popcount(mask), n, bad) : PASS;
 }
 
-/* uffd reports must be exactly one per page of mask, WP|WRITE, from src */
-static int check_reports(struct log *lg, uint32_t mask, int src)
+/* uffd reports must be exactly one per page of mask, WP|WRITE */
+static int check_reports(struct log *lg, uint32_t mask)
 {
 	int pages[MAXMSG], i, n = lg->n < MAXMSG ? lg->n : MAXMSG, bad = 0;
 
@@ -611,11 +563,6 @@ static int check_reports(struct log *lg, uint32_t mask, int src)
 		    !(f->flags & UFFD_PAGEFAULT_FLAG_WRITE)) {
 			diag("report for page %d has flags %#llx, want WP|WRITE",
 			     f->page, (unsigned long long)f->flags);
-			bad++;
-		}
-		if (f->src != src) {
-			diag("report for page %d came from the %s uffd", f->page,
-			     f->src ? "child" : "parent");
 			bad++;
 		}
 	}
@@ -649,7 +596,7 @@ static int write_expect(struct ctx *c, uint32_t mask, int gen, uint32_t wp,
 	int rc;
 
 	rc = run_job(c, &j, pol | P_CHECK_OLD, &lg);
-	rc |= check_reports(&lg, wp, 0);
+	rc |= check_reports(&lg, wp);
 	rc |= check_events(&lg, 0, 0);
 	apply_write(c, mask, gen);
 	rc |= check_map(c, "mapping after write");
@@ -697,107 +644,6 @@ static int verify_backing(struct ctx *c)
 	if (shared)
 		rc |= check_map(c, "mapping after eviction");
 	return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* comparison with shmem                                              */
-
-struct outcome {
-	bool done;
-	int reports[NPAGES];
-	int seen[NPAGES];
-	int map[NPAGES];
-	int file[NPAGES];
-};
-
-/*
- * Populate, protect, run prep (the operation under test), then write every
- * page and record what could be observed.
- */
-static int run_scenario(struct ctx *c, int (*prep)(struct ctx *c),
-			struct outcome *o)
-{
-	struct job j = { .fn = job_write, .mask = ALL_PAGES, .gen = 1 };
-	struct log lg;
-	int i;
-
-	memset(o, 0, sizeof(*o));
-	populate(c);
-	TRY(protect(c, ALL_PAGES, true));
-	TRY(prep(c));
-	o->done = run_job(c, &j, 0, &lg) == PASS && !lg.nev;
-	for (i = 0; i < NPAGES; i++)
-		o->seen[i] = -1;
-	for (i = 0; i < lg.n && i < MAXMSG; i++) {
-		int p = lg.f[i].page;
-
-		if (p < 0 || !(lg.f[i].flags & UFFD_PAGEFAULT_FLAG_WP))
-			continue;
-		o->reports[p]++;
-		if (o->seen[p] < 0)
-			o->seen[p] = lg.f[i].seen;
-	}
-	if (c->mt->shared)
-		msync(c->r.addr, c->r.len, MS_SYNC);
-	for (i = 0; i < NPAGES; i++) {
-		o->map[i] = uniform_byte(page_addr(c, i));
-		o->file[i] = file_byte(c, i);
-	}
-	return PASS;
-}
-
-static uint32_t reported_mask(struct outcome *o)
-{
-	uint32_t m = 0;
-	int i;
-
-	for (i = 0; i < NPAGES; i++)
-		if (o->reports[i])
-			m |= BIT(i);
-	return m;
-}
-
-static int compare_with_shmem(struct ctx *c, int (*prep)(struct ctx *c))
-{
-	struct mem_type ref_t, *ref_mt = &ref_t;
-	struct outcome mine, ref;
-	struct ctx r;
-	char a[4][16], b[4][16];
-	int i, rc, bad = 0;
-
-	mem_type_row(ref_mt, c->mt->shared ? "shmem" : "shmem-private", NULL, NULL);
-	TRY(run_scenario(c, prep, &mine));
-	diag("%s %s: reported pages 0x%04x", c->mt->name, c->mt->fs,
-	     reported_mask(&mine));
-	if (!mine.done)
-		return fail("writer did not complete cleanly");
-	if (!mem_is_file(c->mt))
-		return PASS;	/* this is the reference */
-
-	rc = ctx_setup(&r, ref_mt, c->features, true);
-	if (!rc)
-		rc = run_scenario(&r, prep, &ref);
-	ctx_teardown(&r);
-	if (rc)
-		return fail("reference run on %s failed", ref_mt->name);
-	diag("%s memfd (reference): reported pages 0x%04x", ref_mt->name,
-	     reported_mask(&ref));
-
-	for (i = 0; i < NPAGES; i++) {
-		if (mine.reports[i] == ref.reports[i] && mine.seen[i] == ref.seen[i] &&
-		    mine.map[i] == ref.map[i] && mine.file[i] == ref.file[i])
-			continue;
-		bad++;
-		diag("page %2d: reports %d/%d, seen %s/%s, mapping %s/%s, file %s/%s (file/shmem)",
-		     i, mine.reports[i], ref.reports[i],
-		     mine.seen[i] < 0 ? "-" : byte_str(mine.seen[i], a[0]),
-		     ref.seen[i] < 0 ? "-" : byte_str(ref.seen[i], b[0]),
-		     byte_str(mine.map[i], a[1]), byte_str(ref.map[i], b[1]),
-		     byte_str(mine.file[i], a[2]), byte_str(ref.file[i], b[2]));
-	}
-	if (!ref.done)
-		return fail("reference writer on shmem did not complete cleanly");
-	return bad ? fail("%d page(s) behave differently from shmem", bad) : PASS;
 }
 
 /* ------------------------------------------------------------------ */
@@ -973,7 +819,7 @@ static int t_sigbus(struct ctx *c)
 		return fail("sigaction: %m");
 	rc = run_job(c, &j, P_CHECK_OLD, &lg);
 	n = atomic_load(&sigbus_n);
-	rc |= check_reports(&lg, 0, 0);
+	rc |= check_reports(&lg, 0);
 	rc |= check_page_list("SIGBUS", sigbus_page, n < MAXMSG ? n : MAXMSG, mask);
 	apply_write(c, mask, 1);
 	rc |= check_map(c, "mapping after write");
@@ -1059,246 +905,6 @@ static int t_close(struct ctx *c)
 	return verify_backing(c);
 }
 
-static int t_fsync(struct ctx *c)
-{
-	populate(c);
-	TRY(write_expect(c, ALL_PAGES, 1, 0, 0));	/* dirty every page */
-	TRY(protect(c, ALL_PAGES, true));
-	if (msync(c->r.addr, c->r.len, MS_SYNC) || fsync(c->r.fd))
-		return fail("msync/fsync: %m");
-	TRY(write_expect(c, ALL_PAGES, 2, ALL_PAGES, 0));
-	return verify_backing(c);
-}
-
-static int t_dontneed(struct ctx *c)
-{
-	populate(c);
-	TRY(write_expect(c, EVEN_PAGES, 1, 0, 0));
-	TRY(protect(c, ALL_PAGES, true));
-	if (madvise(c->r.addr, c->r.len, MADV_DONTNEED))
-		return fail("MADV_DONTNEED: %m");
-	if (!c->mt->shared)	/* private copies are gone */
-		memcpy(c->shadow, c->fshadow, sizeof(c->shadow));
-	TRY(write_expect(c, ALL_PAGES, 2, ALL_PAGES, 0));
-	return verify_backing(c);
-}
-
-static int t_pageout(struct ctx *c)
-{
-	int n;
-
-	populate(c);
-	TRY(protect(c, ALL_PAGES, true));
-	fsync(c->r.fd);
-	if (madvise(c->r.addr, c->r.len, MADV_PAGEOUT)) {
-		if (errno == EINVAL)
-			return case_skip("MADV_PAGEOUT not supported");
-		return fail("MADV_PAGEOUT: %m");
-	}
-	n = mem_evict(c->r.fd, c->r.addr, c->r.len, true, NULL);
-	if (n < 0)
-		return fail("MADV_PAGEOUT/mincore: %m");
-	if (mem_is_file(c->mt) && n)
-		return fail("%d/%d page(s) still in the page cache after MADV_PAGEOUT + POSIX_FADV_DONTNEED",
-			    n, NPAGES);
-	diag("%d/%d page(s) resident after MADV_PAGEOUT + POSIX_FADV_DONTNEED", n, NPAGES);
-	TRY(write_expect(c, ALL_PAGES, 1, ALL_PAGES, 0));
-	return verify_backing(c);
-}
-
-static int t_drop_caches(struct ctx *c)
-{
-	int e;
-
-	populate(c);
-	TRY(protect(c, ALL_PAGES, true));
-	if (fsync(c->r.fd))
-		return fail("fsync: %m");
-	if (madvise(c->r.addr, c->r.len, MADV_DONTNEED))
-		return fail("MADV_DONTNEED: %m");
-	e = write_text("/proc/sys/vm/drop_caches", "3\n");
-	if (e == ENOENT || e == EACCES)
-		return case_skip("cannot open /proc/sys/vm/drop_caches: %s", strerror(e));
-	if (e)
-		return fail("write drop_caches: %s", strerror(e));
-	TRY(write_expect(c, ALL_PAGES, 1, ALL_PAGES, 0));
-	return verify_backing(c);
-}
-
-static int t_mprotect(struct ctx *c)
-{
-	populate(c);
-	TRY(protect(c, ALL_PAGES, true));
-	if (mprotect(c->r.addr, c->r.len, PROT_READ))
-		return fail("mprotect(PROT_READ): %m");
-	TRY(read_expect(c));
-	if (mprotect(c->r.addr, c->r.len, PROT_READ | PROT_WRITE))
-		return fail("mprotect(PROT_READ|PROT_WRITE): %m");
-	TRY(write_expect(c, ALL_PAGES, 1, ALL_PAGES, 0));
-	return verify_backing(c);
-}
-
-static char *reserve(struct ctx *c)
-{
-	char *p = mmap(NULL, c->r.len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	return p == MAP_FAILED ? NULL : p;
-}
-
-static int t_mremap(struct ctx *c)
-{
-	struct job j = { .fn = job_mremap };
-	struct uffd_msg *m;
-	struct log lg;
-	char *old = c->r.addr;
-
-	populate(c);
-	TRY(protect(c, ALL_PAGES, true));
-	j.newaddr = reserve(c);
-	if (!j.newaddr)
-		return fail("mmap: %m");
-	/* with EVENT_REMAP, mremap() waits until the event is read */
-	TRY(run_job(c, &j, 0, &lg));
-	if (j.err) {
-		munmap(j.newaddr, c->r.len);
-		return fail("mremap: %s", strerror(j.err));
-	}
-	c->r.addr = j.newaddr;
-	TRY(check_events(&lg, UFFD_EVENT_REMAP, 1));
-	m = &lg.ev[0];
-	if (m->arg.remap.from != (unsigned long)old ||
-	    m->arg.remap.to != (unsigned long)c->r.addr || m->arg.remap.len != c->r.len)
-		return fail("REMAP event from %#llx to %#llx len %llu, expected %p %p %zu",
-			    (unsigned long long)m->arg.remap.from,
-			    (unsigned long long)m->arg.remap.to,
-			    (unsigned long long)m->arg.remap.len, old, c->r.addr, c->r.len);
-	TRY(check_reports(&lg, 0, 0));
-	TRY(write_expect(c, ALL_PAGES, 1, ALL_PAGES, 0));
-	return verify_backing(c);
-}
-
-static int prep_mremap(struct ctx *c)
-{
-	char *to = reserve(c);
-
-	if (!to || mremap(c->r.addr, c->r.len, c->r.len, MREMAP_MAYMOVE | MREMAP_FIXED,
-			  to) == MAP_FAILED)
-		return fail("mremap: %m");
-	c->r.addr = to;
-	return PASS;
-}
-
-static int t_mremap_noevent(struct ctx *c)
-{
-	return compare_with_shmem(c, prep_mremap);
-}
-
-/* a child writes every page with gen 2; expect the reports given */
-static int fork_case(struct ctx *c, bool event)
-{
-	struct job j = { .fn = job_fork_write, .mask = ALL_PAGES, .gen = 2 };
-	struct log lg;
-	int rc;
-
-	populate(c);
-	TRY(protect(c, ALL_PAGES, true));
-	rc = run_job(c, &j, P_CHECK_OLD, &lg);
-	if (!WIFEXITED(j.status) || WEXITSTATUS(j.status))
-		rc = fail("child writer: wait status %#x", j.status);
-	rc |= check_events(&lg, UFFD_EVENT_FORK, event);
-	/* with EVENT_FORK the child's copy is protected too */
-	rc |= check_reports(&lg, event ? ALL_PAGES : 0, 1);
-	if (rc)
-		return FAIL;
-	if (c->mt->shared)
-		apply_write(c, ALL_PAGES, 2);
-	TRY(check_map(c, "parent mapping after the child wrote"));
-	/* the parent is still protected */
-	TRY(write_expect(c, ALL_PAGES, 3, ALL_PAGES, 0));
-	return verify_backing(c);
-}
-
-static int t_fork_noevent(struct ctx *c)
-{
-	return fork_case(c, false);
-}
-
-static int t_fork_event(struct ctx *c)
-{
-	return fork_case(c, true);
-}
-
-static long sys_move_pages(void **pages, const int *nodes, int *status)
-{
-	return syscall(__NR_move_pages, 0, NPAGES, pages, nodes, status,
-		       nodes ? MPOL_MF_MOVE : 0);
-}
-
-static int t_migrate(struct ctx *c)
-{
-	int status[NPAGES], target[NPAGES], i, a, b, tries, bad = 0;
-	void *pages[NPAGES];
-
-	if (!two_numa_nodes(&a, &b))
-		return case_skip("needs two NUMA nodes with memory");
-	populate(c);
-	TRY(protect(c, ALL_PAGES, true));
-	for (i = 0; i < NPAGES; i++)
-		pages[i] = page_addr(c, i);
-	if (sys_move_pages(pages, NULL, status)) {
-		if (errno == ENOSYS)
-			return case_skip("move_pages not supported");
-		return fail("move_pages(query): %m");
-	}
-	for (i = 0; i < NPAGES; i++)
-		target[i] = status[i] == a ? b : a;
-	for (tries = 0; tries < 3; tries++) {
-		if (sys_move_pages(pages, target, status) < 0)
-			return fail("move_pages: %m");
-		if (sys_move_pages(pages, NULL, status))
-			return fail("move_pages(query): %m");
-		for (bad = i = 0; i < NPAGES; i++)
-			bad += status[i] != target[i];
-		if (!bad)
-			break;
-	}
-	for (i = 0; i < NPAGES && bad; i++)
-		if (status[i] != target[i])
-			diag("page %d on node %d, wanted node %d", i, status[i], target[i]);
-	if (bad)
-		return fail("%d page(s) not migrated", bad);
-	TRY(write_expect(c, ALL_PAGES, 1, ALL_PAGES, 0));
-	return verify_backing(c);
-}
-
-static int prep_truncate(struct ctx *c)
-{
-	if (ftruncate(c->r.fd, c->r.len / 2) || ftruncate(c->r.fd, c->r.len))
-		return fail("ftruncate: %m");
-	return PASS;
-}
-
-static int t_truncate(struct ctx *c)
-{
-	return compare_with_shmem(c, prep_truncate);
-}
-
-static int prep_punch(struct ctx *c)
-{
-	if (fallocate(c->r.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      4 * psize, 4 * psize)) {
-		if (errno == EOPNOTSUPP)
-			return case_skip("hole punching not supported");
-		return fail("fallocate(PUNCH_HOLE): %m");
-	}
-	return PASS;
-}
-
-static int t_punch(struct ctx *c)
-{
-	return compare_with_shmem(c, prep_punch);
-}
-
 struct test_case {
 	const char *name;
 	int (*fn)(struct ctx *c);
@@ -1318,18 +924,6 @@ static const struct test_case cases[] = {
 	{ .name = "wp-async-pagemap-scan", .fn = t_async, .features = UFFD_FEATURE_WP_ASYNC },
 	{ .name = "unregister", .fn = t_unregister },
 	{ .name = "close-uffd", .fn = t_close },
-	{ .name = "writeback-fsync", .fn = t_fsync },
-	{ .name = "madv-dontneed", .fn = t_dontneed },
-	{ .name = "pageout-evict", .fn = t_pageout },
-	{ .name = "drop-caches", .fn = t_drop_caches },
-	{ .name = "mprotect", .fn = t_mprotect },
-	{ .name = "mremap-event-remap", .fn = t_mremap, .features = UFFD_FEATURE_EVENT_REMAP },
-	{ .name = "mremap-noevent-vs-shmem", .fn = t_mremap_noevent },
-	{ .name = "fork-noevent", .fn = t_fork_noevent },
-	{ .name = "fork-event-fork", .fn = t_fork_event, .features = UFFD_FEATURE_EVENT_FORK },
-	{ .name = "migrate-numa", .fn = t_migrate },
-	{ .name = "truncate-vs-shmem", .fn = t_truncate },
-	{ .name = "punch-hole-vs-shmem", .fn = t_punch },
 };
 
 #define NR_CASES	((int)(sizeof(cases) / sizeof(cases[0])))

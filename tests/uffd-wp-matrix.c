@@ -8,27 +8,35 @@
  *                 also shmem-thp (a 2 MiB shmem folio, shmem_enabled set to
  *                 "advise" for the duration of the test) and
  *                 file-shared-thp, file-private-thp (large page cache
- *                 folios) on the file systems that give large folios
+ *                 folios) on the file systems that give large folios;
+ *                 file-shared and file-private on the overlayfs of
+ *                 UFFDWP_OVERLAYFS (a file of ext4 underneath: the events
+ *                 below but none, memcg and compaction, sync mode only)
  *   x events      none, fsync, zap+evict, memcg reclaim with swap, NUMA
  *                 migration, compaction, fork (with and without
- *                 EVENT_FORK), mremap, mprotect toggling, THP split, THP
- *                 collapse, truncate, hole punch (where they apply)
+ *                 EVENT_FORK), mremap (EVENT_REMAP: the event's addresses
+ *                 checked), mprotect toggling, THP split, THP collapse,
+ *                 truncate, hole punch, mremap without EVENT_REMAP (shmem
+ *                 and files, sync mode) (where they apply)
  *   x modes       sync (handler thread), SIGBUS (resolved in the faulting
  *                 thread's handler), async (WP_ASYNC + PAGEMAP_SCAN)
  *
  * Every cell runs in a process of its own with a timeout (a hang is a
  * failure) and does: fill the area (backing file, COW copies on private
  * mappings, a few units left unpopulated), protect all of it, apply the
- * event, verify every byte, write the set S1, verify, apply the event again
- * (when it can be repeated), verify, rewrite S1 (must not fault again) and
- * write S2 (still protected: must be reported), verify; for fd-backed
+ * event, verify every byte, write the set S1 (clean and dirty units),
+ * verify, apply the event again (when it can be repeated), verify, rewrite
+ * S1 (must not fault again) and write S2 (still protected: must be
+ * reported), verify; for fd-backed
  * memory the file is then unmapped, synced, evicted and re-read with
  * pread() (private mappings: the file must be unchanged).  A first write to
  * a protected unit is reported exactly once (one writer thread) in the sync
- * and SIGBUS modes, or shows up as PAGE_IS_WRITTEN in async mode; nothing
- * else is reported.  Where the semantics are those of shmem (truncate, hole
- * punch, fork without EVENT_FORK) the file cell compares what it observed
- * with the shmem cell of the same event and mode in the same run.
+ * and SIGBUS modes (the sync handler checks that the unit still holds what
+ * it held before the write), or shows up as PAGE_IS_WRITTEN in async mode;
+ * nothing else is reported.  Where the semantics are those of shmem
+ * (truncate, hole punch, fork without EVENT_FORK, mremap without
+ * EVENT_REMAP) the file cell compares what it observed with the shmem cell
+ * of the same event and mode in the same run.
  *
  * After the cells, two points per memory type (anon, shmem, hugetlb and
  * file-shared on every file system) for re-registering a protected range
@@ -101,12 +109,12 @@
 
 enum event { E_NONE, E_FSYNC, E_ZAP, E_MEMCG, E_MIGRATE, E_COMPACT, E_FORK,
 	     E_FORK_EV, E_MREMAP, E_MPROTECT, E_SPLIT, E_COLLAPSE, E_TRUNCATE,
-	     E_PUNCH, NR_EVENTS };
+	     E_PUNCH, E_MREMAP_NOEV, NR_EVENTS };
 
 static const char *const ev_name[NR_EVENTS] = {
 	"none", "fsync", "zap+evict", "memcg-swap", "numa-migrate", "compact",
 	"fork", "fork-event", "mremap", "mprotect", "thp-split", "thp-collapse",
-	"truncate", "punch-hole",
+	"truncate", "punch-hole", "mremap-noevent",
 };
 
 /* events applied a second time before the second round of writes */
@@ -136,11 +144,20 @@ static bool large_fd(const struct mem_type *mt)
 	return mt->thp && mem_has_fd(mt);
 }
 
+/* the file rows on the overlayfs of UFFDWP_OVERLAYFS */
+static bool is_overlay(const struct mem_type *mt)
+{
+	return mem_is_file(mt) && !strcmp(mt->fs, "overlay");
+}
+
 static bool applies(enum event e, const struct mem_type *mt)
 {
 	/* large folios of shmem and files: only the events that act on them */
 	if (large_fd(mt))
 		return e == E_SPLIT || e == E_COLLAPSE;
+	/* overlayfs: the events on a file of its layer (ext4), sync mode only */
+	if (is_overlay(mt) && (e == E_NONE || e == E_MEMCG || e == E_COMPACT))
+		return false;
 	switch (e) {
 	case E_FSYNC:
 		return mem_has_fd(mt);
@@ -151,10 +168,17 @@ static bool applies(enum event e, const struct mem_type *mt)
 		return mt->kind == MEM_ANON && mt->thp;
 	case E_TRUNCATE:
 	case E_PUNCH:
+	case E_MREMAP_NOEV:
 		return mt->kind == MEM_SHMEM || mem_is_file(mt);
 	default:
 		return true;
 	}
+}
+
+/* the modes of an event on a memory type */
+static bool mode_applies(enum event e, enum mode m, const struct mem_type *mt)
+{
+	return m == MO_SYNC || (e != E_MREMAP_NOEV && !is_overlay(mt));
 }
 
 /* ------------------------------------------------------------------ */
@@ -218,6 +242,8 @@ struct area {
 	atomic_int reports[MAXU];
 	atomic_int child_reports[MAXU];
 	atomic_int bad;		/* unexpected messages, recorded in why */
+	atomic_int remaps;	/* UFFD_EVENT_REMAP messages handled */
+	uintptr_t remap_from, remap_to;	/* of the last one */
 	char why[256];
 	pthread_t thr;
 	bool thr_on;
@@ -290,11 +316,15 @@ static bool in_set(struct area *a, size_t u, int set)
 	return set == 1 ? s % 2 == 0 : s % 4 == 1;
 }
 
-/* units a truncate/punch touches: the upper half */
+/*
+ * units whose reports are compared with shmem's, not asserted: the upper
+ * half after a truncate or a hole punch, all after an mremap without
+ * EVENT_REMAP (the range is no longer registered)
+ */
 static bool affected(struct area *a, size_t u)
 {
-	return (a->cell->ev == E_TRUNCATE || a->cell->ev == E_PUNCH) &&
-	       u >= a->nunits / 2;
+	return ((a->cell->ev == E_TRUNCATE || a->cell->ev == E_PUNCH) &&
+		u >= a->nunits / 2) || a->cell->ev == E_MREMAP_NOEV;
 }
 
 static void observe(size_t u, int what)
@@ -398,6 +428,9 @@ static void handle_msg(struct area *a, int fd, struct uffd_msg *m)
 			return;
 		}
 		u = (p - base) / a->unit;
+		/* the write that faulted has not changed the unit yet */
+		if (!child && diff(a->addr + u * a->unit, a->unit, u, a->exp[u]) >= 0)
+			bad(a, "unit %zu changed before its write fault was resolved", u);
 		atomic_fetch_add(child ? &a->child_reports[u] : &a->reports[u], 1);
 		e = uffd_wp(fd, (void *)(base + u * a->unit), a->unit, false);
 		if (e)
@@ -410,11 +443,14 @@ static void handle_msg(struct area *a, int fd, struct uffd_msg *m)
 			a->child_uffd = m->arg.fork.ufd;
 		break;
 	case UFFD_EVENT_REMAP:
-		/* the event may be read after mremap() returned: no address check */
+		/* the addresses are checked by do_mremap() */
 		if (m->arg.remap.len != a->len)
 			bad(a, "remap event %#llx+%#llx, area %#lx+%#zx",
 			    (unsigned long long)m->arg.remap.from,
 			    (unsigned long long)m->arg.remap.len, (long)base, a->len);
+		a->remap_from = m->arg.remap.from;
+		a->remap_to = m->arg.remap.to;
+		atomic_fetch_add(&a->remaps, 1);
 		break;
 	default:
 		bad(a, "unexpected event %u", m->event);
@@ -604,11 +640,13 @@ static int setup(struct area *a)
 		TRY(mem_has_fd(mt) ? check_large(a) : check_thp(a));
 	/*
 	 * anon: everything written; fd-backed: S2 units stay unmapped, slots
-	 * 3 mod 4 are written (COW copies when private), the others are read
+	 * 2 mod 4 (half of S1) are written (dirty; COW copies when private),
+	 * the others are read (slots 0 mod 4, the other half of S1, clean;
+	 * slots 3 mod 4, never written)
 	 */
 	for (u = 0; u < a->nunits; u++) {
 		a->exp[u] = a->base[u];
-		if (!mem_has_fd(mt) || (u % step(a) == 0 && (u / step(a)) % 4 == 3)) {
+		if (!mem_has_fd(mt) || (u % step(a) == 0 && (u / step(a)) % 4 == 2)) {
 			fill(a->addr + u * a->unit, a->unit, u, stamp(a, G_PRE));
 			a->exp[u] = stamp(a, G_PRE);
 			a->cow[u] = priv;
@@ -635,9 +673,8 @@ static int do_evict(struct area *a, int round)
 	size_t u;
 	int left;
 
-	if (mem_is_file(a->mt) && (msync(a->addr, a->len, MS_SYNC) || fsync(a->fd)))
-		return fail("msync/fsync: %m");
 	if (zap) {
+		/* dirty ptes too: the page cache is written back after the zap */
 		if (madvise(a->addr, a->len, MADV_DONTNEED))
 			return fail("MADV_DONTNEED: %m");
 		for (u = 0; u < a->nunits; u++) {
@@ -646,8 +683,11 @@ static int do_evict(struct area *a, int round)
 				a->exp[u] = a->base[u];
 			}
 		}
-	} else if (madvise(a->addr, a->len, MADV_PAGEOUT)) {
-		return fail("MADV_PAGEOUT: %m");
+	} else {
+		if (mem_is_file(a->mt) && (msync(a->addr, a->len, MS_SYNC) || fsync(a->fd)))
+			return fail("msync/fsync: %m");
+		if (madvise(a->addr, a->len, MADV_PAGEOUT))
+			return fail("MADV_PAGEOUT: %m");
 	}
 	if (!mem_is_file(a->mt))
 		return PASS;
@@ -686,10 +726,15 @@ static int do_memcg(struct area *a)
 	return PASS;
 }
 
+/*
+ * Move the mapped pages to the other node (up to 3 tries); those of shmem
+ * and files (pages of 4 KiB) must all get there.
+ */
 static int do_migrate(struct area *a, int round)
 {
 	size_t n = a->len / (is_hugetlb(a->mt) ? HPAGE : psize), i;
-	int to = round % 2 ? numa_a : numa_b, moved = 0, err = 0;
+	int to = round % 2 ? numa_a : numa_b, moved = 0, left = 0, err = 0, tries;
+	bool must = (a->mt->kind == MEM_SHMEM || mem_is_file(a->mt)) && !a->thp;
 	void **pages = calloc(n, sizeof(*pages));
 	int *nodes = calloc(n, sizeof(int)), *status = calloc(n, sizeof(int));
 
@@ -699,19 +744,27 @@ static int do_migrate(struct area *a, int round)
 		pages[i] = a->addr + i * (a->len / n);
 		nodes[i] = to;
 	}
-	if (syscall(__NR_move_pages, 0, n, pages, nodes, status, MPOL_MF_MOVE) < 0)
-		return fail("move_pages: %m");
-	for (i = 0; i < n; i++) {
-		if (status[i] == to)
-			moved++;
-		else if (status[i] < 0 && status[i] != -ENOENT)
-			err = status[i];
+	for (tries = 0; tries < 3; tries++) {
+		if (syscall(__NR_move_pages, 0, n, pages, nodes, status, MPOL_MF_MOVE) < 0)
+			return fail("move_pages: %m");
+		for (moved = left = 0, i = 0; i < n; i++) {
+			if (status[i] == to)
+				moved++;
+			else if (status[i] != -ENOENT)	/* not mapped */
+				left++;
+			if (status[i] < 0 && status[i] != -ENOENT)
+				err = status[i];
+		}
+		if (!left)
+			break;
 	}
 	diag("move_pages to node %d: %d of %zu pages there%s%s", to, moved, n,
 	     err ? ", last error " : "", err ? strerror(-err) : "");
 	free(pages);
 	free(nodes);
 	free(status);
+	if (must && left)
+		return fail("%d mapped page(s) not on node %d after 3 tries of move_pages", left, to);
 	return PASS;
 }
 
@@ -784,15 +837,31 @@ static int do_mremap(struct area *a)
 {
 	size_t extra = a->thp || is_hugetlb(a->mt) ? HPAGE : 0;
 	char *r = mmap(NULL, a->len + extra, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0), *to, *got;
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0), *to, *got, *from;
+	int64_t end;
+	int n;
 
 	if (r == MAP_FAILED)
 		return fail("mmap: %m");
 	to = extra ? (char *)(((uintptr_t)r + HPAGE - 1) & ~(HPAGE - 1)) : r;
+	from = a->addr;
+	n = atomic_load(&a->remaps);
 	got = mremap(a->addr, a->len, a->len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
 	if (got == MAP_FAILED)
 		return fail("mremap: %m");
 	a->addr = got;
+	if (a->cell->ev != E_MREMAP)
+		return PASS;
+	/* EVENT_REMAP: mremap() returned once the event was read, the handler records it */
+	end = now_ms() + 5000;
+	while (atomic_load(&a->remaps) == n && now_ms() < end)
+		sleep_ms(1);
+	if (atomic_load(&a->remaps) != n + 1)
+		return fail("%d UFFD_EVENT_REMAP messages for one mremap()",
+			    atomic_load(&a->remaps) - n);
+	if (a->remap_from != (uintptr_t)from || a->remap_to != (uintptr_t)got)
+		return fail("UFFD_EVENT_REMAP from %#lx to %#lx, mremap() moved %p to %p",
+			    (long)a->remap_from, (long)a->remap_to, from, got);
 	return PASS;
 }
 
@@ -907,6 +976,7 @@ static int apply_event(struct area *a, int round)
 	case E_FORK_EV:
 		return do_fork(a);
 	case E_MREMAP:
+	case E_MREMAP_NOEV:
 		return do_mremap(a);
 	case E_MPROTECT:
 		if (mprotect(a->addr, a->len, PROT_READ) ||
@@ -1056,8 +1126,8 @@ static int compare_ref(struct area *a)
 	const struct reference *r = &ref[a->cell->ev][a->cell->mode][is_private(a->mt)];
 	int i;
 
-	if (!mem_is_file(a->mt) || (a->cell->ev != E_TRUNCATE &&
-				   a->cell->ev != E_PUNCH && a->cell->ev != E_FORK))
+	if (!mem_is_file(a->mt) || (a->cell->ev != E_TRUNCATE && a->cell->ev != E_PUNCH &&
+				   a->cell->ev != E_FORK && a->cell->ev != E_MREMAP_NOEV))
 		return PASS;
 	if (!r->valid)
 		return fail("no %s result to compare with (it failed or did not run)",
@@ -2165,7 +2235,7 @@ static void fi_restore(void)
 /* anon, shmem, hugetlb, file-shared */
 static bool rr_applies(const struct mem_type *mt)
 {
-	return !mt->thp && (mt->kind == MEM_ANON || mt->shared);
+	return !mt->thp && (mt->kind == MEM_ANON || mt->shared) && !is_overlay(mt);
 }
 
 static void run_rr(enum rr_test t, const struct mem_type *mt)
@@ -2253,7 +2323,7 @@ int main(void)
 	int nrr = 0;
 	struct test_fs fs[MAX_TEST_FS];
 	int nfs, nmt, ncells = 0, i, m, e, o;
-	const char *b = getenv("UFFDWP_BUDGET");
+	const char *b = getenv("UFFDWP_BUDGET"), *overlay = getenv("UFFDWP_OVERLAYFS");
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	start_ms = now_ms();
@@ -2284,12 +2354,17 @@ int main(void)
 	     shmem_thp_why[0] ? "" : shmem_knob.old, nfs);
 
 	/* every memory type; file-*-thp where the page cache has large folios */
-	nmt = mem_types(mts, MAX_MT, NULL);
+	nmt = mem_types(mts, MAX_MT - 2, NULL);
+	/* overlayfs hands the mapping to the file of its layer (ext4): it must behave as ext4 */
+	if (overlay && *overlay) {
+		mem_type_row(&mts[nmt++], "file-shared", "overlay", overlay);
+		mem_type_row(&mts[nmt++], "file-private", "overlay", overlay);
+	}
 	/* shmem before files: the file cells compare with it */
 	for (e = 0; e < NR_EVENTS; e++)
 		for (o = 0; o < NR_MODES; o++)
 			for (m = 0; m < nmt; m++)
-				if (applies(e, &mts[m]))
+				if (applies(e, &mts[m]) && mode_applies(e, o, &mts[m]))
 					cells[ncells++] = (struct cell){ &mts[m], e, o };
 	/* re-registration without WP: anon, shmem, hugetlb, file-shared per fs */
 	for (m = 0; m < nmt; m++)
