@@ -5,7 +5,8 @@
  *
  * A table of cases, each run on the memory types it applies to, one TAP
  * point per (case, memory type), each in a process of its own under a hard
- * timeout (run_isolated()), so a hang is one failing point:
+ * timeout (the case runner of tests/lib/cases.h), so a hang is one failing
+ * point:
  *
  * priv-*   (as the non-root UFFDWP_USER, capabilities dropped) creation of
  *          a userfaultfd with vm.unprivileged_userfaultfd 0 and 1, with and
@@ -55,8 +56,9 @@
  * root and UFFDWP_USER SKIP without them (they are always there in the
  * harness's guest).
  *
- * Environment: UFFDWP_FS, UFFDWP_EXPECT_WP_FILE, UFFDWP_USER (see
- * tests/lib/uffdwp.h).
+ * Environment: UFFDWP_FS, UFFDWP_OVERLAYFS, UFFDWP_EXPECT_WP_FILE,
+ * UFFDWP_USER (see tests/lib/uffdwp.h), UFFDWP_BUDGET (seconds of the whole
+ * run, default 540).
  *
  * Output is TAP; exit status 0 when no case failed, 1 otherwise.
  */
@@ -88,8 +90,10 @@
 
 #include "uffdwp.h"
 #include "mem.h"
+#include "cases.h"
 
-#define CASE_TIMEOUT_MS		40000	/* hard limit for one case process */
+#define CASE_TIMEOUT_S		40	/* hard limit for one case process */
+#define DEFAULT_BUDGET_S	540	/* hard limit for the whole run (UFFDWP_BUDGET) */
 #define HANG_MS			10000	/* an operation that must not block */
 #define WAIT_MS			5000	/* longest wait for a report */
 #define NPAGES			8
@@ -1505,37 +1509,51 @@ static const struct tcase cases[] = {
 
 #define NR_CASES	(int)(sizeof(cases) / sizeof(cases[0]))
 
+/* in the case process: the case, then the knobs put back */
 static int run_case(const void *arg)
 {
 	struct ctx *c = (struct ctx *)arg;
+	int rc = c->tc->fn(c);
 
-	return c->tc->fn(c);
+	if (!restore_system())
+		rc = FAIL;
+	if (rc == PASS)
+		S->step[0] = 0;		/* nothing to say after it */
+	return rc;
 }
 
-static void run_one(const struct tcase *tc, const struct memtype *mt)
+/* in the runner, after a case process: where it was, the knobs put back (a killed case) */
+static void after_case(const void *arg, pid_t pid)
+{
+	(void)arg;
+	(void)pid;
+	if (S->step[0])
+		diag("the case's last step: %s", S->step);
+	if (!restore_system())
+		tap.fail++;
+}
+
+static void run_one(struct case_runner *cr, const struct tcase *tc, const struct memtype *mt)
 {
 	const char *label = mt ? mt->label : "nonroot";
 	struct ctx c = { .tc = tc, .mt = mt, .rofd = -1 };
-	struct isolated iso;
-	const char *why = NULL;
 	int rc;
 
 	if (tc->nonroot && (geteuid() != 0 || !have_user)) {
-		rc = SKIP;
-		why = "needs root and UFFDWP_USER";
-	} else if (mt && mem_is_file(&mt->t) &&
-		   (rc = expect_or_skip(have_wp_file, expect_wp,
-					"UFFD_FEATURE_WP_FILE is expected but not advertised: a file range cannot be write-protected"))) {
-		why = "needs sync uffd-wp on files, absent from this kernel (expected)";
-	} else {
-		memset(S, 0, sizeof(*S));
-		rc = run_isolated(run_case, &c, CASE_TIMEOUT_MS, &iso);
-		if (iso.why[0])
-			fail("the case %s, at: %s", iso.why, S->step);
+		case_point(cr, SKIP, "needs root and UFFDWP_USER", "%s %s", label, tc->name);
+		return;
 	}
-	if (!restore_system())
-		rc = FAIL;
-	tap_result(rc, why, "%s %s", label, tc->name);
+	if (mt && mem_is_file(&mt->t)) {
+		rc = expect_or_skip(have_wp_file, expect_wp,
+				    "UFFD_FEATURE_WP_FILE is expected but not advertised: a file range cannot be write-protected");
+		if (rc) {
+			case_point(cr, rc, "needs sync uffd-wp on files, absent from this kernel (expected)",
+				   "%s %s", label, tc->name);
+			return;
+		}
+	}
+	memset(S, 0, sizeof(*S));
+	case_run(cr, run_case, &c, 0, "%s %s", label, tc->name);
 }
 
 /* does the case run on the memory type */
@@ -1610,7 +1628,8 @@ static void probe(void)
 
 int main(void)
 {
-	int64_t start = now_ms();
+	const char *b = getenv("UFFDWP_BUDGET");
+	struct case_runner cr;
 	int i, k, plan = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1627,15 +1646,17 @@ int main(void)
 		for (k = 0; k < nr_memtypes; k++)
 			plan += runs_on(&cases[i], &memtypes[k]);
 	}
-	tap_plan(plan);
+	cases_start(&cr, "uffd-security", plan, b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S,
+		    CASE_TIMEOUT_S, NULL);
+	cr.after = after_case;
 	for (i = 0; i < NR_CASES; i++) {
 		if (!cases[i].types)
-			run_one(&cases[i], NULL);
+			run_one(&cr, &cases[i], NULL);
 		for (k = 0; k < nr_memtypes; k++)
 			if (runs_on(&cases[i], &memtypes[k]))
-				run_one(&cases[i], &memtypes[k]);
+				run_one(&cr, &cases[i], &memtypes[k]);
 	}
 	if (!restore_system())
 		tap.fail++;
-	return tap_totals(start);
+	return cases_end(&cr);
 }

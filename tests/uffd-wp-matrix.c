@@ -92,6 +92,7 @@
 
 #include "uffdwp.h"
 #include "mem.h"
+#include "cases.h"
 
 #define HPAGE		MEM_HPAGE
 #define MAXU		512	/* units of an area (a THP: 512 x 4 KiB) */
@@ -186,14 +187,18 @@ static bool mode_applies(enum event e, enum mode m, const struct mem_type *mt)
 
 #define MAXOBS		64
 
-/* what a cell reports back (a MAP_SHARED page) */
+/* what a cell leaves for the runner besides its counters (a MAP_SHARED page) */
 struct cellres {
-	uint64_t events, bytes, reports;
+	bool passed;		/* the cell returned PASS */
 	int nobs;
 	uint8_t obs[MAXOBS];	/* observations compared with shmem */
 	uint16_t obs_unit[MAXOBS];
-	char skip[160];
 };
+
+/* the counters of "# stats:" (tests/stats), case_count() */
+enum { S_CELLS, S_EVENTS, S_BYTES, S_REPORTS };
+
+static const char *const stat_names[] = { "cells", "events", "bytes", "reports", NULL };
 
 /* shmem observations of this run, by event, mode, private */
 struct reference {
@@ -347,7 +352,7 @@ static int check_all(struct area *a, const char *when)
 				    u, w,
 				    (unsigned long long)((uint64_t *)(a->addr + u * a->unit))[w],
 				    (unsigned long long)word(a->exp[u], u, w));
-		res->bytes += a->unit;
+		case_count(S_BYTES, a->unit);
 	}
 	return PASS;
 }
@@ -516,18 +521,6 @@ static long scan(struct area *a, int pid, uint64_t cat, bool *got)
 /* ------------------------------------------------------------------ */
 /* setup                                                               */
 
-static int skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int skip(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(res->skip, sizeof(res->skip), fmt, ap);
-	va_end(ap);
-	return SKIP;
-}
-
 /* anon-thp: a 2 MiB THP (PAGEMAP_SCAN PAGE_IS_HUGE) after MADV_HUGEPAGE */
 static int check_thp(struct area *a)
 {
@@ -539,8 +532,8 @@ static int check_thp(struct area *a)
 		return fail("PAGEMAP_SCAN(PAGE_IS_HUGE): %m");
 	if (huge != (long)HPAGE) {
 		if (!strstr(thp_enabled, "[always]") && !strstr(thp_enabled, "[madvise]"))
-			return skip("THP unavailable (enabled: %s)",
-				    thp_enabled[0] ? thp_enabled : "no sysfs file");
+			return case_skip("THP unavailable (enabled: %s)",
+					 thp_enabled[0] ? thp_enabled : "no sysfs file");
 		return fail("no THP after MADV_HUGEPAGE although THP is enabled (%ld huge bytes)",
 			    huge);
 	}
@@ -575,8 +568,8 @@ static int check_large(struct area *a)
 		return fail("no PMD mapping of a shmem THP with shmem_enabled=advise and MADV_HUGEPAGE: %s",
 			    folios_str(&f));
 	if (!f.pfns)
-		return skip("%s: no PMD mapping and the folios cannot be seen (%s)", mt->fs,
-			    folios_str(&f));
+		return case_skip("%s: no PMD mapping and the folios cannot be seen (%s)",
+				 mt->fs, folios_str(&f));
 	if (f.large) {
 		diag("%s %s: no PMD mapping, split/collapse on the large folios there: %s",
 		     mt->name, mt->fs, folios_str(&f));
@@ -585,8 +578,8 @@ static int check_large(struct area *a)
 	if (mt->lf_expected)
 		return fail("%s: no large folio after a MADV_HUGEPAGE fault although %s has large folios in 6.12: %s",
 			    mt->fs, mt->fs, folios_str(&f));
-	return skip("%s: no large folio in the page cache after a MADV_HUGEPAGE fault (%s)",
-		    mt->fs, folios_str(&f));
+	return case_skip("%s: no large folio in the page cache after a MADV_HUGEPAGE fault (%s)",
+			 mt->fs, folios_str(&f));
 }
 
 static int setup(struct area *a)
@@ -608,8 +601,8 @@ static int setup(struct area *a)
 		a->base[u] = mem_has_fd(mt) ? stamp(a, G_BASE) : 0;
 
 	if (is_hugetlb(mt) && meminfo("HugePages_Free:") < HUGETLB_NEED)
-		return skip("fewer than %d free hugetlb pages (HugePages_Free %ld)",
-			    HUGETLB_NEED, meminfo("HugePages_Free:"));
+		return case_skip("fewer than %d free hugetlb pages (HugePages_Free %ld)",
+				 HUGETLB_NEED, meminfo("HugePages_Free:"));
 	e = mem_create(&reg, mt, a->len, "uffd-wp-matrix");
 	if (e)
 		return fail("memfd_create/open/ftruncate: %s", strerror(e));
@@ -954,10 +947,10 @@ static int apply_event(struct area *a, int round)
 {
 	int e;
 
-	res->events++;
+	if (a->cell->ev != E_NONE)
+		case_count(S_EVENTS, 1);
 	switch (a->cell->ev) {
 	case E_NONE:
-		res->events--;
 		return PASS;
 	case E_FSYNC:
 		if (msync(a->addr, a->len, MS_SYNC) || fsync(a->fd))
@@ -1041,7 +1034,7 @@ static int write_round(struct area *a, int set, int gen, bool want_reports)
 		return PASS;
 	for (u = 0; u < a->nunits; u++) {
 		n = atomic_exchange(&a->reports[u], 0);
-		res->reports += n;
+		case_count(S_REPORTS, n);
 		if (affected(a, u) && in_set(a, u, set)) {
 			/* compared with shmem, not asserted */
 			observe(u, OBS_WRITTEN | (n ? OBS_REPORTED : 0));
@@ -1073,7 +1066,7 @@ static int check_scan(struct area *a, int sets)
 		return fail("PAGEMAP_SCAN(PAGE_IS_WRITTEN): %m");
 	for (u = 0; u < a->nunits; u++) {
 		want = ((sets & 1) && in_set(a, u, 1)) || ((sets & 2) && in_set(a, u, 2));
-		res->reports += written[u] && want;
+		case_count(S_REPORTS, written[u] && want);
 		if (affected(a, u)) {
 			observe(u, (want ? OBS_WRITTEN : 0) | (written[u] ? OBS_REPORTED : 0));
 			continue;
@@ -1115,7 +1108,7 @@ static int check_backing(struct area *a)
 				    (unsigned long long)word(is_private(a->mt) ?
 							     a->base[u] : a->exp[u], u, w),
 				    is_private(a->mt) ? " (MAP_PRIVATE must not change the file)" : "");
-		res->bytes += a->unit;
+		case_count(S_BYTES, a->unit);
 	}
 	free(buf);
 	return PASS;
@@ -1144,7 +1137,7 @@ static int compare_ref(struct area *a)
 	return PASS;
 }
 
-static int run_cell(const void *arg)
+static int cell_body(const void *arg)
 {
 	const struct cell *cl = arg;
 	struct area *a = calloc(1, sizeof(*a));
@@ -1224,11 +1217,24 @@ static int run_cell(const void *arg)
 	return rc;
 }
 
+/* a cell: the cell, and what the runner wants to know of it */
+static int run_cell(const void *arg)
+{
+	int rc;
+
+	case_count(S_CELLS, 1);
+	rc = cell_body(arg);
+	if (rc == PASS) {
+		res->passed = true;
+		case_note("%llu bytes verified, %llu reports",
+			  (unsigned long long)case_res->stat[S_BYTES],
+			  (unsigned long long)case_res->stat[S_REPORTS]);
+	}
+	return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* the runner                                                          */
-
-static int64_t start_ms, budget_ms;
-static uint64_t tot_cells, tot_events, tot_bytes, tot_reports;
 
 static const char *cell_skip(const struct cell *c)
 {
@@ -1265,65 +1271,49 @@ static void diag_obs(const struct cell *c)
 	     mode_name[c->mode], buf);
 }
 
-static void run_one(const struct cell *c)
+/* in the runner after a cell process: its file removed, a shmem cell's observations kept */
+static void after_cell(const void *arg, pid_t pid)
+{
+	const struct cell *c = arg;
+	struct reference *r;
+	char path[PATH_MAX];
+
+	if (mem_is_file(c->mt)) {
+		mem_file_path(path, sizeof(path), c->mt, "uffd-wp-matrix", pid);
+		unlink(path);
+	}
+	if (c->mt->kind == MEM_SHMEM && !c->mt->thp) {
+		r = &ref[c->ev][c->mode][is_private(c->mt)];
+		r->valid = res->passed;
+		r->nobs = res->nobs;
+		memcpy(r->obs, res->obs, sizeof(r->obs));
+		memcpy(r->obs_unit, res->obs_unit, sizeof(r->obs_unit));
+		if (res->passed && res->nobs)
+			diag_obs(c);
+	}
+}
+
+static void run_one(struct case_runner *cr, const struct cell *c)
 {
 	const char *why = cell_skip(c);
-	struct reference *r;
-	struct isolated iso;
-	int64_t left;
-	int rc;
 
-	memset(res, 0, sizeof(*res));
 	if (why) {
-		tap_result(SKIP, why, "%s %s %s %s", c->mt->name, c->mt->fs,
+		case_point(cr, SKIP, why, "%s %s %s %s", c->mt->name, c->mt->fs,
 			   ev_name[c->ev], mode_name[c->mode]);
 		return;
 	}
 	if (mem_is_file(c->mt) &&
 	    expect_or_skip(have_wp_file, expect_wp_file(),
 			   "UFFD_FEATURE_WP_FILE is expected but the kernel does not advertise it")) {
-		tap_result(FAIL, NULL, "%s %s %s %s", c->mt->name, c->mt->fs,
+		case_point(cr, FAIL, NULL, "%s %s %s %s", c->mt->name, c->mt->fs,
 			   ev_name[c->ev], mode_name[c->mode]);
 		return;
 	}
-	left = budget_ms - (now_ms() - start_ms);
-	if (left <= 0) {
-		fail("time budget of %lld s exhausted", (long long)budget_ms / 1000);
-		rc = FAIL;
-	} else {
-		rc = run_isolated(run_cell, c, left < CELL_TIMEOUT_S * 1000 ?
-				  (int)left : CELL_TIMEOUT_S * 1000, &iso);
-		if (iso.why[0])
-			fail("cell %s", iso.why);
-		if (mem_is_file(c->mt) && iso.pid > 0) {
-			char path[PATH_MAX];
-
-			mem_file_path(path, sizeof(path), c->mt, "uffd-wp-matrix", iso.pid);
-			unlink(path);
-		}
-	}
-	if (rc == PASS || rc == FAIL) {
-		tot_cells++;
-		tot_events += res->events;
-		tot_bytes += res->bytes;
-		tot_reports += res->reports;
-	}
-	if (c->mt->kind == MEM_SHMEM && !c->mt->thp) {
-		r = &ref[c->ev][c->mode][is_private(c->mt)];
-		r->valid = rc == PASS;
-		r->nobs = res->nobs;
-		memcpy(r->obs, res->obs, sizeof(r->obs));
-		memcpy(r->obs_unit, res->obs_unit, sizeof(r->obs_unit));
-		if (rc == PASS && res->nobs)
-			diag_obs(c);
-	}
-	if (rc == PASS)
-		tap_result(PASS, NULL, "%s %s %s %s: %llu bytes verified, %llu reports",
-			   c->mt->name, c->mt->fs, ev_name[c->ev], mode_name[c->mode],
-			   (unsigned long long)res->bytes, (unsigned long long)res->reports);
-	else
-		tap_result(rc, res->skip, "%s %s %s %s", c->mt->name, c->mt->fs,
-			   ev_name[c->ev], mode_name[c->mode]);
+	memset(res, 0, sizeof(*res));
+	cr->after = after_cell;
+	case_run(cr, run_cell, c, 0, "%s %s %s %s", c->mt->name, c->mt->fs, ev_name[c->ev],
+		 mode_name[c->mode]);
+	cr->after = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1638,8 +1628,8 @@ static int rr_setup(struct rr *r, const struct mem_type *mt, size_t n, uint64_t 
 	if (mt->thp || !(mt->kind == MEM_ANON || mt->shared))
 		return fail("memory type %s is not one of these points", mt->name);
 	if (is_hugetlb(mt) && meminfo("HugePages_Free:") < (long)n)
-		return skip("fewer than %zu free hugetlb pages (HugePages_Free %ld)", n,
-			    meminfo("HugePages_Free:"));
+		return case_skip("fewer than %zu free hugetlb pages (HugePages_Free %ld)", n,
+				 meminfo("HugePages_Free:"));
 	e = mem_create(&reg, mt, r->len, "uffd-wp-matrix");
 	if (e)
 		return fail("memfd_create/open/ftruncate: %s", strerror(e));
@@ -2238,15 +2228,12 @@ static bool rr_applies(const struct mem_type *mt)
 	return !mt->thp && (mt->kind == MEM_ANON || mt->shared) && !is_overlay(mt);
 }
 
-static void run_rr(enum rr_test t, const struct mem_type *mt)
+static void run_rr(struct case_runner *cr, enum rr_test t, const struct mem_type *mt)
 {
 	int timeout = t == RR_FAILNTH ? RR_FN_TIMEOUT_S * 1000 : rr_duration_ms() + 60000;
-	int64_t left = budget_ms - (now_ms() - start_ms);
-	struct isolated iso;
 	char why[256];
 	int rc;
 
-	memset(res, 0, sizeof(*res));
 	rc = mem_is_file(mt) ?
 		expect_or_skip(have_wp_file, expect_wp_file(),
 			       "UFFD_FEATURE_WP_FILE is expected but the kernel does not advertise it") :
@@ -2259,19 +2246,11 @@ static void run_rr(enum rr_test t, const struct mem_type *mt)
 		snprintf(why, sizeof(why), "this kernel lacks fault injection: %s", fi_why);
 	}
 	if (rc) {
-		tap_result(rc, why, "%s %s %s", rr_test_name[t], mt->name, mt->fs);
+		case_point(cr, rc, why, "%s %s %s", rr_test_name[t], mt->name, mt->fs);
 		return;
 	}
-	if (left <= 0) {
-		fail("time budget of %lld s exhausted", (long long)budget_ms / 1000);
-		rc = FAIL;
-	} else {
-		rc = run_isolated(t == RR_FAILNTH ? rr_failnth : rr_concurrent, mt,
-				  left < timeout ? (int)left : timeout, &iso);
-		if (iso.why[0])
-			fail("%s", iso.why);
-	}
-	tap_result(rc, res->skip, "%s %s %s", rr_test_name[t], mt->name, mt->fs);
+	case_run(cr, t == RR_FAILNTH ? rr_failnth : rr_concurrent, mt, timeout, "%s %s %s",
+		 rr_test_name[t], mt->name, mt->fs);
 }
 
 static bool setup_memcg(void)
@@ -2324,10 +2303,9 @@ int main(void)
 	struct test_fs fs[MAX_TEST_FS];
 	int nfs, nmt, ncells = 0, i, m, e, o;
 	const char *b = getenv("UFFDWP_BUDGET"), *overlay = getenv("UFFDWP_OVERLAYFS");
+	struct case_runner cr;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	start_ms = now_ms();
-	budget_ms = (b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S) * 1000LL;
 	psize = sysconf(_SC_PAGESIZE);
 	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		   -1, 0);
@@ -2370,14 +2348,15 @@ int main(void)
 	for (m = 0; m < nmt; m++)
 		if (rr_applies(&mts[m]))
 			rrt[nrr++] = &mts[m];
-	tap_plan(ncells + NR_RR * nrr);
+	cases_start(&cr, "uffd-wp-matrix", ncells + NR_RR * nrr,
+		    b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S, CELL_TIMEOUT_S, stat_names);
 	for (i = 0; i < ncells; i++)
-		run_one(&cells[i]);
+		run_one(&cr, &cells[i]);
 	rr_start = now_ms();
 	fi_setup();
 	for (o = 0; o < NR_RR; o++)
 		for (m = 0; m < nrr; m++)
-			run_rr(o, rrt[m]);
+			run_rr(&cr, o, rrt[m]);
 	fi_restore();
 	diag("re-registration points: %lld ms (fault injection: %s)",
 	     (long long)(now_ms() - rr_start), fi_why[0] ? fi_why : "yes");
@@ -2385,8 +2364,5 @@ int main(void)
 	e = knob_restore(&shmem_knob);
 	if (e)
 		diag("restoring shmem_enabled to %s: %s", shmem_knob.old, strerror(e));
-	diag("stats: cells=%llu events=%llu bytes=%llu reports=%llu",
-	     (unsigned long long)tot_cells, (unsigned long long)tot_events,
-	     (unsigned long long)tot_bytes, (unsigned long long)tot_reports);
-	return tap_totals(start_ms);
+	return cases_end(&cr);
 }
