@@ -3,21 +3,22 @@
  * uffd-hostile: invalid and hostile userfaultfd / PAGEMAP_SCAN calls.
  *
  * A table of rows, each one call with bad arguments or in a hostile
- * situation, run on every memory type: anon, shmem (memfd MAP_SHARED),
- * shmem-private (memfd MAP_PRIVATE), hugetlb (MAP_HUGETLB, default huge
- * page size) and file-shared / file-private on every file system of
- * UFFDWP_FS.  Every row asserts the exact errno (or the documented
- * behaviour) that the kernel source gives; the expected values were read
- * in fs/userfaultfd.c, mm/userfaultfd.c, mm/hugetlb.c, mm/shmem.c,
- * mm/memfd.c and fs/proc/task_mmu.c of Linux 6.12 (+ this series) and the
- * check that produces each one is cited next to its row group.  A table of
- * global rows (UFFDIO_API, calls before UFFDIO_API, PAGEMAP_SCAN argument
- * checks, non-root access) runs once.
+ * situation, run on the memory types of tests/lib/mem.c named in
+ * type_names[]: anon, shmem (memfd MAP_SHARED), shmem-private (memfd
+ * MAP_PRIVATE), hugetlb-private (hugetlb memfd MAP_PRIVATE, 2 MiB pages)
+ * and file-shared / file-private on every file system of UFFDWP_FS.  Every
+ * row asserts the exact errno (or the documented behaviour) that the kernel
+ * source gives; the expected values were read in fs/userfaultfd.c,
+ * mm/userfaultfd.c, mm/hugetlb.c, mm/shmem.c, mm/memfd.c and
+ * fs/proc/task_mmu.c of Linux 6.12 (+ this series) and the check that
+ * produces each one is cited next to its row group.  A table of global rows
+ * (UFFDIO_API, calls before UFFDIO_API, PAGEMAP_SCAN argument checks,
+ * non-root access) runs once.
  *
- * Each row runs in a process of its own with a fresh mapping and a fresh
- * userfaultfd, under a hard timeout, so a crash or a hang is one failing
- * row, not a stuck test.  Rows that block a thread in a fault always
- * resolve it with a timeout.
+ * Each row is a case of tests/lib/cases.h: a process of its own with a
+ * fresh mapping and a fresh userfaultfd, under a hard timeout, so a crash
+ * or a hang is one failing row, not a stuck test.  Rows that block a thread
+ * in a fault always resolve it with a timeout.
  *
  * Layout of a row's memory (u = the memory type's page size):
  *
@@ -29,10 +30,10 @@
  *
  * Rows that need a successful write-protect registration of a regular
  * file range need UFFD_FEATURE_WP_FILE: without it they SKIP when
- * UFFDWP_EXPECT_WP_FILE=0 and fail when it is 1.  Rows whose expected
- * errno differs between the base kernel and the series (a file VMA is
- * refused by vma_can_userfault() on the base) assert the value of the
- * expected kernel.
+ * UFFDWP_EXPECT_WP_FILE=0 and fail when it is 1 (expect_or_skip()).  Rows
+ * whose expected errno differs between the base kernel and the series (a
+ * file VMA is refused by vma_can_userfault() on the base) assert the value
+ * of the expected kernel.
  *
  * Environment:
  *   UFFDWP_FS              space-separated "name:mountpoint" list
@@ -51,7 +52,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <setjmp.h>
@@ -75,13 +75,14 @@
 #include <linux/userfaultfd.h>
 
 #include "uffdwp.h"
+#include "mem.h"
+#include "cases.h"
 
-#define ROW_TIMEOUT_MS		15000	/* hard limit for one row process */
+#define ROW_TIMEOUT_S		15	/* hard limit for one row process */
 #define WAIT_MS			5000	/* longest wait for a fault / a wake-up */
 #define STAY_BLOCKED_MS		300	/* "still blocked" observation window */
 #define DEFAULT_BUDGET_S	400	/* the debug kernel on a slow host needs ~120 s */
-#define MSG_LEN			1024
-#define NOTE_LEN		200
+#define NOTE_LEN		120
 #define HOSTILE_ADDR		(1UL << 62)	/* above TASK_SIZE, 4 and 5 levels */
 #define KERNEL_ADDR		0xffff888000000000UL
 #define NO_RESULT		INT_MIN
@@ -89,76 +90,61 @@
 /* ------------------------------------------------------------------ */
 /* memory types                                                        */
 
-enum kind { K_ANON, K_SHMEM, K_SHMEMP, K_HUGE, K_FSHARED, K_FPRIVATE, NKINDS };
-
-#define T(k)		(1u << (k))
-#define T_ALL		((1u << NKINDS) - 1)
-#define T_FILE		(T(K_FSHARED) | T(K_FPRIVATE))
-#define T_NONFILE	(T_ALL & ~T_FILE)
-#define T_FD		(T(K_SHMEM) | T(K_SHMEMP) | T_FILE)	/* has a file descriptor */
-
-struct memtype {
-	char label[64];		/* "anon", "file-shared:ext4", ... */
-	enum kind kind;
-	const char *dir;	/* mountpoint of a file type */
+/*
+ * The rows of tests/lib/mem.c the table runs on.  The THP rows are left
+ * out (the layout below is four base pages), and so is the shared
+ * "hugetlb" row: the rows' expectations for hugetlb were read for a
+ * private mapping.  A name added here runs every row whose kinds (KIND()
+ * below) include its kind, expecting what the row says for its name, else
+ * for its kind, else the row's default (struct want): no row needs an edit
+ * unless the new type behaves unlike its kind.
+ */
+static const char *const type_names[] = {
+	"anon", "shmem", "shmem-private", "hugetlb-private", "file-shared", "file-private",
+	NULL
 };
 
-#define MAX_MEMTYPES	(4 + 2 * MAX_TEST_FS)
-static struct memtype memtypes[MAX_MEMTYPES];
+/* a memory type of the run and its label in point names */
+struct memtype {
+	struct mem_type t;
+	char label[64];		/* "anon", "hugetlb-private", "file-shared:ext4" */
+};
+
+static struct memtype memtypes[MEM_MAX_TYPES];
 static int nr_memtypes;
 
-static bool is_file_kind(enum kind k)
-{
-	return k == K_FSHARED || k == K_FPRIVATE;
-}
+/* the kinds of memory a row runs on (a mask of enum mem_kind bits) */
+#define KIND(k)		(1u << (k))
+#define ALL		(KIND(MEM_ANON) | KIND(MEM_SHMEM) | KIND(MEM_HUGETLB) | KIND(MEM_FILE))
+#define NOT_FILE	(ALL & ~KIND(MEM_FILE))
+/* rows that reopen, seal, truncate or close the fd (not read for hugetlb) */
+#define SHMEM_FILE	(KIND(MEM_SHMEM) | KIND(MEM_FILE))
 
-static size_t psize, hpsize;
+/* the name of a kind in struct want: "file" for every file row */
+static const char *const kind_name[] = {
+	[MEM_ANON] = "anon", [MEM_SHMEM] = "shmem", [MEM_HUGETLB] = "hugetlb",
+	[MEM_FILE] = "file",
+};
+
+static size_t psize;
 static bool have_wp_file, expect_wp, hugetlb_ok;
 static char hugetlb_reason[160];
-static const char *nb_dir;	/* where anon's file neighbour lives */
+static struct mem_type nb_type;	/* anon's neighbour: file-shared on the first fs */
 static uid_t user_uid;
 static gid_t user_gid;
 static const char *user_name;
-static char sysctl_orig[16];
+static struct knob k_unpriv = { .path = "/proc/sys/vm/unprivileged_userfaultfd" };
 static mode_t devmode_orig;
 static bool devmode_saved;
 
 /* ------------------------------------------------------------------ */
-/* row results, shared with the row processes                          */
+/* a row's result (in its case process)                                */
 
 struct res {
 	int got;		/* errno observed, 0 for success */
 	int want;		/* errno expected */
 	char note[NOTE_LEN];	/* what else was verified (printed when ok) */
-	char msg[MSG_LEN];	/* diagnostics (printed as # lines) */
 };
-
-static struct res *R;
-
-static int __attribute__((format(printf, 2, 3))) rfail(struct res *r, const char *fmt, ...)
-{
-	size_t n = strlen(r->msg);
-	va_list ap;
-
-	if (n + 2 < MSG_LEN) {
-		if (n)
-			r->msg[n++] = '\n';
-		va_start(ap, fmt);
-		vsnprintf(r->msg + n, MSG_LEN - n, fmt, ap);
-		va_end(ap);
-	}
-	return FAIL;
-}
-
-static int __attribute__((format(printf, 2, 3))) rskip(struct res *r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->msg, MSG_LEN, fmt, ap);
-	va_end(ap);
-	return SKIP;
-}
 
 static void __attribute__((format(printf, 2, 3))) rnote(struct res *r, const char *fmt, ...)
 {
@@ -176,6 +162,7 @@ static int expect(struct res *r, int got, int want)
 	return got == want ? PASS : FAIL;
 }
 
+/* "success", "errno EINVAL", "no result" */
 static const char *ename(int e, char *buf, size_t len)
 {
 	const char *n;
@@ -184,30 +171,42 @@ static const char *ename(int e, char *buf, size_t len)
 		return "success";
 	if (e == NO_RESULT)
 		return "no result";
-	n = strerrorname_np(e);
-	if (n)
-		snprintf(buf, len, "errno %s", n);
-	else
-		snprintf(buf, len, "errno %d", e);
+	n = errno_name(e);
+	if (!strncmp(n, "errno ", 6))
+		return n;
+	snprintf(buf, len, "errno %s", n);
 	return buf;
+}
+
+/*
+ * The end of a row's case: the result for the ok line ("errno EINVAL;
+ * note") or why it failed.
+ */
+static int finish(struct res *r, int rc)
+{
+	char b1[48], b2[48];
+
+	if (rc == PASS)
+		case_note("%s%s%s", ename(r->got, b1, sizeof(b1)), r->note[0] ? "; " : "",
+			  r->note);
+	else if (rc == FAIL && r->got != NO_RESULT && r->got != r->want)
+		fail("got %s, want %s", ename(r->got, b1, sizeof(b1)),
+		     ename(r->want, b2, sizeof(b2)));
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
 /* expected values                                                     */
 
 /*
- * want[] holds one expected errno per memory type.  KD(s, b) is a value
- * that depends on the expected kernel: s with UFFD_FEATURE_WP_FILE (the
+ * An expected errno is a short: the errno, or KD(s, b), a value that
+ * depends on the expected kernel: s with UFFD_FEATURE_WP_FILE (the
  * series), b without (the base), where a regular file VMA is refused by
  * vma_can_userfault() before any other check.
  */
 #define KD(s, b)	((short)(0x4000 | ((s) << 7) | (b)))
 /* the same for the hand-off features (UFFDWP_EXPECT_HANDOFF) */
 #define HD(s, b)	((short)(0x2000 | ((s) << 7) | (b)))
-#define ALLW(e)		{ e, e, e, e, e, e }
-/*          anon shmem shmem-private hugetlb file-shared file-private */
-#define W6(a, s, p, h, f, q)	{ a, s, p, h, f, q }
-#define NA		0	/* memory type not in the row's types */
 
 static int decode_want(short v)
 {
@@ -217,6 +216,21 @@ static int decode_want(short v)
 		return expect_handoff() ? (v >> 7) & 0x3f : v & 0x7f;
 	return v;
 }
+
+/*
+ * What a row expects on some memory types, unlike its default: type is
+ * the name of a row of tests/lib/mem.c ("shmem-private", "file-shared")
+ * or of a kind (kind_name[]: "anon", "shmem", "hugetlb", "file").  A
+ * memory type takes the entry with its own name, else the entry with its
+ * kind's name, else the row's default: a new type of an existing kind
+ * takes what its kind expects (a name that is both, "shmem", is the kind).
+ */
+struct want {
+	const char *type;
+	short err;
+};
+
+#define MAX_OVER	4
 
 /* ------------------------------------------------------------------ */
 /* raw calls (the others are in uffdwp.h): 0 or the errno, arguments as given */
@@ -296,88 +310,42 @@ enum rng {
 #define SRC_HOLE	(1u << 4)	/* UFFDIO_COPY source in the hole */
 #define SRC_BEYOND	(1u << 5)	/* UFFDIO_COPY source above TASK_SIZE */
 #define TRUNC		(1u << 6)	/* file truncated to one unit after setup */
-#define NEEDROOT	(1u << 7)
 
 struct fx {
 	const struct memtype *mt;
+	struct mem_region m;	/* M's backing object: m.fd, -1 for anon */
 	size_t u, len;
 	char *A;
 	char *src;		/* one unit of prefaulted anon memory */
-	int fd, nfd, uffd;
+	int uffd;
 };
 
-static size_t unit_of(const struct memtype *mt)
+/* map fd (anon: none) with the sharing of mt at addr (MAP_FIXED) */
+static int map_at(const struct mem_type *mt, char *addr, size_t len, int fd, int prot)
 {
-	return mt->kind == K_HUGE ? hpsize : psize;
-}
+	int fl = MAP_FIXED | (mt->shared ? MAP_SHARED : MAP_PRIVATE);
 
-static int new_file(const char *dir, size_t size, struct res *r)
-{
-	static int seq;
-	char path[PATH_MAX];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/.uffd-hostile.%d.%d", dir, (int)getpid(), seq++);
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -rfail(r, "setup: open %s: %m", path);
-	unlink(path);
-	if (ftruncate(fd, size)) {
-		rfail(r, "setup: ftruncate %s: %m", path);
-		close(fd);
-		return -FAIL;
-	}
-	return fd;
-}
-
-static int backing_fd(const struct memtype *mt, size_t size, struct res *r)
-{
-	int fd;
-
-	if (is_file_kind(mt->kind))
-		return new_file(mt->dir, size, r);
-	fd = memfd_create("uffd-hostile", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0)
-		return -rfail(r, "setup: memfd_create: %m");
-	if (ftruncate(fd, size)) {
-		rfail(r, "setup: ftruncate memfd: %m");
-		close(fd);
-		return -FAIL;
-	}
-	return fd;
-}
-
-/* map the memory type at addr (MAP_FIXED) */
-static int map_mt(const struct memtype *mt, char *addr, size_t len, int fd, int prot)
-{
-	int fl = MAP_FIXED;
-	void *p;
-
-	switch (mt->kind) {
-	case K_ANON:
-		fl |= MAP_PRIVATE | MAP_ANONYMOUS;
+	if (mt->kind == MEM_ANON) {
+		fl |= MAP_ANONYMOUS;
 		fd = -1;
-		break;
-	case K_HUGE:
-		fl |= MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
-		fd = -1;
-		break;
-	case K_SHMEM:
-	case K_FSHARED:
-		fl |= MAP_SHARED;
-		break;
-	default:
-		fl |= MAP_PRIVATE;
-		break;
 	}
-	p = mmap(addr, len, prot, fl, fd, 0);
-	return p == MAP_FAILED ? errno : 0;
+	return mmap(addr, len, prot, fl, fd, 0) == MAP_FAILED ? errno : 0;
 }
 
-static int fx_setup(struct fx *f, const struct memtype *mt, unsigned int flags,
-		    struct res *r)
+/* the backing object of t, len bytes, its file (if any) already removed */
+static int backing(struct mem_region *m, const struct mem_type *t, size_t len, const char *tag)
 {
-	size_t u = unit_of(mt), res_len = 17 * u, used;
+	int e = mem_create(m, t, len, tag);
+
+	if (e)
+		return fail("setup: create %s backing: %s", t->name, strerror(e));
+	mem_unlink(m);
+	return PASS;
+}
+
+static int fx_setup(struct fx *f, const struct memtype *mt, unsigned int flags)
+{
+	size_t u = mem_page_size(&mt->t), res_len = 17 * u, used;
 	char *res, *base;
 	int e;
 
@@ -385,48 +353,42 @@ static int fx_setup(struct fx *f, const struct memtype *mt, unsigned int flags,
 	f->mt = mt;
 	f->u = u;
 	f->len = 4 * u;
-	f->fd = f->nfd = f->uffd = -1;
+	f->uffd = -1;
 
 	/* the source buffer first, so that it never lands in the holes */
 	f->src = mmap(NULL, u, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (f->src == MAP_FAILED)
-		return rfail(r, "setup: mmap source: %m");
+		return fail("setup: mmap source: %m");
 	memset(f->src, 0x77, u);
 
 	res = mmap(NULL, res_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		   -1, 0);
 	if (res == MAP_FAILED)
-		return rfail(r, "setup: reserve: %m");
+		return fail("setup: reserve: %m");
 	base = (char *)(((unsigned long)res + u - 1) & ~(u - 1));
 	f->A = base + 4 * u;
 
-	if (mt->kind != K_ANON && mt->kind != K_HUGE) {
-		f->fd = backing_fd(mt, f->len, r);
-		if (f->fd < 0)
-			return -f->fd;
-	}
-	e = map_mt(mt, f->A, f->len, f->fd, PROT_READ | PROT_WRITE);
+	TRY(backing(&f->m, &mt->t, f->len, "uffd-hostile"));
+	e = map_at(&mt->t, f->A, f->len, f->m.fd, PROT_READ | PROT_WRITE);
 	if (e)
-		return rfail(r, "setup: mmap %s: %s", mt->label, strerror(e));
+		return fail("setup: mmap %s: %s", mt->label, strerror(e));
 
 	used = 4 * u;
 	if (flags & NB) {
 		char *n = f->A + 4 * u;
-		void *p;
+		struct mem_region nb;
 
-		if (mt->kind == K_ANON) {
+		if (mt->t.kind == MEM_ANON) {
 			/* a regular file mapping next to anonymous memory */
-			f->nfd = new_file(nb_dir, 4 * psize, r);
-			if (f->nfd < 0)
-				return -f->nfd;
-			p = mmap(n, 4 * u, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-				 f->nfd, 0);
+			TRY(backing(&nb, &nb_type, 4 * psize, "uffd-hostile-nb"));
+			e = map_at(&nb_type, n, 4 * u, nb.fd, PROT_READ | PROT_WRITE);
 		} else {
-			p = mmap(n, 4 * u, PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+			e = mmap(n, 4 * u, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED ?
+			    errno : 0;
 		}
-		if (p == MAP_FAILED)
-			return rfail(r, "setup: mmap neighbour: %m");
+		if (e)
+			return fail("setup: mmap neighbour: %s", strerror(e));
 		used = 8 * u;
 	}
 	/* the holes */
@@ -439,19 +401,19 @@ static int fx_setup(struct fx *f, const struct memtype *mt, unsigned int flags,
 
 	f->uffd = uffd_open(0, NULL);
 	if (f->uffd < 0)
-		return rfail(r, "setup: userfaultfd: %s", strerror(-f->uffd));
+		return fail("setup: userfaultfd: %s", strerror(-f->uffd));
 	if (flags & (REG_WP | REG_MISSING)) {
 		uint64_t mode = flags & REG_WP ? UFFDIO_REGISTER_MODE_WP :
 						 UFFDIO_REGISTER_MODE_MISSING;
 
 		e = uffd_register(f->uffd, f->A, f->len, mode, NULL);
 		if (e)
-			return rfail(r, "setup: UFFDIO_REGISTER(%s) of %s: %s",
-				     flags & REG_WP ? "WP" : "MISSING", mt->label, strerror(e));
+			return fail("setup: UFFDIO_REGISTER(%s) of %s: %s",
+				    flags & REG_WP ? "WP" : "MISSING", mt->label, strerror(e));
 	}
 	if (flags & TRUNC) {
-		if (ftruncate(f->fd, u))
-			return rfail(r, "setup: ftruncate to one page: %m");
+		if (ftruncate(f->m.fd, u))
+			return fail("setup: ftruncate to one page: %m");
 	}
 	return PASS;
 }
@@ -526,50 +488,35 @@ static bool waiter_wait(struct waiter *w, int ms)
 	return true;
 }
 
-/* the next message from a non-blocking uffd: 0, ETIMEDOUT or an errno */
-static int wait_msg(int uffd, struct uffd_msg *m, int ms)
-{
-	struct pollfd p = { .fd = uffd, .events = POLLIN };
-	int n = poll(&p, 1, ms);
-
-	if (n < 0)
-		return errno;
-	if (n == 0)
-		return ETIMEDOUT;
-	if (read(uffd, m, sizeof(*m)) != sizeof(*m))
-		return errno ? errno : EIO;
-	return 0;
-}
-
 /* a write to unit 0 of the write-protected M blocks and is reported */
-static int block_writer(struct fx *f, struct waiter *w, struct res *r)
+static int block_writer(struct fx *f, struct waiter *w)
 {
 	struct uffd_msg m;
 	int e;
 
 	e = uffd_wp(f->uffd, f->A, f->len, true);
 	if (e)
-		return rfail(r, "setup: UFFDIO_WRITEPROTECT(WP): %s", strerror(e));
+		return fail("setup: UFFDIO_WRITEPROTECT(WP): %s", strerror(e));
 	if (waiter_start(w, f->A + 8, true, 0x5a))
-		return rfail(r, "setup: pthread_create failed");
-	e = wait_msg(f->uffd, &m, WAIT_MS);
+		return fail("setup: pthread_create failed");
+	e = uffd_wait_msg(f->uffd, &m, WAIT_MS);
 	if (e)
-		return rfail(r, "the write to the protected page was not reported: %s",
+		return fail("the write to the protected page was not reported: %s",
 			     strerror(e));
 	if (m.event != UFFD_EVENT_PAGEFAULT || !(m.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP))
-		return rfail(r, "unexpected message: event %#x flags %#llx", m.event,
+		return fail("unexpected message: event %#x flags %#llx", m.event,
 			     (unsigned long long)m.arg.pagefault.flags);
 	if (atomic_load(&w->done))
-		return rfail(r, "the writer did not block");
+		return fail("the writer did not block");
 	return PASS;
 }
 
-static int check_landed(struct fx *f, struct waiter *w, const char *by, struct res *r)
+static int check_landed(struct fx *f, struct waiter *w, const char *by)
 {
 	if (!waiter_wait(w, WAIT_MS))
-		return rfail(r, "the writer is still blocked %d ms after %s", WAIT_MS, by);
+		return fail("the writer is still blocked %d ms after %s", WAIT_MS, by);
 	if (f->A[8] != 0x5a)
-		return rfail(r, "the write did not land: byte %#x", (unsigned char)f->A[8]);
+		return fail("the write did not land: byte %#x", (unsigned char)f->A[8]);
 	return PASS;
 }
 
@@ -579,17 +526,28 @@ static int check_landed(struct fx *f, struct waiter *w, const char *by, struct r
 struct row {
 	int op;
 	const char *name;
-	unsigned int types;
+	unsigned int kinds;	/* KIND() mask: the memory types it runs on */
 	unsigned int flags;
 	int rng;
 	uint64_t mode;
-	short want[NKINDS];
-	int (*fn)(struct fx *f, const struct row *rw, struct res *r);
+	int (*fn)(struct fx *f, const struct row *rw, struct res *r);	/* NULL: generic */
+	short want;		/* expected, unless over[] names the memory type */
+	struct want over[MAX_OVER];
 };
 
+/* the expected errno of row rw on the memory type of f (see struct want) */
 static int want_of(const struct row *rw, const struct fx *f)
 {
-	return decode_want(rw->want[f->mt->kind]);
+	const struct mem_type *mt = &f->mt->t;
+	const struct want *w, *kind = NULL;
+
+	for (w = rw->over; w < rw->over + MAX_OVER && w->type; w++) {
+		if (!strcmp(w->type, mt->name))
+			return decode_want(w->err);
+		if (!strcmp(w->type, kind_name[mt->kind]))
+			kind = w;
+	}
+	return decode_want(kind ? kind->err : rw->want);
 }
 
 static int r_generic(struct fx *f, const struct row *rw, struct res *r)
@@ -622,13 +580,12 @@ static int r_cross(struct fx *f, const struct row *rw, struct res *r)
 	rc = expect(r, e, want_of(rw, f));
 	if (rc || e)
 		return rc;
-	switch (f->mt->kind) {
-	case K_ANON:
-	case K_FSHARED:
-	case K_FPRIVATE:
+	switch (f->mt->t.kind) {
+	case MEM_ANON:
+	case MEM_FILE:
 		want_ioctls = b << _UFFDIO_WAKE | b << _UFFDIO_WRITEPROTECT;
 		break;
-	case K_HUGE:
+	case MEM_HUGETLB:
 		want_ioctls = UFFD_API_RANGE_IOCTLS_BASIC & ~(b << _UFFDIO_CONTINUE);
 		break;
 	default:
@@ -636,7 +593,7 @@ static int r_cross(struct fx *f, const struct row *rw, struct res *r)
 		break;
 	}
 	if (ioctls != want_ioctls)
-		return rfail(r, "ioctls %#llx, want %#llx", (unsigned long long)ioctls,
+		return fail("ioctls %#llx, want %#llx", (unsigned long long)ioctls,
 			     (unsigned long long)want_ioctls);
 	rnote(r, "ioctls %#llx", (unsigned long long)ioctls);
 	return PASS;
@@ -648,7 +605,7 @@ static int r_busy(struct fx *f, const struct row *rw, struct res *r)
 	int u2 = uffd_open(0, NULL);
 
 	if (u2 < 0)
-		return rfail(r, "second userfaultfd: %s", strerror(-u2));
+		return fail("second userfaultfd: %s", strerror(-u2));
 	return expect(r, uffd_register(u2, f->A, f->len, rw->mode, NULL), want_of(rw, f));
 }
 
@@ -664,13 +621,13 @@ static int r_rdonly(struct fx *f, const struct row *rw, struct res *r)
 	char path[64];
 	int ro, e;
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", f->fd);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", f->m.fd);
 	ro = open(path, O_RDONLY | O_CLOEXEC);
 	if (ro < 0)
-		return rfail(r, "reopen read-only: %m");
-	e = map_mt(f->mt, f->A, f->len, ro, PROT_READ);
+		return fail("reopen read-only: %m");
+	e = map_at(&f->mt->t, f->A, f->len, ro, PROT_READ);
 	if (e)
-		return rfail(r, "mmap of the read-only fd: %s", strerror(e));
+		return fail("mmap of the read-only fd: %s", strerror(e));
 	return expect(r, uffd_register(f->uffd, f->A, f->len, rw->mode, NULL),
 		      want_of(rw, f));
 }
@@ -683,18 +640,28 @@ static int r_rdonly(struct fx *f, const struct row *rw, struct res *r)
  */
 static int r_seal(struct fx *f, const struct row *rw, struct res *r)
 {
+	int fd = memfd_create("uffd-hostile-seal", MFD_CLOEXEC | MFD_ALLOW_SEALING), e;
 	void *p;
-	int e;
 
+	/* mem_create()'s memfd cannot be sealed: a sealable one in its place */
+	if (fd < 0 || ftruncate(fd, f->len))
+		return fail("memfd_create(MFD_ALLOW_SEALING): %m");
+	e = map_at(&f->mt->t, f->A, f->len, fd, PROT_READ | PROT_WRITE);
+	if (e)
+		return fail("mmap of the sealable memfd: %s", strerror(e));
+	f->A[0] = 1;
+	f->A[f->u] = 1;
+	close(f->m.fd);
+	f->m.fd = fd;
 	/* drop the writable shared mapping: F_SEAL_WRITE needs none (EBUSY) */
 	p = mmap(f->A, f->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	if (p == MAP_FAILED)
-		return rfail(r, "unmap: %m");
-	if (fcntl(f->fd, F_ADD_SEALS, (int)rw->mode))
-		return rfail(r, "F_ADD_SEALS(%#x): %m", (int)rw->mode);
-	e = map_mt(f->mt, f->A, f->len, f->fd, PROT_READ);
+		return fail("unmap: %m");
+	if (fcntl(f->m.fd, F_ADD_SEALS, (int)rw->mode))
+		return fail("F_ADD_SEALS(%#x): %m", (int)rw->mode);
+	e = map_at(&f->mt->t, f->A, f->len, f->m.fd, PROT_READ);
 	if (e)
-		return rfail(r, "mmap of the sealed memfd: %s", strerror(e));
+		return fail("mmap of the sealed memfd: %s", strerror(e));
 	return expect(r, uffd_register(f->uffd, f->A, f->len, UFFDIO_REGISTER_MODE_WP, NULL),
 		      want_of(rw, f));
 }
@@ -712,19 +679,19 @@ static int r_unreg_blocked(struct fx *f, const struct row *rw, struct res *r)
 	struct waiter w;
 	int rc, e;
 
-	rc = block_writer(f, &w, r);
+	rc = block_writer(f, &w);
 	if (rc)
 		return rc;
 	rc = expect(r, uffd_unregister(f->uffd, f->A, f->len), want_of(rw, f));
 	if (rc)
 		return rc;
 	if (waiter_wait(&w, STAY_BLOCKED_MS))
-		return rfail(r, "UFFDIO_UNREGISTER woke the writer blocked in a WP fault, "
+		return fail("UFFDIO_UNREGISTER woke the writer blocked in a WP fault, "
 			     "but fs/userfaultfd.c wakes only VM_UFFD_MISSING ranges");
 	e = uffd_wake(f->uffd, f->A, f->u);
 	if (e)
-		return rfail(r, "UFFDIO_WAKE after unregister: %s", strerror(e));
-	rc = check_landed(f, &w, "UFFDIO_WAKE", r);
+		return fail("UFFDIO_WAKE after unregister: %s", strerror(e));
+	rc = check_landed(f, &w, "UFFDIO_WAKE");
 	if (!rc)
 		rnote(r, "writer stayed blocked until UFFDIO_WAKE, then the write landed");
 	return rc;
@@ -738,21 +705,21 @@ static int r_unreg_missing(struct fx *f, const struct row *rw, struct res *r)
 	int rc, e;
 
 	if (waiter_start(&w, f->A + 3 * f->u, false, 0))
-		return rfail(r, "pthread_create failed");
-	e = wait_msg(f->uffd, &m, WAIT_MS);
+		return fail("pthread_create failed");
+	e = uffd_wait_msg(f->uffd, &m, WAIT_MS);
 	if (e)
-		return rfail(r, "the missing fault was not reported: %s", strerror(e));
+		return fail("the missing fault was not reported: %s", strerror(e));
 	if (m.event != UFFD_EVENT_PAGEFAULT || (m.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP))
-		return rfail(r, "unexpected message: event %#x flags %#llx", m.event,
+		return fail("unexpected message: event %#x flags %#llx", m.event,
 			     (unsigned long long)m.arg.pagefault.flags);
 	rc = expect(r, uffd_unregister(f->uffd, f->A, f->len), want_of(rw, f));
 	if (rc)
 		return rc;
 	if (!waiter_wait(&w, WAIT_MS))
-		return rfail(r, "the reader blocked in a MISSING fault was not woken by "
+		return fail("the reader blocked in a MISSING fault was not woken by "
 			     "UFFDIO_UNREGISTER");
 	if (w.seen != 0)
-		return rfail(r, "the reader saw %#x, want 0", (unsigned char)w.seen);
+		return fail("the reader saw %#x, want 0", (unsigned char)w.seen);
 	rnote(r, "the blocked reader was woken and read 0");
 	return PASS;
 }
@@ -763,14 +730,14 @@ static int r_close_blocked(struct fx *f, const struct row *rw, struct res *r)
 	struct waiter w;
 	int rc;
 
-	rc = block_writer(f, &w, r);
+	rc = block_writer(f, &w);
 	if (rc)
 		return rc;
 	rc = expect(r, close(f->uffd) ? errno : 0, want_of(rw, f));
 	f->uffd = -1;
 	if (rc)
 		return rc;
-	rc = check_landed(f, &w, "close()", r);
+	rc = check_landed(f, &w, "close()");
 	if (!rc)
 		rnote(r, "the blocked writer was woken and the write landed");
 	return rc;
@@ -813,18 +780,18 @@ static int r_wp_eof(struct fx *f, const struct row *rw, struct res *r)
 	unsigned long s = (unsigned long)f->A + f->u, l = 3 * f->u;
 	int rc, e;
 
-	if (ftruncate(f->fd, f->u))
-		return rfail(r, "ftruncate: %m");
+	if (ftruncate(f->m.fd, f->u))
+		return fail("ftruncate: %m");
 	rc = expect(r, uffd_wp(f->uffd, (void *)s, l, true), want_of(rw, f));
 	if (rc)
 		return rc;
 	if (!access_sigbus(f->A + 2 * f->u, false))
-		return rfail(r, "reading beyond EOF did not raise SIGBUS");
+		return fail("reading beyond EOF did not raise SIGBUS");
 	if (!access_sigbus(f->A + 3 * f->u, true))
-		return rfail(r, "writing beyond EOF did not raise SIGBUS");
+		return fail("writing beyond EOF did not raise SIGBUS");
 	e = uffd_wp(f->uffd, (void *)s, l, false);
 	if (e)
-		return rfail(r, "UFFDIO_WRITEPROTECT(0) beyond EOF: %s", strerror(e));
+		return fail("UFFDIO_WRITEPROTECT(0) beyond EOF: %s", strerror(e));
 	rnote(r, "reads and writes beyond EOF are SIGBUS; un-protect succeeds");
 	return PASS;
 }
@@ -839,25 +806,46 @@ static int r_fd_closed(struct fx *f, const struct row *rw, struct res *r)
 	struct waiter w;
 	int rc, e;
 
-	close(f->fd);
-	f->fd = -1;
+	close(f->m.fd);
+	f->m.fd = -1;
 	e = uffd_unregister(f->uffd, f->A, f->len);
 	if (e)
-		return rfail(r, "UFFDIO_UNREGISTER after close: %s", strerror(e));
+		return fail("UFFDIO_UNREGISTER after close: %s", strerror(e));
 	rc = expect(r, uffd_register(f->uffd, f->A, f->len, UFFDIO_REGISTER_MODE_WP, NULL),
 		    want_of(rw, f));
 	if (rc)
 		return rc;
-	rc = block_writer(f, &w, r);
+	rc = block_writer(f, &w);
 	if (rc)
 		return rc;
 	e = uffd_wp(f->uffd, f->A, f->u, false);
 	if (e)
-		return rfail(r, "UFFDIO_WRITEPROTECT(0): %s", strerror(e));
-	rc = check_landed(f, &w, "UFFDIO_WRITEPROTECT(0)", r);
+		return fail("UFFDIO_WRITEPROTECT(0): %s", strerror(e));
+	rc = check_landed(f, &w, "UFFDIO_WRITEPROTECT(0)");
 	if (!rc)
 		rnote(r, "re-registered after close(fd); the write was reported and landed");
 	return rc;
+}
+
+/*
+ * The result of a PAGEMAP_SCAN that returned n (e: its errno): e as
+ * expected and, when it succeeded, no region found and the whole range
+ * walked (note for the ok line).
+ */
+static int expect_empty_scan(struct res *r, long n, int e, int want,
+			     const struct pm_scan_arg *a, const char *note)
+{
+	int rc = expect(r, e, want);
+
+	if (rc || e)
+		return rc;
+	if (n != 0)
+		return fail("%ld regions reported, want 0", n);
+	if (a->walk_end != a->end)
+		return fail("walk_end %#llx, want end %#llx", (unsigned long long)a->walk_end,
+			    (unsigned long long)a->end);
+	rnote(r, "%s", note);
+	return PASS;
 }
 
 /*
@@ -875,24 +863,16 @@ static int r_scan(struct fx *f, const struct row *rw, struct res *r)
 		.return_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT,
 	};
 	long n;
-	int pm, rc;
+	int pm, e;
 
 	if (rw->mode & PM_SCAN_WP_MATCHING)
 		a.category_mask = PAGE_IS_WRITTEN;
 	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (pm < 0)
-		return rfail(r, "open /proc/self/pagemap: %m");
+		return fail("open /proc/self/pagemap: %m");
 	n = ioctl(pm, PAGEMAP_SCAN, &a);
-	rc = expect(r, n < 0 ? errno : 0, want_of(rw, f));
-	if (rc || n < 0)
-		return rc;
-	if (n != 0)
-		return rfail(r, "%ld regions reported, want 0 (VMA skipped)", n);
-	if (a.walk_end != a.end)
-		return rfail(r, "walk_end %#llx, want %#llx", (unsigned long long)a.walk_end,
-			     (unsigned long long)a.end);
-	rnote(r, "0 regions, VMA skipped");
-	return PASS;
+	e = n < 0 ? errno : 0;
+	return expect_empty_scan(r, n, e, want_of(rw, f), &a, "0 regions, VMA skipped");
 }
 
 /*
@@ -919,10 +899,10 @@ static int r_mm_exited(struct fx *f, const struct row *rw, struct res *r)
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv))
-		return rfail(r, "socketpair: %m");
+		return fail("socketpair: %m");
 	pid = fork();
 	if (pid < 0)
-		return rfail(r, "fork: %m");
+		return fail("fork: %m");
 	if (pid == 0) {
 		int u2 = uffd_open(0, NULL), e;
 
@@ -948,17 +928,17 @@ static int r_mm_exited(struct fx *f, const struct row *rw, struct res *r)
 	mh.msg_control = cm.buf;
 	mh.msg_controllen = sizeof(cm.buf);
 	if (recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC) < 0)
-		return rfail(r, "recvmsg: %m");
+		return fail("recvmsg: %m");
 	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
 			memcpy(&fd, CMSG_DATA(c), sizeof(int));
 	if (waitpid(pid, &status, 0) != pid)
-		return rfail(r, "waitpid: %m");
+		return fail("waitpid: %m");
 	if (child_e)
-		return rfail(r, "the child could not register: %s",
+		return fail("the child could not register: %s",
 			     child_e > 0 ? strerror(child_e) : "no message");
 	if (fd < 0)
-		return rfail(r, "no uffd received");
+		return fail("no uffd received");
 	switch (rw->op) {
 	case OP_REG:
 	case OP_UNREG:
@@ -981,6 +961,46 @@ static int r_mm_exited(struct fx *f, const struct row *rw, struct res *r)
 #define FILE_KD		KD(0, EINVAL)	/* file VMA: ok with the series */
 #define WPM		UFFDIO_WRITEPROTECT_MODE_WP
 
+/*
+ * A row: the call, its point name, the kinds it runs on, the fixture's
+ * flags, the range, the mode, the function (NULL: r_generic()), the
+ * expected result, then { "memory type or kind", expected } where a type
+ * expects something else (struct want).
+ */
+#define ROW(op, name, kinds, flags, rng, mode, fn, want, ...)	\
+	{ op, name, kinds, flags, rng, mode, fn, want, { __VA_ARGS__ } }
+
+/*
+ * validate_range() of every ioctl (EINVAL on every type): start not page
+ * aligned, len not page aligned, len 0, start + len wrapping, start >=
+ * TASK_SIZE.
+ */
+#define RANGE_ROWS(op, mode, unaligned_start, beyond)				\
+	ROW(op, unaligned_start, ALL, 0, RG_UNALIGNED_START, mode, NULL, EINVAL),	\
+	ROW(op, "unaligned-len", ALL, 0, RG_UNALIGNED_LEN, mode, NULL, EINVAL),	\
+	ROW(op, "zero-len", ALL, 0, RG_ZERO_LEN, mode, NULL, EINVAL),		\
+	ROW(op, "wrapping-range", ALL, 0, RG_WRAP, mode, NULL, EINVAL),		\
+	ROW(op, beyond, ALL, 0, RG_BEYOND, mode, NULL, EINVAL)
+
+/* hugetlb: a start or a length that is not huge page aligned (EINVAL) */
+#define HUGETLB_ROWS(op, flags, mode)							\
+	ROW(op, "hugetlb-unaligned-start", KIND(MEM_HUGETLB), flags, RG_HUGE_START, mode,	\
+	    NULL, EINVAL),									\
+	ROW(op, "hugetlb-unaligned-len", KIND(MEM_HUGETLB), flags, RG_HUGE_LEN, mode, NULL,	\
+	    EINVAL)
+
+/*
+ * COPY, ZEROPAGE and CONTINUE: a mode bit they do not know (EINVAL), then
+ * mfill_atomic()'s VMA lookup (ENOENT)
+ */
+#define MFILL_ROWS(op, unknown_mode, unregistered)					\
+	ROW(op, "unknown-mode-bit", ALL, 0, RG_UNIT0, unknown_mode, NULL, EINVAL),	\
+	ROW(op, "unregistered-range", ALL, 0, unregistered, 0, NULL, ENOENT),		\
+	ROW(op, "unmapped", ALL, 0, RG_UNMAPPED, 0, NULL, ENOENT),			\
+	ROW(op, "partly-unmapped-head", ALL, 0, RG_HOLE_HEAD, 0, NULL, ENOENT),		\
+	ROW(op, "partly-unmapped-tail", ALL, REG_WP, RG_HOLE_TAIL, 0, NULL, ENOENT),	\
+	ROW(op, "cross-vma", ALL, REG_WP | NB, RG_CROSS, 0, NULL, ENOENT)
+
 static const struct row rows[] = {
 	/*
 	 * UFFDIO_REGISTER (fs/userfaultfd.c userfaultfd_register()):
@@ -993,40 +1013,39 @@ static const struct row rows[] = {
 	 * vma_can_userfault() (EINVAL): MINOR only on shmem/hugetlb; a regular
 	 * file only with the series and only MODE_WP.  hugetlb: start of the
 	 * first VMA and end of the last must be huge page aligned (EINVAL).
+	 * anon's cross-vma neighbour is a regular file: it expects what a file
+	 * does.  A MAP_SHARED mapping of a read-only or write-sealed fd cannot
+	 * be registered (EPERM, see r_rdonly() and r_seal()), a private one can.
 	 */
-	{ OP_REG, "unaligned-start", T_ALL, 0, RG_UNALIGNED_START, WP, ALLW(EINVAL), NULL },
-	{ OP_REG, "unaligned-len", T_ALL, 0, RG_UNALIGNED_LEN, WP, ALLW(EINVAL), NULL },
-	{ OP_REG, "zero-len", T_ALL, 0, RG_ZERO_LEN, WP, ALLW(EINVAL), NULL },
-	{ OP_REG, "wrapping-range", T_ALL, 0, RG_WRAP, WP, ALLW(EINVAL), NULL },
-	{ OP_REG, "beyond-task-size", T_ALL, 0, RG_BEYOND, WP, ALLW(EINVAL), NULL },
-	{ OP_REG, "unmapped", T_ALL, 0, RG_UNMAPPED, WP, ALLW(EINVAL), NULL },
-	{ OP_REG, "partly-unmapped-head", T_ALL, 0, RG_HOLE_HEAD, WP,
-	  W6(0, 0, 0, 0, FILE_KD, FILE_KD), NULL },
-	{ OP_REG, "partly-unmapped-tail", T_ALL, 0, RG_HOLE_TAIL, WP,
-	  W6(0, 0, 0, 0, FILE_KD, FILE_KD), NULL },
-	{ OP_REG, "cross-vma", T_ALL, NB, RG_CROSS, WP,
-	  W6(FILE_KD, 0, 0, 0, FILE_KD, FILE_KD), r_cross },
-	{ OP_REG, "cross-vma-mode-missing", T_ALL, NB, RG_CROSS, MISSING,
-	  W6(EINVAL, 0, 0, 0, EINVAL, EINVAL), NULL },
-	{ OP_REG, "mode-0", T_ALL, 0, RG_WHOLE, 0, ALLW(EINVAL), NULL },
-	{ OP_REG, "unknown-mode-bit", T_ALL, 0, RG_WHOLE, WP | (1 << 3), ALLW(EINVAL), NULL },
-	{ OP_REG, "mode-missing", T_ALL, 0, RG_WHOLE, MISSING,
-	  W6(0, 0, 0, 0, EINVAL, EINVAL), NULL },
-	{ OP_REG, "mode-minor", T_ALL, 0, RG_WHOLE, MINOR,
-	  W6(EINVAL, 0, 0, 0, EINVAL, EINVAL), NULL },
-	{ OP_REG, "mode-missing-wp", T_ALL, 0, RG_WHOLE, MISSING | WP,
-	  W6(0, 0, 0, 0, EINVAL, EINVAL), NULL },
-	{ OP_REG, "mode-minor-wp", T_ALL, 0, RG_WHOLE, MINOR | WP,
-	  W6(EINVAL, 0, 0, 0, EINVAL, EINVAL), NULL },
-	{ OP_REG, "owned-by-other-uffd", T_ALL, REG_WP, RG_WHOLE, WP, ALLW(EBUSY), r_busy },
-	{ OP_REG, "readonly-fd", T_FD, 0, RG_WHOLE, WP,
-	  W6(NA, EPERM, 0, NA, KD(EPERM, EINVAL), FILE_KD), r_rdonly },
-	{ OP_REG, "sealed-F_SEAL_WRITE", T(K_SHMEM) | T(K_SHMEMP), 0, RG_WHOLE,
-	  F_SEAL_WRITE, W6(NA, EPERM, 0, NA, NA, NA), r_seal },
-	{ OP_REG, "sealed-F_SEAL_FUTURE_WRITE", T(K_SHMEM) | T(K_SHMEMP), 0, RG_WHOLE,
-	  F_SEAL_FUTURE_WRITE, W6(NA, EPERM, 0, NA, NA, NA), r_seal },
-	{ OP_REG, "hugetlb-unaligned-start", T(K_HUGE), 0, RG_HUGE_START, WP, ALLW(EINVAL), NULL },
-	{ OP_REG, "hugetlb-unaligned-len", T(K_HUGE), 0, RG_HUGE_LEN, WP, ALLW(EINVAL), NULL },
+	RANGE_ROWS(OP_REG, WP, "unaligned-start", "beyond-task-size"),
+	ROW(OP_REG, "unmapped", ALL, 0, RG_UNMAPPED, WP, NULL, EINVAL),
+	ROW(OP_REG, "partly-unmapped-head", ALL, 0, RG_HOLE_HEAD, WP, NULL, 0,
+	    { "file", FILE_KD }),
+	ROW(OP_REG, "partly-unmapped-tail", ALL, 0, RG_HOLE_TAIL, WP, NULL, 0,
+	    { "file", FILE_KD }),
+	ROW(OP_REG, "cross-vma", ALL, NB, RG_CROSS, WP, r_cross, 0,
+	    { "anon", FILE_KD }, { "file", FILE_KD }),
+	ROW(OP_REG, "cross-vma-mode-missing", ALL, NB, RG_CROSS, MISSING, NULL, 0,
+	    { "anon", EINVAL }, { "file", EINVAL }),
+	ROW(OP_REG, "mode-0", ALL, 0, RG_WHOLE, 0, NULL, EINVAL),
+	ROW(OP_REG, "unknown-mode-bit", ALL, 0, RG_WHOLE, WP | (1 << 3), NULL, EINVAL),
+	ROW(OP_REG, "mode-missing", ALL, 0, RG_WHOLE, MISSING, NULL, 0,
+	    { "file", EINVAL }),
+	ROW(OP_REG, "mode-minor", ALL, 0, RG_WHOLE, MINOR, NULL, 0,
+	    { "anon", EINVAL }, { "file", EINVAL }),
+	ROW(OP_REG, "mode-missing-wp", ALL, 0, RG_WHOLE, MISSING | WP, NULL, 0,
+	    { "file", EINVAL }),
+	ROW(OP_REG, "mode-minor-wp", ALL, 0, RG_WHOLE, MINOR | WP, NULL, 0,
+	    { "anon", EINVAL }, { "file", EINVAL }),
+	ROW(OP_REG, "owned-by-other-uffd", ALL, REG_WP, RG_WHOLE, WP, r_busy, EBUSY),
+	ROW(OP_REG, "readonly-fd", SHMEM_FILE, 0, RG_WHOLE, WP, r_rdonly, EPERM,
+	    { "shmem-private", 0 }, { "file-shared", KD(EPERM, EINVAL) },
+	    { "file-private", FILE_KD }),
+	ROW(OP_REG, "sealed-F_SEAL_WRITE", KIND(MEM_SHMEM), 0, RG_WHOLE, F_SEAL_WRITE, r_seal,
+	    EPERM, { "shmem-private", 0 }),
+	ROW(OP_REG, "sealed-F_SEAL_FUTURE_WRITE", KIND(MEM_SHMEM), 0, RG_WHOLE,
+	    F_SEAL_FUTURE_WRITE, r_seal, EPERM, { "shmem-private", 0 }),
+	HUGETLB_ROWS(OP_REG, 0, WP),
 
 	/*
 	 * UFFDIO_UNREGISTER (userfaultfd_unregister()): validate_range() and
@@ -1037,25 +1056,18 @@ static const struct row rows[] = {
 	 * is checked; an unaligned end fails when the VMA is split
 	 * (hugetlb_vm_op_split(): EINVAL).
 	 */
-	{ OP_UNREG, "unaligned-start", T_ALL, 0, RG_UNALIGNED_START, 0, ALLW(EINVAL), NULL },
-	{ OP_UNREG, "unaligned-len", T_ALL, 0, RG_UNALIGNED_LEN, 0, ALLW(EINVAL), NULL },
-	{ OP_UNREG, "zero-len", T_ALL, 0, RG_ZERO_LEN, 0, ALLW(EINVAL), NULL },
-	{ OP_UNREG, "wrapping-range", T_ALL, 0, RG_WRAP, 0, ALLW(EINVAL), NULL },
-	{ OP_UNREG, "beyond-task-size", T_ALL, 0, RG_BEYOND, 0, ALLW(EINVAL), NULL },
-	{ OP_UNREG, "unmapped", T_ALL, 0, RG_UNMAPPED, 0, ALLW(EINVAL), NULL },
-	{ OP_UNREG, "unregistered-range", T_ALL, 0, RG_WHOLE, 0,
-	  W6(0, 0, 0, 0, FILE_KD, FILE_KD), NULL },
-	{ OP_UNREG, "partly-unmapped-tail", T_ALL, REG_WP, RG_HOLE_TAIL, 0, ALLW(0), NULL },
-	{ OP_UNREG, "cross-vma", T_ALL, NB, RG_CROSS, 0,
-	  W6(FILE_KD, 0, 0, 0, FILE_KD, FILE_KD), NULL },
-	{ OP_UNREG, "hugetlb-unaligned-start", T(K_HUGE), REG_WP, RG_HUGE_START, 0,
-	  ALLW(EINVAL), NULL },
-	{ OP_UNREG, "hugetlb-unaligned-len", T(K_HUGE), REG_WP, RG_HUGE_LEN, 0,
-	  ALLW(EINVAL), NULL },
-	{ OP_UNREG, "while-writer-blocked-in-wp-fault", T_ALL, REG_WP, RG_WHOLE, 0, ALLW(0),
-	  r_unreg_blocked },
-	{ OP_UNREG, "while-reader-blocked-in-missing-fault", T_NONFILE, REG_MISSING,
-	  RG_WHOLE, 0, ALLW(0), r_unreg_missing },
+	RANGE_ROWS(OP_UNREG, 0, "unaligned-start", "beyond-task-size"),
+	ROW(OP_UNREG, "unmapped", ALL, 0, RG_UNMAPPED, 0, NULL, EINVAL),
+	ROW(OP_UNREG, "unregistered-range", ALL, 0, RG_WHOLE, 0, NULL, 0,
+	    { "file", FILE_KD }),
+	ROW(OP_UNREG, "partly-unmapped-tail", ALL, REG_WP, RG_HOLE_TAIL, 0, NULL, 0),
+	ROW(OP_UNREG, "cross-vma", ALL, NB, RG_CROSS, 0, NULL, 0,
+	    { "anon", FILE_KD }, { "file", FILE_KD }),
+	HUGETLB_ROWS(OP_UNREG, REG_WP, 0),
+	ROW(OP_UNREG, "while-writer-blocked-in-wp-fault", ALL, REG_WP, RG_WHOLE, 0,
+	    r_unreg_blocked, 0),
+	ROW(OP_UNREG, "while-reader-blocked-in-missing-fault", NOT_FILE, REG_MISSING,
+	    RG_WHOLE, 0, r_unreg_missing, 0),
 
 	/*
 	 * UFFDIO_WRITEPROTECT (userfaultfd_writeprotect()): validate_range()
@@ -1067,26 +1079,20 @@ static const struct row rows[] = {
 	 * the VMAs before it); hugetlb: "(start & page_mask) || (len &
 	 * page_mask)" -> EINVAL.
 	 */
-	{ OP_WP, "unaligned-start", T_ALL, 0, RG_UNALIGNED_START, WPM, ALLW(EINVAL), NULL },
-	{ OP_WP, "unaligned-len", T_ALL, 0, RG_UNALIGNED_LEN, WPM, ALLW(EINVAL), NULL },
-	{ OP_WP, "zero-len", T_ALL, 0, RG_ZERO_LEN, WPM, ALLW(EINVAL), NULL },
-	{ OP_WP, "wrapping-range", T_ALL, 0, RG_WRAP, WPM, ALLW(EINVAL), NULL },
-	{ OP_WP, "beyond-task-size", T_ALL, 0, RG_BEYOND, WPM, ALLW(EINVAL), NULL },
-	{ OP_WP, "unknown-mode-bit", T_ALL, 0, RG_UNIT0, 1 << 2, ALLW(EINVAL), NULL },
-	{ OP_WP, "mode-wp-with-dontwake", T_ALL, 0, RG_UNIT0,
-	  WPM | UFFDIO_WRITEPROTECT_MODE_DONTWAKE, ALLW(EINVAL), NULL },
-	{ OP_WP, "unregistered-range", T_ALL, 0, RG_WHOLE, WPM, ALLW(ENOENT), NULL },
-	{ OP_WP, "unmapped", T_ALL, 0, RG_UNMAPPED, WPM, ALLW(ENOENT), NULL },
-	{ OP_WP, "partly-unmapped-head", T_ALL, REG_WP, RG_HOLE_HEAD, WPM, ALLW(0), NULL },
-	{ OP_WP, "partly-unmapped-tail", T_ALL, REG_WP, RG_HOLE_TAIL, WPM, ALLW(0), NULL },
-	{ OP_WP, "cross-vma-unregistered-neighbour", T_ALL, REG_WP | NB, RG_CROSS,
-	  WPM, ALLW(ENOENT), NULL },
-	{ OP_WP, "missing-only-range", T_NONFILE, REG_MISSING, RG_WHOLE, WPM, ALLW(ENOENT), NULL },
-	{ OP_WP, "hugetlb-unaligned-start", T(K_HUGE), REG_WP, RG_HUGE_START,
-	  WPM, ALLW(EINVAL), NULL },
-	{ OP_WP, "hugetlb-unaligned-len", T(K_HUGE), REG_WP, RG_HUGE_LEN, WPM, ALLW(EINVAL), NULL },
-	{ OP_WP, "beyond-eof-after-truncate", T_FD, REG_WP, RG_WHOLE, 0, ALLW(0), r_wp_eof },
-	{ OP_WP, "after-fd-closed", T_FD, REG_WP, RG_WHOLE, 0, ALLW(0), r_fd_closed },
+	RANGE_ROWS(OP_WP, WPM, "unaligned-start", "beyond-task-size"),
+	ROW(OP_WP, "unknown-mode-bit", ALL, 0, RG_UNIT0, 1 << 2, NULL, EINVAL),
+	ROW(OP_WP, "mode-wp-with-dontwake", ALL, 0, RG_UNIT0,
+	    WPM | UFFDIO_WRITEPROTECT_MODE_DONTWAKE, NULL, EINVAL),
+	ROW(OP_WP, "unregistered-range", ALL, 0, RG_WHOLE, WPM, NULL, ENOENT),
+	ROW(OP_WP, "unmapped", ALL, 0, RG_UNMAPPED, WPM, NULL, ENOENT),
+	ROW(OP_WP, "partly-unmapped-head", ALL, REG_WP, RG_HOLE_HEAD, WPM, NULL, 0),
+	ROW(OP_WP, "partly-unmapped-tail", ALL, REG_WP, RG_HOLE_TAIL, WPM, NULL, 0),
+	ROW(OP_WP, "cross-vma-unregistered-neighbour", ALL, REG_WP | NB, RG_CROSS, WPM, NULL,
+	    ENOENT),
+	ROW(OP_WP, "missing-only-range", NOT_FILE, REG_MISSING, RG_WHOLE, WPM, NULL, ENOENT),
+	HUGETLB_ROWS(OP_WP, REG_WP, WPM),
+	ROW(OP_WP, "beyond-eof-after-truncate", SHMEM_FILE, REG_WP, RG_WHOLE, 0, r_wp_eof, 0),
+	ROW(OP_WP, "after-fd-closed", SHMEM_FILE, REG_WP, RG_WHOLE, 0, r_fd_closed, 0),
 
 	/*
 	 * UFFDIO_COPY (userfaultfd_copy()): validate_unaligned_range(src) and
@@ -1106,51 +1112,33 @@ static const struct row rows[] = {
 	 * beyond EOF: "if (unlikely(pgoff >= max_off))" / mfill_file_over_size()
 	 * -> EFAULT.
 	 */
-	{ OP_COPY, "unaligned-dst", T_ALL, 0, RG_UNALIGNED_START, 0, ALLW(EINVAL), NULL },
-	{ OP_COPY, "unaligned-len", T_ALL, 0, RG_UNALIGNED_LEN, 0, ALLW(EINVAL), NULL },
-	{ OP_COPY, "zero-len", T_ALL, 0, RG_ZERO_LEN, 0, ALLW(EINVAL), NULL },
-	{ OP_COPY, "wrapping-range", T_ALL, 0, RG_WRAP, 0, ALLW(EINVAL), NULL },
-	{ OP_COPY, "dst-beyond-task-size", T_ALL, 0, RG_BEYOND, 0, ALLW(EINVAL), NULL },
-	{ OP_COPY, "src-beyond-task-size", T_ALL, SRC_BEYOND, RG_UNIT0, 0, ALLW(EINVAL), NULL },
-	{ OP_COPY, "unknown-mode-bit", T_ALL, 0, RG_UNIT0, 1 << 2, ALLW(EINVAL), NULL },
-	{ OP_COPY, "unregistered-range", T_ALL, 0, RG_UNIT3, 0, ALLW(ENOENT), NULL },
-	{ OP_COPY, "unmapped", T_ALL, 0, RG_UNMAPPED, 0, ALLW(ENOENT), NULL },
-	{ OP_COPY, "partly-unmapped-head", T_ALL, 0, RG_HOLE_HEAD, 0, ALLW(ENOENT), NULL },
-	{ OP_COPY, "partly-unmapped-tail", T_ALL, REG_WP, RG_HOLE_TAIL, 0, ALLW(ENOENT), NULL },
-	{ OP_COPY, "cross-vma", T_ALL, REG_WP | NB, RG_CROSS, 0, ALLW(ENOENT), NULL },
-	{ OP_COPY, "wp-only-range-present-page", T_ALL, REG_WP, RG_UNIT0, 0,
-	  W6(EEXIST, EEXIST, EEXIST, EEXIST, EINVAL, EINVAL), NULL },
-	{ OP_COPY, "wp-only-range-hole", T_ALL, REG_WP, RG_UNIT3, 0,
-	  W6(0, 0, 0, 0, EINVAL, EINVAL), NULL },
-	{ OP_COPY, "src-unmapped", T_ALL, REG_WP | SRC_HOLE, RG_UNIT3, 0,
-	  W6(EFAULT, EFAULT, EFAULT, EFAULT, EINVAL, EINVAL), NULL },
-	{ OP_COPY, "mode-wp-on-missing-only-range", T_NONFILE, REG_MISSING, RG_UNIT3,
-	  UFFDIO_COPY_MODE_WP, ALLW(EINVAL), NULL },
-	{ OP_COPY, "beyond-eof-after-truncate", T_FD, REG_WP | TRUNC, RG_UNIT3, 0,
-	  W6(NA, EFAULT, EFAULT, NA, EINVAL, EINVAL), NULL },
+	RANGE_ROWS(OP_COPY, 0, "unaligned-dst", "dst-beyond-task-size"),
+	ROW(OP_COPY, "src-beyond-task-size", ALL, SRC_BEYOND, RG_UNIT0, 0, NULL, EINVAL),
+	MFILL_ROWS(OP_COPY, 1 << 2, RG_UNIT3),
+	ROW(OP_COPY, "wp-only-range-present-page", ALL, REG_WP, RG_UNIT0, 0, NULL, EEXIST,
+	    { "file", EINVAL }),
+	ROW(OP_COPY, "wp-only-range-hole", ALL, REG_WP, RG_UNIT3, 0, NULL, 0,
+	    { "file", EINVAL }),
+	ROW(OP_COPY, "src-unmapped", ALL, REG_WP | SRC_HOLE, RG_UNIT3, 0, NULL, EFAULT,
+	    { "file", EINVAL }),
+	ROW(OP_COPY, "mode-wp-on-missing-only-range", NOT_FILE, REG_MISSING, RG_UNIT3,
+	    UFFDIO_COPY_MODE_WP, NULL, EINVAL),
+	ROW(OP_COPY, "beyond-eof-after-truncate", SHMEM_FILE, REG_WP | TRUNC, RG_UNIT3, 0, NULL,
+	    EFAULT, { "file", EINVAL }),
 
 	/*
 	 * UFFDIO_ZEROPAGE (userfaultfd_zeropage()): validate_range() and
 	 * "mode & ~DONTWAKE" (EINVAL), then mfill_atomic() as for COPY, plus
 	 * mfill_atomic_hugetlb(): "There is no default zero huge page" -> EINVAL.
 	 */
-	{ OP_ZERO, "unaligned-start", T_ALL, 0, RG_UNALIGNED_START, 0, ALLW(EINVAL), NULL },
-	{ OP_ZERO, "unaligned-len", T_ALL, 0, RG_UNALIGNED_LEN, 0, ALLW(EINVAL), NULL },
-	{ OP_ZERO, "zero-len", T_ALL, 0, RG_ZERO_LEN, 0, ALLW(EINVAL), NULL },
-	{ OP_ZERO, "wrapping-range", T_ALL, 0, RG_WRAP, 0, ALLW(EINVAL), NULL },
-	{ OP_ZERO, "beyond-task-size", T_ALL, 0, RG_BEYOND, 0, ALLW(EINVAL), NULL },
-	{ OP_ZERO, "unknown-mode-bit", T_ALL, 0, RG_UNIT0, 1 << 1, ALLW(EINVAL), NULL },
-	{ OP_ZERO, "unregistered-range", T_ALL, 0, RG_UNIT3, 0, ALLW(ENOENT), NULL },
-	{ OP_ZERO, "unmapped", T_ALL, 0, RG_UNMAPPED, 0, ALLW(ENOENT), NULL },
-	{ OP_ZERO, "partly-unmapped-head", T_ALL, 0, RG_HOLE_HEAD, 0, ALLW(ENOENT), NULL },
-	{ OP_ZERO, "partly-unmapped-tail", T_ALL, REG_WP, RG_HOLE_TAIL, 0, ALLW(ENOENT), NULL },
-	{ OP_ZERO, "cross-vma", T_ALL, REG_WP | NB, RG_CROSS, 0, ALLW(ENOENT), NULL },
-	{ OP_ZERO, "wp-only-range-present-page", T_ALL, REG_WP, RG_UNIT0, 0,
-	  W6(EEXIST, EEXIST, EEXIST, EINVAL, EINVAL, EINVAL), NULL },
-	{ OP_ZERO, "wp-only-range-hole", T_ALL, REG_WP, RG_UNIT3, 0,
-	  W6(0, 0, 0, EINVAL, EINVAL, EINVAL), NULL },
-	{ OP_ZERO, "beyond-eof-after-truncate", T_FD, REG_WP | TRUNC, RG_UNIT3, 0,
-	  W6(NA, EFAULT, EFAULT, NA, EINVAL, EINVAL), NULL },
+	RANGE_ROWS(OP_ZERO, 0, "unaligned-start", "beyond-task-size"),
+	MFILL_ROWS(OP_ZERO, 1 << 1, RG_UNIT3),
+	ROW(OP_ZERO, "wp-only-range-present-page", ALL, REG_WP, RG_UNIT0, 0, NULL, EEXIST,
+	    { "hugetlb", EINVAL }, { "file", EINVAL }),
+	ROW(OP_ZERO, "wp-only-range-hole", ALL, REG_WP, RG_UNIT3, 0, NULL, 0,
+	    { "hugetlb", EINVAL }, { "file", EINVAL }),
+	ROW(OP_ZERO, "beyond-eof-after-truncate", SHMEM_FILE, REG_WP | TRUNC, RG_UNIT3, 0, NULL,
+	    EFAULT, { "file", EINVAL }),
 
 	/*
 	 * UFFDIO_CONTINUE (userfaultfd_continue()): validate_range() and
@@ -1161,60 +1149,48 @@ static const struct row rows[] = {
 	 * filemap_lock_hugetlb_folio() finds no page-cache folio for a private
 	 * mapping -> EFAULT.
 	 */
-	{ OP_CONT, "unaligned-start", T_ALL, 0, RG_UNALIGNED_START, 0, ALLW(EINVAL), NULL },
-	{ OP_CONT, "unaligned-len", T_ALL, 0, RG_UNALIGNED_LEN, 0, ALLW(EINVAL), NULL },
-	{ OP_CONT, "zero-len", T_ALL, 0, RG_ZERO_LEN, 0, ALLW(EINVAL), NULL },
-	{ OP_CONT, "wrapping-range", T_ALL, 0, RG_WRAP, 0, ALLW(EINVAL), NULL },
-	{ OP_CONT, "beyond-task-size", T_ALL, 0, RG_BEYOND, 0, ALLW(EINVAL), NULL },
-	{ OP_CONT, "unknown-mode-bit", T_ALL, 0, RG_UNIT0, 1 << 2, ALLW(EINVAL), NULL },
-	{ OP_CONT, "unregistered-range", T_ALL, 0, RG_UNIT0, 0, ALLW(ENOENT), NULL },
-	{ OP_CONT, "unmapped", T_ALL, 0, RG_UNMAPPED, 0, ALLW(ENOENT), NULL },
-	{ OP_CONT, "partly-unmapped-head", T_ALL, 0, RG_HOLE_HEAD, 0, ALLW(ENOENT), NULL },
-	{ OP_CONT, "partly-unmapped-tail", T_ALL, REG_WP, RG_HOLE_TAIL, 0, ALLW(ENOENT), NULL },
-	{ OP_CONT, "cross-vma", T_ALL, REG_WP | NB, RG_CROSS, 0, ALLW(ENOENT), NULL },
-	{ OP_CONT, "wp-only-range-present-page", T_ALL, REG_WP, RG_UNIT0, 0,
-	  W6(EINVAL, EEXIST, EEXIST, EFAULT, EINVAL, EINVAL), NULL },
-	{ OP_CONT, "wp-only-range-hole", T_ALL, REG_WP, RG_UNIT3, 0,
-	  W6(EINVAL, EFAULT, EFAULT, EFAULT, EINVAL, EINVAL), NULL },
-	{ OP_CONT, "mode-wp-on-missing-only-range", T_NONFILE, REG_MISSING, RG_UNIT0,
-	  UFFDIO_CONTINUE_MODE_WP, ALLW(EINVAL), NULL },
+	RANGE_ROWS(OP_CONT, 0, "unaligned-start", "beyond-task-size"),
+	MFILL_ROWS(OP_CONT, 1 << 2, RG_UNIT0),
+	ROW(OP_CONT, "wp-only-range-present-page", ALL, REG_WP, RG_UNIT0, 0, NULL, EINVAL,
+	    { "shmem", EEXIST }, { "hugetlb-private", EFAULT }),
+	ROW(OP_CONT, "wp-only-range-hole", ALL, REG_WP, RG_UNIT3, 0, NULL, EINVAL,
+	    { "shmem", EFAULT }, { "hugetlb", EFAULT }),
+	ROW(OP_CONT, "mode-wp-on-missing-only-range", NOT_FILE, REG_MISSING, RG_UNIT0,
+	    UFFDIO_CONTINUE_MODE_WP, NULL, EINVAL),
 
 	/*
 	 * UFFDIO_WAKE (userfaultfd_wake()): only validate_range() (EINVAL; a
 	 * zero length would mean "wake all"); no VMA is looked up: an unmapped
 	 * or unregistered range is 0.
 	 */
-	{ OP_WAKE, "unaligned-start", T_ALL, 0, RG_UNALIGNED_START, 0, ALLW(EINVAL), NULL },
-	{ OP_WAKE, "unaligned-len", T_ALL, 0, RG_UNALIGNED_LEN, 0, ALLW(EINVAL), NULL },
-	{ OP_WAKE, "zero-len", T_ALL, 0, RG_ZERO_LEN, 0, ALLW(EINVAL), NULL },
-	{ OP_WAKE, "wrapping-range", T_ALL, 0, RG_WRAP, 0, ALLW(EINVAL), NULL },
-	{ OP_WAKE, "beyond-task-size", T_ALL, 0, RG_BEYOND, 0, ALLW(EINVAL), NULL },
-	{ OP_WAKE, "unmapped", T_ALL, 0, RG_UNMAPPED, 0, ALLW(0), NULL },
-	{ OP_WAKE, "unregistered-range", T_ALL, 0, RG_WHOLE, 0, ALLW(0), NULL },
+	RANGE_ROWS(OP_WAKE, 0, "unaligned-start", "beyond-task-size"),
+	ROW(OP_WAKE, "unmapped", ALL, 0, RG_UNMAPPED, 0, NULL, 0),
+	ROW(OP_WAKE, "unregistered-range", ALL, 0, RG_WHOLE, 0, NULL, 0),
 
 	/* PAGEMAP_SCAN on M (see r_scan()) */
-	{ OP_SCAN, "CHECK_WPASYNC-unregistered", T_ALL, 0, RG_WHOLE, PM_SCAN_CHECK_WPASYNC,
-	  ALLW(EPERM), r_scan },
-	{ OP_SCAN, "CHECK_WPASYNC-sync-wp-range", T_ALL, REG_WP, RG_WHOLE,
-	  PM_SCAN_CHECK_WPASYNC, ALLW(EPERM), r_scan },
-	{ OP_SCAN, "WP_MATCHING-sync-wp-range", T_ALL, REG_WP, RG_WHOLE, PM_SCAN_WP_MATCHING,
-	  ALLW(0), r_scan },
+	ROW(OP_SCAN, "CHECK_WPASYNC-unregistered", ALL, 0, RG_WHOLE, PM_SCAN_CHECK_WPASYNC,
+	    r_scan, EPERM),
+	ROW(OP_SCAN, "CHECK_WPASYNC-sync-wp-range", ALL, REG_WP, RG_WHOLE,
+	    PM_SCAN_CHECK_WPASYNC, r_scan, EPERM),
+	ROW(OP_SCAN, "WP_MATCHING-sync-wp-range", ALL, REG_WP, RG_WHOLE, PM_SCAN_WP_MATCHING,
+	    r_scan, 0),
 
 	/* the mm of the uffd exited (see r_mm_exited()) */
-	{ OP_REG, "after-mm-exit", T_ALL, NEEDFEAT, 0, 0, ALLW(ENOMEM), r_mm_exited },
-	{ OP_UNREG, "after-mm-exit", T_ALL, NEEDFEAT, 0, 0, ALLW(ENOMEM), r_mm_exited },
-	{ OP_WP, "after-mm-exit", T_ALL, NEEDFEAT, 0, 0, ALLW(ESRCH), r_mm_exited },
-	{ OP_COPY, "after-mm-exit", T_ALL, NEEDFEAT, 0, 0, ALLW(ESRCH), r_mm_exited },
-	{ OP_ZERO, "after-mm-exit", T_ALL, NEEDFEAT, 0, 0, ALLW(ESRCH), r_mm_exited },
-	{ OP_CONT, "after-mm-exit", T_ALL, NEEDFEAT, 0, 0, ALLW(ESRCH), r_mm_exited },
-	{ OP_WAKE, "after-mm-exit", T_ALL, NEEDFEAT, 0, 0, ALLW(0), r_mm_exited },
+	ROW(OP_REG, "after-mm-exit", ALL, NEEDFEAT, 0, 0, r_mm_exited, ENOMEM),
+	ROW(OP_UNREG, "after-mm-exit", ALL, NEEDFEAT, 0, 0, r_mm_exited, ENOMEM),
+	ROW(OP_WP, "after-mm-exit", ALL, NEEDFEAT, 0, 0, r_mm_exited, ESRCH),
+	ROW(OP_COPY, "after-mm-exit", ALL, NEEDFEAT, 0, 0, r_mm_exited, ESRCH),
+	ROW(OP_ZERO, "after-mm-exit", ALL, NEEDFEAT, 0, 0, r_mm_exited, ESRCH),
+	ROW(OP_CONT, "after-mm-exit", ALL, NEEDFEAT, 0, 0, r_mm_exited, ESRCH),
+	ROW(OP_WAKE, "after-mm-exit", ALL, NEEDFEAT, 0, 0, r_mm_exited, 0),
 
 	/* close() of the uffd with a writer blocked (see r_close_blocked()) */
-	{ OP_CLOSE, "while-writer-blocked-in-wp-fault", T_ALL, REG_WP, RG_WHOLE, 0, ALLW(0),
-	  r_close_blocked },
+	ROW(OP_CLOSE, "while-writer-blocked-in-wp-fault", ALL, REG_WP, RG_WHOLE, 0,
+	    r_close_blocked, 0),
 };
 
 #define NR_ROWS	(int)(sizeof(rows) / sizeof(rows[0]))
+
 
 /* ------------------------------------------------------------------ */
 /* global rows                                                         */
@@ -1236,7 +1212,7 @@ static int g_capability(const struct grow *g, struct res *r)
 	      "not advertised", expect_wp ? "yes" : "no");
 	r->got = r->want = 0;
 	if (have_wp_file != expect_wp)
-		return rfail(r, "UFFD_FEATURE_WP_FILE is %s but UFFDWP_EXPECT_WP_FILE=%d",
+		return fail("UFFD_FEATURE_WP_FILE is %s but UFFDWP_EXPECT_WP_FILE=%d",
 			     have_wp_file ? "advertised" : "missing", expect_wp);
 	return PASS;
 }
@@ -1259,7 +1235,7 @@ static int g_api(const struct grow *g, struct res *r)
 
 	fd = sys_userfaultfd(O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
-		return rfail(r, "userfaultfd: %s", strerror(-fd));
+		return fail("userfaultfd: %s", strerror(-fd));
 	switch (g->arg) {
 	case API_BADAPI:
 		api.api = 0xab;
@@ -1283,7 +1259,7 @@ static int g_api(const struct grow *g, struct res *r)
 		struct { uint64_t start, len, mode; unsigned char msg[32]; } res = { };
 
 		if (ioctl(fd, UFFDIO_API, &api))
-			return rfail(r, "UFFDIO_API: %m");
+			return fail("UFFDIO_API: %m");
 		e = ioctl(fd, _IOWR(UFFDIO, 0x09, res), &res) ? errno : 0;
 		close(fd);
 		return expect(r, e, decode_want(g->want));
@@ -1293,20 +1269,20 @@ static int g_api(const struct grow *g, struct res *r)
 		break;
 	case API_TWICE:
 		if (ioctl(fd, UFFDIO_API, &api))
-			return rfail(r, "first UFFDIO_API: %m");
+			return fail("first UFFDIO_API: %m");
 		api = (struct uffdio_api){ .api = UFFD_API };
 		break;
 	case API_RETRY:
 		api.features = 1ULL << 63;
 		if (!ioctl(fd, UFFDIO_API, &api) || errno != EINVAL)
-			return rfail(r, "first UFFDIO_API with an unknown feature: %m");
+			return fail("first UFFDIO_API with an unknown feature: %m");
 		api = (struct uffdio_api){ .api = UFFD_API };
 		break;
 	case API_NULL:
 		return expect(r, ioctl(fd, UFFDIO_API, NULL) ? errno : 0, g->want);
 	case API_FORK:
 		if (geteuid())
-			return rskip(r, "needs root (CAP_SYS_PTRACE)");
+			return case_skip("needs root (CAP_SYS_PTRACE)");
 		api.features = UFFD_FEATURE_EVENT_FORK;
 		break;
 	}
@@ -1316,13 +1292,13 @@ static int g_api(const struct grow *g, struct res *r)
 	if (rc)
 		return rc;
 	if (e && (api.features || api.ioctls || api.api))
-		return rfail(r, "the failed UFFDIO_API left api %#llx features %#llx ioctls "
+		return fail("the failed UFFDIO_API left api %#llx features %#llx ioctls "
 			     "%#llx, want all zero", (unsigned long long)api.api,
 			     (unsigned long long)api.features, (unsigned long long)api.ioctls);
 	if (e)
 		rnote(r, "struct zeroed");
 	if (!e && g->arg == API_WPFILE && !(api.features & UFFD_FEATURE_WP_FILE))
-		return rfail(r, "features %#llx lack UFFD_FEATURE_WP_FILE",
+		return fail("features %#llx lack UFFD_FEATURE_WP_FILE",
 			     (unsigned long long)api.features);
 	return PASS;
 }
@@ -1335,7 +1311,7 @@ static int g_before_api(const struct grow *g, struct res *r)
 	int fd = sys_userfaultfd(O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0 || buf == MAP_FAILED)
-		return rfail(r, "setup: %m");
+		return fail("setup: %m");
 	return expect(r, do_op(fd, g->arg, (unsigned long)buf, psize,
 			       g->arg == OP_REG ? UFFDIO_REGISTER_MODE_WP : 0,
 			       (unsigned long)buf + psize, NULL), g->want);
@@ -1351,7 +1327,7 @@ static int g_misc(const struct grow *g, struct res *r)
 	case MISC_UNKNOWN_IOCTL:	/* userfaultfd_ioctl(): "int ret = -EINVAL" */
 		fd = uffd_open(0, NULL);
 		if (fd < 0)
-			return rfail(r, "userfaultfd: %s", strerror(-fd));
+			return fail("userfaultfd: %s", strerror(-fd));
 		return expect(r, ioctl(fd, _IO(UFFDIO, 0x3f)) ? errno : 0, g->want);
 	case MISC_SYS_FLAGS:	/* new_userfaultfd(): "flags & ~(..)" */
 		fd = sys_userfaultfd(O_CLOEXEC | 0x10);
@@ -1359,7 +1335,7 @@ static int g_misc(const struct grow *g, struct res *r)
 	}
 	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
 	if (dev < 0)
-		return rskip(r, "cannot open /dev/userfaultfd: %m");
+		return case_skip("cannot open /dev/userfaultfd: %m");
 	if (g->arg == MISC_DEV_FLAGS)	/* same new_userfaultfd() check */
 		e = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | 0x10) < 0 ? errno : 0;
 	else	/* userfaultfd_dev_ioctl(): "cmd != USERFAULTFD_IOC_NEW" */
@@ -1391,10 +1367,10 @@ static int g_pagemap(const struct grow *g, struct res *r)
 	struct page_region v[4];
 	struct pm_scan_arg a;
 	long n;
-	int pm, e, rc;
+	int pm, e;
 
 	if (buf == MAP_FAILED)
-		return rfail(r, "mmap: %m");
+		return fail("mmap: %m");
 	memset(buf, 1, 4 * psize);
 	a = (struct pm_scan_arg){
 		.size = sizeof(a), .start = (unsigned long)buf,
@@ -1407,10 +1383,10 @@ static int g_pagemap(const struct grow *g, struct res *r)
 		pid_t pid;
 
 		if (pipe(p))
-			return rfail(r, "pipe: %m");
+			return fail("pipe: %m");
 		pid = fork();
 		if (pid < 0)
-			return rfail(r, "fork: %m");
+			return fail("fork: %m");
 		if (pid == 0) {
 			char c;
 
@@ -1423,14 +1399,14 @@ static int g_pagemap(const struct grow *g, struct res *r)
 		close(p[1]);
 		waitpid(pid, &status, 0);
 		if (pm < 0)
-			return rfail(r, "open %s: %m", path);
+			return fail("open %s: %m", path);
 	} else if (g->arg == PM_NOT_PAGEMAP) {
 		pm = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	} else {
 		pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	}
 	if (pm < 0)
-		return rfail(r, "open: %m");
+		return fail("open: %m");
 
 	switch (g->arg) {
 	case PM_SIZE0:		a.size = 0; break;
@@ -1456,40 +1432,19 @@ static int g_pagemap(const struct grow *g, struct res *r)
 	else
 		n = ioctl(pm, PAGEMAP_SCAN, &a);
 	e = n < 0 ? errno : 0;
-	rc = expect(r, e, g->want);
-	if (rc || e)
-		return rc;
-	if (n != 0)
-		return rfail(r, "returned %ld regions, want 0", n);
-	if (a.walk_end != a.end)
-		return rfail(r, "walk_end %#llx, want end %#llx", (unsigned long long)a.walk_end,
-			     (unsigned long long)a.end);
-	rnote(r, "0 regions, walk_end = end");
-	return PASS;
+	return expect_empty_scan(r, n, e, g->want, &a, "0 regions, walk_end = end");
 }
 
 /* ---- non-root ---------------------------------------------------- */
 
-static int write_sysctl(const char *val)
-{
-	int fd = open("/proc/sys/vm/unprivileged_userfaultfd", O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return errno;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n < 0 ? errno : 0;
-}
-
 /* fn runs as the unprivileged user in a child; its return value (an errno) */
-static int as_user(int (*fn)(void), struct res *r)
+static int as_user(int (*fn)(void))
 {
 	int status;
 	pid_t pid = fork();
 
 	if (pid < 0)
-		return -rfail(r, "fork: %m");
+		return -fail("fork: %m");
 	if (pid == 0) {
 		if (setgroups(0, NULL) || setgid(user_gid) || setuid(user_uid) ||
 		    geteuid() != user_uid)
@@ -1497,9 +1452,9 @@ static int as_user(int (*fn)(void), struct res *r)
 		_exit(fn());
 	}
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return -rfail(r, "the unprivileged child failed (status %#x)", status);
+		return -fail("the unprivileged child failed (status %#x)", status);
 	if (WEXITSTATUS(status) == 255)
-		return -rfail(r, "cannot switch to uid %d", (int)user_uid);
+		return -fail("cannot switch to uid %d", (int)user_uid);
 	return WEXITSTATUS(status);
 }
 
@@ -1570,17 +1525,18 @@ static int g_nonroot(const struct grow *g, struct res *r)
 	int e;
 
 	if (geteuid() != 0 || !user_name)
-		return rskip(r, "needs root and UFFDWP_USER (changes vm.unprivileged_userfaultfd)");
-	e = write_sysctl(sysval[g->arg]);
+		return case_skip("needs root and UFFDWP_USER "
+				 "(changes vm.unprivileged_userfaultfd)");
+	e = knob_set(&k_unpriv, sysval[g->arg]);
 	if (e)
-		return rfail(r, "cannot set vm.unprivileged_userfaultfd: %s", strerror(e));
+		return fail("cannot set vm.unprivileged_userfaultfd: %s", strerror(e));
 	if (g->arg == NR_DEV0600 || g->arg == NR_DEV0666) {
 		if (!devmode_saved)
-			return rskip(r, "no /dev/userfaultfd");
+			return case_skip("no /dev/userfaultfd");
 		if (chmod("/dev/userfaultfd", g->arg == NR_DEV0600 ? 0600 : 0666))
-			return rfail(r, "chmod /dev/userfaultfd: %m");
+			return fail("chmod /dev/userfaultfd: %m");
 	}
-	e = as_user(fns[g->arg], r);
+	e = as_user(fns[g->arg]);
 	if (e < 0)
 		return FAIL;
 	return expect(r, e, g->want);
@@ -1589,20 +1545,12 @@ static int g_nonroot(const struct grow *g, struct res *r)
 /* put vm.unprivileged_userfaultfd and /dev/userfaultfd back; false on failure */
 static bool restore_system(void)
 {
-	char now[16] = "";
 	struct stat st;
 	bool ok = true;
-	FILE *f;
 
-	if (sysctl_orig[0]) {
-		write_sysctl(sysctl_orig);
-		f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "r");
-		if (!f || !fgets(now, sizeof(now), f) || strcmp(now, sysctl_orig)) {
-			diag("vm.unprivileged_userfaultfd not restored to %s", sysctl_orig);
-			ok = false;
-		}
-		if (f)
-			fclose(f);
+	if (knob_restore(&k_unpriv)) {
+		diag("vm.unprivileged_userfaultfd not restored to %s", k_unpriv.old);
+		ok = false;
 	}
 	if (devmode_saved &&
 	    (chmod("/dev/userfaultfd", devmode_orig) || stat("/dev/userfaultfd", &st) ||
@@ -1683,54 +1631,7 @@ static const struct grow grows[] = {
 #define NR_GROWS	(int)(sizeof(grows) / sizeof(grows[0]))
 
 /* ------------------------------------------------------------------ */
-/* runner: every row in its own process group, with a hard timeout     */
-
-static int64_t start_ms, budget_ms;
-
-typedef int (*row_fn)(const void *arg);
-
-/* fn in a process of its own; its result, the diagnostics in *R */
-static int run_row(row_fn fn, const void *arg, int timeout_ms)
-{
-	struct isolated iso;
-	int rc;
-
-	memset(R, 0, sizeof(*R));
-	R->got = R->want = NO_RESULT;
-	rc = run_isolated(fn, arg, timeout_ms, &iso);
-	if (iso.why[0])
-		rfail(R, "the row %s", iso.why);
-	return rc;
-}
-
-static void report(int rc, const char *label, const char *ioctl_name, const char *name)
-{
-	char b1[48], b2[48], *line, *save = NULL;
-
-	if (rc == SKIP) {
-		tap_result(rc, R->msg, "%s %s %s", label, ioctl_name, name);
-		return;
-	}
-	if (rc == PASS) {
-		tap_result(rc, NULL, "%s %s %s: %s%s%s", label, ioctl_name, name,
-			   ename(R->got, b1, sizeof(b1)), R->note[0] ? "; " : "", R->note);
-		return;
-	}
-	if (R->got != NO_RESULT && R->got != R->want)
-		tap_result(FAIL, NULL, "%s %s %s: got %s, want %s", label, ioctl_name, name,
-			   ename(R->got, b1, sizeof(b1)), ename(R->want, b2, sizeof(b2)));
-	else
-		tap_result(FAIL, NULL, "%s %s %s", label, ioctl_name, name);
-	for (line = strtok_r(R->msg, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		printf("# %s\n", line);
-}
-
-static int timeout_left(void)
-{
-	int64_t left = budget_ms - (now_ms() - start_ms);
-
-	return left < ROW_TIMEOUT_MS ? (int)left : ROW_TIMEOUT_MS;
-}
+/* runner: every row a case of tests/lib/cases.h                       */
 
 struct mrow_arg {
 	const struct memtype *mt;
@@ -1740,20 +1641,22 @@ struct mrow_arg {
 static int run_mrow(const void *arg)
 {
 	const struct mrow_arg *a = arg;
+	struct res r = { .got = NO_RESULT, .want = NO_RESULT };
 	struct fx f;
 	int rc;
 
-	rc = fx_setup(&f, a->mt, a->rw->flags, R);
-	if (rc)
-		return rc;
-	return a->rw->fn ? a->rw->fn(&f, a->rw, R) : r_generic(&f, a->rw, R);
+	rc = fx_setup(&f, a->mt, a->rw->flags);
+	if (!rc)
+		rc = a->rw->fn ? a->rw->fn(&f, a->rw, &r) : r_generic(&f, a->rw, &r);
+	return finish(&r, rc);
 }
 
 static int run_grow(const void *arg)
 {
 	const struct grow *g = arg;
+	struct res r = { .got = NO_RESULT, .want = NO_RESULT };
 
-	return g->fn(g, R);
+	return finish(&r, g->fn(g, &r));
 }
 
 static bool needs_file_reg(const struct row *rw)
@@ -1761,97 +1664,104 @@ static bool needs_file_reg(const struct row *rw)
 	return rw->flags & (REG_WP | NEEDFEAT);
 }
 
-static void run_memtype_row(const struct memtype *mt, const struct row *rw)
+static void run_memtype_row(struct case_runner *cr, const struct memtype *mt,
+			    const struct row *rw)
 {
 	struct mrow_arg a = { mt, rw };
+	char desc[200];
 	int rc;
 
-	memset(R, 0, sizeof(*R));
-	R->got = R->want = NO_RESULT;
-	if (mt->kind == K_HUGE && !hugetlb_ok) {
-		rc = rskip(R, "%s", hugetlb_reason);
-	} else if (is_file_kind(mt->kind) && needs_file_reg(rw) && !have_wp_file) {
-		if (expect_wp)
-			rc = rfail(R, "UFFD_FEATURE_WP_FILE is expected but not advertised: "
-				   "the file range cannot be registered for WP");
-		else
-			rc = rskip(R, "needs sync uffd-wp on files, absent from this kernel "
-				   "(expected)");
-	} else if (timeout_left() <= 0) {
-		rc = rfail(R, "time budget of %lld s exhausted", (long long)budget_ms / 1000);
-	} else {
-		rc = run_row(run_mrow, &a, timeout_left());
+	snprintf(desc, sizeof(desc), "%s %s %s", mt->label, op_name[rw->op], rw->name);
+	if (mt->t.kind == MEM_HUGETLB && !hugetlb_ok) {
+		case_point(cr, SKIP, hugetlb_reason, "%s", desc);
+		return;
 	}
-	report(rc, mt->label, op_name[rw->op], rw->name);
-}
-
-static void run_global_row(const struct grow *g)
-{
-	int rc;
-
-	if (timeout_left() <= 0) {
-		memset(R, 0, sizeof(*R));
-		R->got = R->want = NO_RESULT;
-		rc = rfail(R, "time budget exhausted");
-	} else {
-		rc = run_row(run_grow, g, timeout_left());
+	if (mem_is_file(&mt->t) && needs_file_reg(rw)) {
+		rc = expect_or_skip(have_wp_file, expect_wp, "UFFD_FEATURE_WP_FILE is expected but "
+				    "not advertised: the file range cannot be registered for WP");
+		if (rc) {
+			case_point(cr, rc, "needs sync uffd-wp on files, absent from this kernel "
+				   "(expected)", "%s", desc);
+			return;
+		}
 	}
-	if (g->nonroot)
-		restore_system();
-	report(rc, g->label, g->ioctl, g->name);
+	case_run(cr, run_mrow, &a, 0, "%s", desc);
 }
 
 /* ------------------------------------------------------------------ */
 /* setup                                                               */
 
-static void add_memtype(const char *fmt, const char *name, enum kind k, const char *dir)
+static void add_memtypes(void)
 {
-	struct memtype *mt = &memtypes[nr_memtypes++];
+	struct mem_type t[MEM_MAX_TYPES];
+	int i, n = mem_types(t, MEM_MAX_TYPES, type_names);
+	struct memtype *mt;
 
-	snprintf(mt->label, sizeof(mt->label), fmt, name);
-	mt->kind = k;
-	mt->dir = dir;
-}
-
-static void parse_fs(void)
-{
-	struct test_fs fs[MAX_TEST_FS];
-	int i, n = parse_test_fs(fs, MAX_TEST_FS);
-
-	add_memtype("%s", "anon", K_ANON, NULL);
-	add_memtype("%s", "shmem", K_SHMEM, NULL);
-	add_memtype("%s", "shmem-private", K_SHMEMP, NULL);
-	add_memtype("%s", "hugetlb", K_HUGE, NULL);
 	for (i = 0; i < n; i++) {
-		add_memtype("file-shared:%s", fs[i].name, K_FSHARED, fs[i].dir);
-		add_memtype("file-private:%s", fs[i].name, K_FPRIVATE, fs[i].dir);
+		mt = &memtypes[nr_memtypes++];
+		mt->t = t[i];
+		if (mem_is_file(&t[i]))
+			snprintf(mt->label, sizeof(mt->label), "%s:%s", t[i].name, t[i].fs);
+		else
+			snprintf(mt->label, sizeof(mt->label), "%s", t[i].name);
+		/* anon's cross-vma neighbour: file-shared on the first file system */
+		if (mem_is_file(&t[i]) && !nb_type.name)
+			mem_type_row(&nb_type, "file-shared", t[i].fs, t[i].dir);
 	}
-	nb_dir = n ? fs[0].dir : ".";
+	if (!nb_type.name)
+		mem_type_row(&nb_type, "file-shared", "cwd", ".");
 }
 
+/* a name in struct want: a kind or a row of tests/lib/mem.c */
+static bool known_type(const char *name)
+{
+	struct mem_type t;
+	size_t k;
+
+	for (k = 0; k < sizeof(kind_name) / sizeof(kind_name[0]); k++)
+		if (!strcmp(name, kind_name[k]))
+			return true;
+	return !mem_type_row(&t, name, NULL, NULL);
+}
+
+/* every type and kind named in a row's expectations exists */
+static bool check_rows(void)
+{
+	const struct want *w;
+	bool ok = true;
+	int i;
+
+	for (i = 0; i < NR_ROWS; i++) {
+		for (w = rows[i].over; w < rows[i].over + MAX_OVER && w->type; w++) {
+			if (known_type(w->type))
+				continue;
+			fprintf(stderr, "uffd-hostile: row %s %s names no memory type: %s\n",
+				op_name[rows[i].op], rows[i].name, w->type);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+/* can the hugetlb types get their 4 pages */
 static void probe_hugetlb(void)
 {
-	FILE *f = fopen("/proc/meminfo", "r");
-	char line[128];
-	long kb = 0, nfree = -1;
-	void *p;
+	struct mem_region m;
+	struct mem_type t;
+	int e;
 
-	while (f && fgets(line, sizeof(line), f)) {
-		sscanf(line, "Hugepagesize: %ld kB", &kb);
-		sscanf(line, "HugePages_Free: %ld", &nfree);
+	mem_type_row(&t, "hugetlb-private", NULL, NULL);
+	e = mem_create(&m, &t, 4 * MEM_HPAGE, "uffd-hostile-probe");
+	if (!e) {
+		e = mem_map(&m);
+		mem_release(&m);
 	}
-	if (f)
-		fclose(f);
-	hpsize = kb > 0 ? (size_t)kb * 1024 : 2UL << 20;
-	p = mmap(NULL, 4 * hpsize, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-	if (p == MAP_FAILED) {
+	if (e) {
 		snprintf(hugetlb_reason, sizeof(hugetlb_reason),
 			 "no hugetlb pages can be allocated (HugePages_Free %ld, mmap: %s)",
-			 nfree, strerror(errno));
+			 meminfo("HugePages_Free:"), strerror(e));
 		return;
 	}
-	munmap(p, 4 * hpsize);
 	hugetlb_ok = true;
 }
 
@@ -1860,7 +1770,6 @@ static void probe_user(void)
 	const char *name = getenv("UFFDWP_USER");
 	struct passwd *pw;
 	struct stat st;
-	FILE *f;
 
 	if (!name || !*name)
 		return;
@@ -1868,12 +1777,7 @@ static void probe_user(void)
 	pw = getpwnam(name);
 	user_uid = pw ? pw->pw_uid : 4242;
 	user_gid = pw ? pw->pw_gid : 4242;
-	f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "r");
-	if (f) {
-		if (!fgets(sysctl_orig, sizeof(sysctl_orig), f))
-			sysctl_orig[0] = 0;
-		fclose(f);
-	}
+	knob_save(&k_unpriv);
 	if (!stat("/dev/userfaultfd", &st)) {
 		devmode_orig = st.st_mode & 07777;
 		devmode_saved = true;
@@ -1882,32 +1786,29 @@ static void probe_user(void)
 
 static bool row_applies(const struct row *rw, const struct memtype *mt)
 {
-	return rw->types & T(mt->kind);
+	return rw->kinds & KIND(mt->t.kind);
 }
 
 int main(void)
 {
 	const char *b = getenv("UFFDWP_BUDGET");
+	struct case_runner cr;
 	uint64_t features = 0;
 	int i, k, plan, e;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	psize = sysconf(_SC_PAGESIZE);
-	start_ms = now_ms();
-	budget_ms = (b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S) * 1000LL;
 	expect_wp = expect_wp_file();
-	R = mmap(NULL, sizeof(*R), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (R == MAP_FAILED) {
-		perror("mmap");
+	if (!check_rows())
 		return 1;
-	}
 
-	parse_fs();
+	add_memtypes();
 	plan = NR_GROWS;
 	for (i = 0; i < nr_memtypes; i++)
 		for (k = 0; k < NR_ROWS; k++)
 			plan += row_applies(&rows[k], &memtypes[i]);
-	tap_plan(plan);
+	cases_start(&cr, "uffd-hostile", plan, b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S,
+		    ROW_TIMEOUT_S, NULL);
 
 	e = uffd_features(&features);
 	have_wp_file = features & UFFD_FEATURE_WP_FILE;
@@ -1918,18 +1819,21 @@ int main(void)
 	     expect_wp ? "yes" : "no");
 	diag("%d memory types, %d rows each at most, %d global rows; anon's cross-vma "
 	     "neighbour: file-shared in %s; hugetlb: %s", nr_memtypes, NR_ROWS, NR_GROWS,
-	     nb_dir, hugetlb_ok ? "ok" : hugetlb_reason);
+	     nb_type.dir, hugetlb_ok ? "ok" : hugetlb_reason);
 	if (e)
 		diag("userfaultfd unavailable: %s", strerror(e));
 
-	for (i = 0; i < NR_GROWS; i++)
-		run_global_row(&grows[i]);
+	for (i = 0; i < NR_GROWS; i++) {
+		case_run(&cr, run_grow, &grows[i], 0, "%s %s %s", grows[i].label, grows[i].ioctl,
+			 grows[i].name);
+		if (grows[i].nonroot)
+			restore_system();
+	}
 	for (i = 0; i < nr_memtypes; i++)
 		for (k = 0; k < NR_ROWS; k++)
 			if (row_applies(&rows[k], &memtypes[i]))
-				run_memtype_row(&memtypes[i], &rows[k]);
+				run_memtype_row(&cr, &memtypes[i], &rows[k]);
 	if (!restore_system())
 		tap.fail++;
-
-	return tap_totals(start_ms);
+	return cases_end(&cr);
 }
