@@ -1789,6 +1789,16 @@ static bool row_applies(const struct row *rw, const struct memtype *mt)
 	return rw->kinds & KIND(mt->t.kind);
 }
 
+/* every row of mt's kind on mt */
+static void run_memtype(struct case_runner *cr, const struct memtype *mt)
+{
+	int k;
+
+	for (k = 0; k < NR_ROWS; k++)
+		if (row_applies(&rows[k], mt))
+			run_memtype_row(cr, mt, &rows[k]);
+}
+
 int main(void)
 {
 	const char *b = getenv("UFFDWP_BUDGET");
@@ -1830,9 +1840,7 @@ int main(void)
 			restore_system();
 	}
 	for (i = 0; i < nr_memtypes; i++)
-		for (k = 0; k < NR_ROWS; k++)
-			if (row_applies(&rows[k], &memtypes[i]))
-				run_memtype_row(&cr, &memtypes[i], &rows[k]);
+		run_memtype(&cr, &memtypes[i]);
 	if (!restore_system())
 		tap.fail++;
 	return cases_end(&cr);
