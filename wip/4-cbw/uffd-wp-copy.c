@@ -26,6 +26,11 @@
  *                        tail, the pages protected again and generation 3
  *                        written: the slots are reused (records across the
  *                        ring's wrap) and hold generation 2.
+ *   unpopulated <type>   the same types, pages not mapped when protected (pte
+ *                        markers; anon with UFFD_FEATURE_WP_UNPOPULATED): the
+ *                        fault maps the page still protected, its retry is
+ *                        copied: a record per page, holding the file's data
+ *                        (zeroes on anon), no report
  *   hugetlb-fallback     hugetlb pages are never copied: every first write is
  *                        reported, the ring stays empty
  *   fork                 the buffer mapping is not inherited; the context of
@@ -95,8 +100,11 @@ static bool expect_wp_copy(void)
 /* ------------------------------------------------------------------ */
 /* data patterns: every 8-byte word of (salt, page, gen) is unique      */
 
+/* generation 0 is a page of zeroes */
 static uint64_t word(int salt, int page, int gen, size_t k)
 {
+	if (!gen)
+		return 0;
 	return (0xC5ULL << 56) | ((uint64_t)(salt & 0xff) << 48) |
 	       ((uint64_t)(gen & 0xff) << 40) | ((uint64_t)(page & 0xffff) << 24) | k;
 }
@@ -700,6 +708,74 @@ static int t_snapshot(const void *arg)
 }
 
 /* ------------------------------------------------------------------ */
+/* unpopulated pages                                                   */
+
+#define NUNPOP	8
+
+static int t_unpopulated(const void *arg)
+{
+	const struct snap_case *sc = arg;
+	bool anon = sc->mt->kind == MEM_ANON;
+	int gen = anon ? 0 : 1, rec[NUNPOP] = { 0 }, i, e;
+	struct mem_region r = { .fd = -1 };
+	uint32_t slots[NSLOTS];
+	static struct handler h;
+	uint64_t pm;
+	struct cbw c;
+	char *buf;
+
+	e = mem_create(&r, sc->mt, NUNPOP * psize, "uffd-wp-copy-unpop");
+	if (e)
+		return fail("%s: create: %s", sc->mt->name, strerror(e));
+	mem_unlink(&r);
+	buf = malloc(psize);
+	if (!buf)
+		return fail("malloc");
+	/* the data in the page cache, never mapped */
+	for (i = 0; !anon && i < NUNPOP; i++) {
+		fill_page(buf, psize, sc->salt, i, gen);
+		if (pwrite(r.fd, buf, psize, (off_t)i * psize) != (ssize_t)psize)
+			return fail("pwrite: %m");
+	}
+	free(buf);
+	e = mem_map(&r);
+	if (e)
+		return fail("%s: map: %s", sc->mt->name, strerror(e));
+	TRY(cbw_open(&c, anon ? UFFD_FEATURE_WP_UNPOPULATED : 0, NUNPOP));
+	e = uffd_register(c.uffd, r.addr, r.len, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!e)
+		e = uffd_wp(c.uffd, r.addr, r.len, true);
+	if (e)
+		return fail("register/protect: %s", strerror(e));
+	for (i = 0; i < NUNPOP; i++) {
+		pm = pagemap_entry(r.addr + (size_t)i * psize);
+		if ((pm & PM_PRESENT) || !(pm & PM_UFFD_WP))
+			return fail("page %d before the write: pagemap %#llx, expected a uffd-wp marker",
+				    i, (unsigned long long)pm);
+	}
+	memset(&h, 0, sizeof(h));
+	h.uffd = c.uffd;
+	h.addr = r.addr;
+	h.page = psize;
+	h.npages = NUNPOP;
+	TRY(write_all(&h, sc->salt, 2, false, false, NULL));
+	if (cbw_head(&c) != NUNPOP)
+		return fail("%u records for %d unpopulated pages, expected one each", cbw_head(&c),
+			    NUNPOP);
+	TRY(check_records(&c, r.addr, NUNPOP, sc->salt, gen, 0, NUNPOP, rec, slots));
+	TRY(check_once(rec, h.reports, NUNPOP, "unpopulated"));
+	for (i = 0; i < NUNPOP; i++)
+		if (check_page("memory", r.addr + (size_t)i * psize, psize, sc->salt, i, 2))
+			return fail("page %d does not hold generation 2", i);
+	case_count(ST_RECORDS, NUNPOP);
+	case_count(ST_PAGES, NUNPOP);
+	case_note("%d records (%s), no report", NUNPOP, anon ? "zeroes" : "the file's data");
+	cbw_close(&c);
+	mem_release(&r);
+	return PASS;
+}
+
+/* ------------------------------------------------------------------ */
 /* hugetlb: synchronous fallback                                       */
 
 static int t_hugetlb(const void *arg)
@@ -967,7 +1043,7 @@ int main(void)
 	}
 	nh = mem_types(huge, 4, huge_rows);
 
-	cases_start(&cr, "uffd-wp-copy", 5 + n, b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S,
+	cases_start(&cr, "uffd-wp-copy", 5 + 2 * n, b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S,
 		    CASE_TIMEOUT_S, stat_names);
 	rc = uffd_features(&kfeatures);
 	if (rc)
@@ -987,6 +1063,10 @@ int main(void)
 			case_point(&cr, rc, why, "snapshot %s%s%s", snaps[i].mt->name,
 				   mem_is_file(snaps[i].mt) ? " " : "",
 				   mem_is_file(snaps[i].mt) ? snaps[i].mt->fs : "");
+		for (i = 0; i < n; i++)
+			case_point(&cr, rc, why, "unpopulated %s%s%s", snaps[i].mt->name,
+				   mem_is_file(snaps[i].mt) ? " " : "",
+				   mem_is_file(snaps[i].mt) ? snaps[i].mt->fs : "");
 		case_point(&cr, rc, why, "hugetlb-fallback");
 		case_point(&cr, rc, why, "fork");
 		case_point(&cr, rc, why, "bench-anon");
@@ -995,6 +1075,10 @@ int main(void)
 	case_run(&cr, t_bad_input, NULL, 0, "bad-input");
 	for (i = 0; i < n; i++)
 		case_run(&cr, t_snapshot, &snaps[i], 0, "snapshot %s%s%s", snaps[i].mt->name,
+			 mem_is_file(snaps[i].mt) ? " " : "",
+			 mem_is_file(snaps[i].mt) ? snaps[i].mt->fs : "");
+	for (i = 0; i < n; i++)
+		case_run(&cr, t_unpopulated, &snaps[i], 0, "unpopulated %s%s%s", snaps[i].mt->name,
 			 mem_is_file(snaps[i].mt) ? " " : "",
 			 mem_is_file(snaps[i].mt) ? snaps[i].mt->fs : "");
 	if (nh)
