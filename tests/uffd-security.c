@@ -468,6 +468,18 @@ static void *handler_fn(void *arg)
 	return NULL;
 }
 
+/* a store of val to p with a handler thread for its report: PASS when it was reported */
+static int reported_write(int uffd, char *p, char val)
+{
+	struct handler h = { .uffd = uffd, .addr = p };
+
+	if (pthread_create(&h.t, NULL, handler_fn, &h))
+		return fail("pthread_create: %m");
+	*(volatile char *)p = val;
+	pthread_join(h.t, NULL);
+	return h.rc;
+}
+
 /*
  * The kernel writes KWLEN bytes of val to dst: read(2) from a pipe, so the
  * write fault is taken by copy_to_user() in kernel mode.  0 or the errno of
@@ -725,12 +737,7 @@ static int priv_user(void *arg)
 	}
 	/* a user-mode write is reported in every mode */
 	step("user-mode write into page 1");
-	h = (struct handler){ .uffd = fd, .addr = p + ps };
-	if (pthread_create(&h.t, NULL, handler_fn, &h))
-		return fail("pthread_create: %m");
-	p[ps] = 0x33;
-	pthread_join(h.t, NULL);
-	if (h.rc)
+	if (reported_write(fd, p + ps, 0x33))
 		rc = fail("the user-mode write was not reported");
 	return rc;
 }
@@ -1066,7 +1073,6 @@ static int c_iso(struct ctx *c)
 	const struct mem_type *k = &c->mt->t;
 	bool b = b_writes(what), stuck = false;
 	struct writer w[A_BLOCKED];
-	struct handler h;
 	struct stat st;
 	volatile char sink;
 	char *p;
@@ -1161,12 +1167,7 @@ static int c_iso(struct ctx *c)
 	/* the protection outlived the others' accesses (not the truncation) */
 	if (what != ISO_TRUNC) {
 		step("A: write page 3, still protected");
-		h = (struct handler){ .uffd = uffd, .addr = p + 3 * ps };
-		if (pthread_create(&h.t, NULL, handler_fn, &h))
-			return fail("pthread_create: %m");
-		p[3 * ps] = A_VAL(3);
-		pthread_join(h.t, NULL);
-		if (h.rc)
+		if (reported_write(uffd, p + 3 * ps, A_VAL(3)))
 			rc = fail("A's write to the protected page 3 after %s was not reported",
 				  iso_what[what]);
 	}
@@ -1199,7 +1200,6 @@ static int ro_user(void *arg)
 	struct ctx *c = arg;
 	const struct mem_type *k = &c->mt->t;
 	int fd, uffd, e, sig, rc = PASS, i, b;
-	struct handler h;
 	char *p;
 
 	/* only the read-only fd: the root parent's read-write one is closed */
@@ -1269,12 +1269,7 @@ static int ro_user(void *arg)
 			return fail("mprotect(PROT_WRITE) of MAP_PRIVATE: %m");
 		if (uffd_wp(uffd, p, c->m.len, true))
 			return fail("UFFDIO_WRITEPROTECT: %m");
-		h = (struct handler){ .uffd = uffd, .addr = p + ps };
-		if (pthread_create(&h.t, NULL, handler_fn, &h))
-			return fail("pthread_create: %m");
-		p[ps] = 0x77;
-		pthread_join(h.t, NULL);
-		if (h.rc)
+		if (reported_write(uffd, p + ps, 0x77))
 			rc = fail("write to the protected MAP_PRIVATE page was not reported");
 		if (p[ps] != 0x77)
 			rc = fail("the private write was lost");
@@ -1629,6 +1624,7 @@ static void probe(void)
 int main(void)
 {
 	const char *b = getenv("UFFDWP_BUDGET");
+	int budget = DEFAULT_BUDGET_S;
 	struct case_runner cr;
 	int i, k, plan = 0;
 
@@ -1646,8 +1642,9 @@ int main(void)
 		for (k = 0; k < nr_memtypes; k++)
 			plan += runs_on(&cases[i], &memtypes[k]);
 	}
-	cases_start(&cr, "uffd-security", plan, b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S,
-		    CASE_TIMEOUT_S, NULL);
+	if (b && atoi(b) > 0)
+		budget = atoi(b);
+	cases_start(&cr, "uffd-security", plan, budget, CASE_TIMEOUT_S, NULL);
 	cr.after = after_case;
 	for (i = 0; i < NR_CASES; i++) {
 		if (!cases[i].types)

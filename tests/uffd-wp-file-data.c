@@ -803,10 +803,33 @@ static int probe_order(const char *dir, const char *fsname, int salt)
 
 #define DATA_PAGES	64
 
+/*
+ * A file of n pages (init), mapped shared or private, its first half
+ * mapped read-only (present ptes), the second half not (markers), all of
+ * it protected; the file's state in *before (if not NULL); then generation
+ * 2 written to every page, one report each.
+ */
+static int area_written(struct area *a, const char *fs, const char *dir, const char *name,
+			int n, const int *init, int salt, bool shared, struct fstate *before,
+			const char *what)
+{
+	bool all[MAXPG];
+	int i;
+
+	for (i = 0; i < n; i++)
+		all[i] = true;
+	TRY(area_file_mapped(a, fs, dir, name, n, init, salt, shared));
+	if (before)
+		fstate(a->r.fd, before);
+	read_fault(a, 0, n / 2);
+	TRY(protect_all(a, true));
+	return write_phase(a, all, 2, what);
+}
+
 static int data_case(const char *dir, const char *fsname, bool remount, int salt)
 {
 	int init[DATA_PAGES], gens[DATA_PAGES], i, n, rc;
-	bool all[DATA_PAGES], odd[DATA_PAGES];
+	bool odd[DATA_PAGES];
 	char dev[512], type[64];
 	struct area a;
 
@@ -820,18 +843,10 @@ static int data_case(const char *dir, const char *fsname, bool remount, int salt
 	/* even pages hold data, odd pages are holes */
 	for (i = 0; i < DATA_PAGES; i++) {
 		init[i] = i % 2 ? 0 : 1;
-		all[i] = true;
 		odd[i] = i % 2;
 	}
-	rc = area_file_mapped(&a, fsname, dir, remount ? "remount" : "evict", DATA_PAGES, init,
-			      salt, true);
-	if (rc)
-		goto out;
-	/* first half mapped read-only (present ptes), second half not (markers) */
-	read_fault(&a, 0, DATA_PAGES / 2);
-	rc = protect_all(&a, true);
-	if (!rc)
-		rc = write_phase(&a, all, 2, "generation 2, all pages");
+	rc = area_written(&a, fsname, dir, remount ? "remount" : "evict", DATA_PAGES, init, salt,
+			  true, NULL, "generation 2, all pages");
 	if (rc)
 		goto out;
 	for (i = 0; i < DATA_PAGES; i++)
@@ -1069,24 +1084,15 @@ out:
 static int t_private(const char *dir, const char *fsname, int salt)
 {
 	int init[PRIV_PAGES], gens[PRIV_PAGES], i, n, rc;
-	bool all[PRIV_PAGES];
 	struct fstate s0, s1;
 	struct area a;
 
-	(void)fsname;
 	for (i = 0; i < PRIV_PAGES; i++) {
 		init[i] = i % 4 == 3 ? 0 : 1;	/* some holes */
 		gens[i] = 2;
-		all[i] = true;
 	}
-	rc = area_file_mapped(&a, fsname, dir, "private", PRIV_PAGES, init, salt, false);
-	if (rc)
-		goto out;
-	fstate(a.r.fd, &s0);
-	read_fault(&a, 0, PRIV_PAGES / 2);
-	rc = protect_all(&a, true);
-	if (!rc)
-		rc = write_phase(&a, all, 2, "MAP_PRIVATE, generation 2, all pages");
+	rc = area_written(&a, fsname, dir, "private", PRIV_PAGES, init, salt, false, &s0,
+			  "MAP_PRIVATE, generation 2, all pages");
 	if (rc)
 		goto out;
 	rc = verify_map("private mapping after the writes", a.r.addr, salt, PRIV_PAGES, gens);
@@ -1262,146 +1268,163 @@ static int thaw(const char *dir, struct handler *h, bool *frozen)
 	return PASS;
 }
 
-/*
- * Two writers (gen) blocked on the protected pages FZ_PRESENT and
- * FZ_MARKER, their reports read and held; FIFREEZE must return; the
- * un-protect while frozen lets a MAP_PRIVATE writer finish (copy-on-write,
- * no file system involved) while a MAP_SHARED writer waits in
- * ->page_mkwrite() for the thaw; after the thaw every write lands, each
- * reported exactly once.
- */
-static int freeze_during(struct area *a, const char *dir, const char *fsname, int gen,
-			 bool *frozen)
-{
-	struct bounded fz = { .fn = freeze_fn, .arg = (void *)dir };
-	bool want[FZ_PAGES] = { false };
-	struct handler h;
+/* a freeze round: FIFREEZE of dir and two writers on FZ_PRESENT and FZ_MARKER */
+struct fzround {
+	struct area *a;
+	const char *dir, *fsname;
+	bool *frozen;		/* the case's: dir is frozen */
+	struct bounded fz;	/* FIFREEZE */
+	struct handler h;	/* holds the reports until release_held() */
 	struct crew c;
+	bool want[FZ_PAGES];
+};
+
+/*
+ * The writers blocked on the protected pages, their reports read and held;
+ * FIFREEZE must return; the un-protect while frozen lets a MAP_PRIVATE
+ * writer finish (copy-on-write, no file system involved) while a
+ * MAP_SHARED writer waits in ->page_mkwrite() for the thaw.  -1: given up,
+ * the writers finished.
+ */
+static int freeze_during(struct fzround *r, int gen)
+{
+	struct area *a = r->a;
 	int64_t t0;
 	int rc = PASS, n;
 
-	want[FZ_PRESENT] = want[FZ_MARKER] = true;
-	handler_reset(&h, a, true);
-	TRY(crew_start(&c, a, want, gen, 2));
-	if (!wait_reports(&h, 2, WAIT_MS)) {
-		rc = fail("%d of 2 writes reported", h.total);
-		crew_finish(&c, &h, 0);
-		return rc;
+	if (crew_start(&r->c, a, r->want, gen, 2))
+		return -1;
+	if (!wait_reports(&r->h, 2, WAIT_MS)) {
+		fail("%d of 2 writes reported", r->h.total);
+		crew_finish(&r->c, &r->h, 0);
+		return -1;
 	}
 	t0 = now_ms();
-	if (!bounded_call(&fz, &h, FREEZE_WAIT_MS)) {
-		rc = fail("%s: FIFREEZE did not return within %d ms while two writers were blocked on protected pages (reports read, not resolved): the blocked faults hold the file system's freeze protection",
-			  fsname, FREEZE_WAIT_MS);
+	if (!bounded_call(&r->fz, &r->h, FREEZE_WAIT_MS)) {
+		fail("%s: FIFREEZE did not return within %d ms while two writers were blocked on protected pages (reports read, not resolved): the blocked faults hold the file system's freeze protection",
+		     r->fsname, FREEZE_WAIT_MS);
 		/* undo: resolve, let the freeze finish, thaw */
-		release_held(&h);
-		bounded_rescue(&fz, &h, "FIFREEZE");
-		if (!fz.err)
-			thaw(dir, &h, frozen);
-		crew_finish(&c, &h, WAIT_MS);
-		return rc;
+		release_held(&r->h);
+		bounded_rescue(&r->fz, &r->h, "FIFREEZE");
+		if (!r->fz.err)
+			thaw(r->dir, &r->h, r->frozen);
+		crew_finish(&r->c, &r->h, WAIT_MS);
+		return -1;
 	}
-	if (fz.err) {
-		errno = fz.err;
-		rc = fail("FIFREEZE %s: %m", dir);
-		release_held(&h);
-		crew_finish(&c, &h, WAIT_MS);
-		return rc;
+	if (r->fz.err) {
+		errno = r->fz.err;
+		fail("FIFREEZE %s: %m", r->dir);
+		release_held(&r->h);
+		crew_finish(&r->c, &r->h, WAIT_MS);
+		return -1;
 	}
-	*frozen = true;
+	*r->frozen = true;
 	diag("%s %s: FIFREEZE returned in %lld ms with writers blocked on page %d (pte %s) and page %d (pte %s)",
-	     fsname, a->t.shared ? "shared" : "private", (long long)(now_ms() - t0), FZ_PRESENT,
+	     r->fsname, a->t.shared ? "shared" : "private", (long long)(now_ms() - t0), FZ_PRESENT,
 	     pm_str(pagemap_entry(page_addr(a, FZ_PRESENT))), FZ_MARKER,
 	     pm_str(pagemap_entry(page_addr(a, FZ_MARKER))));
-	drain(&h);
-	if (crew_finished(&c))
+	drain(&r->h);
+	if (crew_finished(&r->c))
 		rc = fail("a writer went past its protected page before the un-protect");
 
 	/* un-protect while frozen */
-	rc |= release_held(&h);
+	rc |= release_held(&r->h);
 	if (a->t.shared) {
-		handle_for(&h, FROZEN_HOLD_MS);
-		n = crew_finished(&c);
+		handle_for(&r->h, FROZEN_HOLD_MS);
+		n = crew_finished(&r->c);
 		if (n)
 			rc = fail("%s: %d write(s) to MAP_SHARED pages completed while the file system was frozen (no ->page_mkwrite() after the un-protect?)",
-				  fsname, n);
+				  r->fsname, n);
 		else
 			diag("%s: both resolved writers still wait after %d ms frozen (->page_mkwrite)",
-			     fsname, FROZEN_HOLD_MS);
-		rc |= thaw(dir, &h, frozen);
-	} else {
-		if (!crew_wait(&c, &h, WAIT_MS))
-			rc = fail("%s: MAP_PRIVATE writers not done %d ms after the un-protect while frozen (copy-on-write needs no file system)",
-				  fsname, WAIT_MS);
-		rc |= thaw(dir, &h, frozen);
+			     r->fsname, FROZEN_HOLD_MS);
+	} else if (!crew_wait(&r->c, &r->h, WAIT_MS)) {
+		rc = fail("%s: MAP_PRIVATE writers not done %d ms after the un-protect while frozen (copy-on-write needs no file system)",
+			  r->fsname, WAIT_MS);
 	}
-	rc |= crew_finish(&c, &h, WAIT_MS);
-	rc |= check_counts(&h, want, "freeze while blocked");
-	return rc ? FAIL : PASS;
+	return rc | thaw(r->dir, &r->h, r->frozen);
 }
 
 /*
- * Freeze first, then the writers (gen): on MAP_SHARED the write to the
- * mapped page is reported while frozen (the report comes before
+ * Freeze first, then the writers: on MAP_SHARED the write to the mapped
+ * page is reported while frozen (the report comes before
  * ->page_mkwrite()), the write to the marker page waits in ->page_mkwrite()
  * and is reported after the thaw; on MAP_PRIVATE both are reported while
- * frozen.  Then thaw and un-protect: every write lands, reported once.
+ * frozen.  Then thaw and un-protect.  -1: given up, no writer started.
  */
-static int freeze_before(struct area *a, const char *dir, const char *fsname, int gen,
-			 bool *frozen)
+static int freeze_before(struct fzround *r, int gen)
 {
-	struct bounded fz = { .fn = freeze_fn, .arg = (void *)dir };
-	bool want[FZ_PAGES] = { false };
-	struct handler h;
-	struct crew c;
-	int rc = PASS, n;
+	struct handler *h = &r->h;
+	int rc, n;
 
-	want[FZ_PRESENT] = want[FZ_MARKER] = true;
-	handler_reset(&h, a, true);
-	if (!bounded_call(&fz, NULL, FREEZE_WAIT_MS)) {
-		fail("FIFREEZE %s did not return within %d ms (nothing blocked)", dir, FREEZE_WAIT_MS);
+	if (!bounded_call(&r->fz, NULL, FREEZE_WAIT_MS)) {
+		fail("FIFREEZE %s did not return within %d ms (nothing blocked)", r->dir,
+		     FREEZE_WAIT_MS);
 		fflush(stdout);
 		_exit(FAIL);
 	}
-	if (fz.err) {
-		errno = fz.err;
-		return fail("FIFREEZE %s: %m", dir);
+	if (r->fz.err) {
+		errno = r->fz.err;
+		fail("FIFREEZE %s: %m", r->dir);
+		return -1;
 	}
-	*frozen = true;
-	rc = crew_start(&c, a, want, gen, 2);
-	if (rc) {
-		thaw(dir, NULL, frozen);
-		return rc;
+	*r->frozen = true;
+	if (crew_start(&r->c, r->a, r->want, gen, 2)) {
+		thaw(r->dir, NULL, r->frozen);
+		return -1;
 	}
-	if (a->t.shared) {
+	rc = PASS;
+	if (r->a->t.shared) {
 		/* the mapped page's report first, then a while to see nothing else come */
-		wait_reports(&h, 1, WAIT_MS);
-		handle_for(&h, FROZEN_HOLD_MS);
-		n = crew_finished(&c);
+		wait_reports(h, 1, WAIT_MS);
+		handle_for(h, FROZEN_HOLD_MS);
+		n = crew_finished(&r->c);
 		diag("%s shared, frozen before the writes: %d report(s) (page %d: %d, page %d: %d), %d writer(s) done, %d ms after the first report",
-		     fsname, h.total, FZ_PRESENT, h.counts[FZ_PRESENT], FZ_MARKER,
-		     h.counts[FZ_MARKER], n, FROZEN_HOLD_MS);
+		     r->fsname, h->total, FZ_PRESENT, h->counts[FZ_PRESENT], FZ_MARKER,
+		     h->counts[FZ_MARKER], n, FROZEN_HOLD_MS);
 		if (n)
 			rc = fail("%s: %d write(s) to MAP_SHARED pages completed while the file system was frozen",
-				  fsname, n);
-		if (h.counts[FZ_PRESENT] != 1)
+				  r->fsname, n);
+		if (h->counts[FZ_PRESENT] != 1)
 			rc = fail("%s: the write to the mapped protected page %d was not reported while frozen (documented: reported before ->page_mkwrite())",
-				  fsname, FZ_PRESENT);
-		if (h.counts[FZ_MARKER])
+				  r->fsname, FZ_PRESENT);
+		if (h->counts[FZ_MARKER])
 			rc = fail("%s: the write to the unmapped page %d was reported while frozen (documented: ->page_mkwrite(), which waits for the thaw, runs first)",
-				  fsname, FZ_MARKER);
-	} else if (!wait_reports(&h, 2, WAIT_MS)) {
-		rc = fail("%s: %d of 2 MAP_PRIVATE writes reported while frozen", fsname, h.total);
+				  r->fsname, FZ_MARKER);
+	} else if (!wait_reports(h, 2, WAIT_MS)) {
+		rc = fail("%s: %d of 2 MAP_PRIVATE writes reported while frozen", r->fsname,
+			  h->total);
 	}
-	rc |= thaw(dir, &h, frozen);
-	rc |= release_held(&h);
-	rc |= crew_finish(&c, &h, WAIT_MS);
-	rc |= check_counts(&h, want, "freeze before the writes");
+	rc |= thaw(r->dir, h, r->frozen);
+	return rc | release_held(h);
+}
+
+/*
+ * A freeze round with writes of gen: frozen while the writers are blocked
+ * (freeze_during()) or before they start (before, freeze_before()); after
+ * the thaw every write lands, each reported exactly once.
+ */
+static int freeze_round(struct area *a, const char *dir, const char *fsname, int gen,
+			bool *frozen, bool before)
+{
+	struct fzround r = { .a = a, .dir = dir, .fsname = fsname, .frozen = frozen,
+			     .fz = { .fn = freeze_fn, .arg = (void *)dir } };
+	int rc;
+
+	r.want[FZ_PRESENT] = r.want[FZ_MARKER] = true;
+	handler_reset(&r.h, a, true);
+	rc = before ? freeze_before(&r, gen) : freeze_during(&r, gen);
+	if (rc < 0)
+		return FAIL;
+	rc |= crew_finish(&r.c, &r.h, WAIT_MS);
+	rc |= check_counts(&r.h, r.want, before ? "freeze before the writes" :
+			   "freeze while blocked");
 	return rc ? FAIL : PASS;
 }
 
 static int t_freeze(const char *dir, const char *fsname, bool shared, int salt)
 {
-	int init[FZ_PAGES], gens[FZ_PAGES], i, rc;
+	int init[FZ_PAGES], gens[FZ_PAGES], i, k, rc;
 	bool frozen = false;
 	struct area a;
 
@@ -1410,27 +1433,24 @@ static int t_freeze(const char *dir, const char *fsname, bool shared, int salt)
 	rc = area_file_mapped(&a, fsname, dir, "freeze", FZ_PAGES, init, salt, shared);
 	if (rc)
 		goto out;
-
-	/* 1: frozen while the writers wait for the handler */
 	read_fault(&a, FZ_PRESENT, FZ_PRESENT + 1);
-	rc = protect_all(&a, true);
-	if (!rc)
-		rc = freeze_during(&a, dir, fsname, 2, &frozen);
-	if (rc)
-		goto out;
-	gens[FZ_PRESENT] = gens[FZ_MARKER] = 2;
-
-	/* 2: frozen before the writes; FZ_MARKER is a marker again */
-	if (madvise(page_addr(&a, FZ_MARKER), psize, MADV_DONTNEED)) {
-		rc = fail("MADV_DONTNEED: %m");
-		goto out;
+	/*
+	 * round 0 (generation 2): frozen while the writers wait for the
+	 * handler; round 1 (generation 3): frozen before the writes,
+	 * FZ_MARKER a marker again
+	 */
+	for (k = 0; k < 2; k++) {
+		if (k && madvise(page_addr(&a, FZ_MARKER), psize, MADV_DONTNEED)) {
+			rc = fail("MADV_DONTNEED: %m");
+			goto out;
+		}
+		rc = protect_all(&a, true);
+		if (!rc)
+			rc = freeze_round(&a, dir, fsname, 2 + k, &frozen, k);
+		if (rc)
+			goto out;
+		gens[FZ_PRESENT] = gens[FZ_MARKER] = 2 + k;
 	}
-	rc = protect_all(&a, true);
-	if (!rc)
-		rc = freeze_before(&a, dir, fsname, 3, &frozen);
-	if (rc)
-		goto out;
-	gens[FZ_PRESENT] = gens[FZ_MARKER] = 3;
 
 	rc = verify_map("mapping after the thaw", a.r.addr, salt, FZ_PAGES, gens);
 	if (msync(a.r.addr, FZ_PAGES * psize, MS_SYNC) || fsync(a.r.fd))
@@ -1916,7 +1936,7 @@ static long file_pmd_kb(const void *addr)
 }
 
 /* a 2 MiB aligned MAP_SHARED MADV_HUGEPAGE mapping of a->r.fd, read-faulted; its FilePmdMapped */
-/* a 2 MiB aligned MAP_SHARED MADV_HUGEPAGE mapping (file-shared-thp), read-faulted: FilePmdMapped */
+/* a 2 MiB aligned MADV_HUGEPAGE mapping (file-shared-thp), read-faulted: FilePmdMapped */
 static long lf_map(struct area *a)
 {
 	int e = mem_map(&a->r);
@@ -2205,6 +2225,7 @@ int main(void)
 	static struct tcase cases[5 + 10 * MEM_MAX_TYPES];
 	char lt[512], ltype[64], sdev[512] = "", stype[64] = "";
 	const char *b = getenv("UFFDWP_BUDGET");
+	int budget = DEFAULT_BUDGET_S;
 	struct case_runner cr;
 	int i, n = 0, e, nr_fs;
 
@@ -2244,8 +2265,9 @@ int main(void)
 			cases[n++] = (struct tcase){ C_LARGE, "large-folio-pmd-wp", &fss[i], 0 };
 	for (i = 0; i < n; i++)
 		cases[i].salt = 16 * (i + 1);
-	cases_start(&cr, "uffd-wp-file-data", n, b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S,
-		    CASE_TIMEOUT_S, NULL);
+	if (b && atoi(b) > 0)
+		budget = atoi(b);
+	cases_start(&cr, "uffd-wp-file-data", n, budget, CASE_TIMEOUT_S, NULL);
 	cr.after = cleanup_files;
 
 	e = uffd_features(&kfeatures);

@@ -1035,7 +1035,6 @@ static int g_devmem(const void *arg)
 	return PASS;
 }
 
-
 /* ------------------------------------------------------------------ */
 /* file systems that do not opt in                                     */
 
@@ -1280,6 +1279,7 @@ static void find_memtypes(void)
 int main(void)
 {
 	const char *b = getenv("UFFDWP_BUDGET");
+	int budget = DEFAULT_BUDGET_S;
 	struct case_runner cr;
 	int i, k, e, plan;
 
@@ -1287,8 +1287,9 @@ int main(void)
 	psize = sysconf(_SC_PAGESIZE);
 	find_memtypes();
 	plan = 2 + NR_REFUSALS + nr_memtypes * NR_CASES;
-	cases_start(&cr, "uffd-wp-file", plan, b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S,
-		    CASE_TIMEOUT_S, NULL);
+	if (b && atoi(b) > 0)
+		budget = atoi(b);
+	cases_start(&cr, "uffd-wp-file", plan, budget, CASE_TIMEOUT_S, NULL);
 
 	e = uffd_features(&kfeatures);
 	if (e) {

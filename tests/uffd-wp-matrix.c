@@ -226,6 +226,30 @@ struct cell {
 	enum mode mode;
 };
 
+/* the first problem the threads of a cell or point find */
+struct problem {
+	atomic_int bad;		/* why is complete once it is set */
+	char why[384];
+};
+
+static void problem(struct problem *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void problem(struct problem *p, const char *fmt, ...)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	va_list ap;
+
+	pthread_mutex_lock(&lock);
+	if (!atomic_load(&p->bad)) {
+		va_start(ap, fmt);
+		vsnprintf(p->why, sizeof(p->why), fmt, ap);
+		va_end(ap);
+		atomic_store(&p->bad, 1);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
 /* observation bits of an affected unit (truncate, punch hole, fork) */
 enum { OBS_ZERO = 1, OBS_BASE = 2, OBS_OLD = 3, OBS_REPORTED = 4, OBS_WRITTEN = 8 };
 
@@ -246,10 +270,9 @@ struct area {
 	int req[2], ack[2];	/* a forked child's SIGBUS -> the handler */
 	atomic_int reports[MAXU];
 	atomic_int child_reports[MAXU];
-	atomic_int bad;		/* unexpected messages, recorded in why */
+	struct problem pb;	/* unexpected messages */
 	atomic_int remaps;	/* UFFD_EVENT_REMAP messages handled */
 	uintptr_t remap_from, remap_to;	/* of the last one */
-	char why[256];
 	pthread_t thr;
 	bool thr_on;
 };
@@ -397,20 +420,6 @@ static void sigbus_handler(int sig, siginfo_t *si, void *uc)
 		_exit(FAIL);
 }
 
-static void bad(struct area *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void bad(struct area *a, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (atomic_fetch_add(&a->bad, 1))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(a->why, sizeof(a->why), fmt, ap);
-	va_end(ap);
-}
-
 static void handle_msg(struct area *a, int fd, struct uffd_msg *m)
 {
 	uintptr_t base = (uintptr_t)a->addr, p;
@@ -422,91 +431,136 @@ static void handle_msg(struct area *a, int fd, struct uffd_msg *m)
 	case UFFD_EVENT_PAGEFAULT:
 		p = m->arg.pagefault.address;
 		if (!(m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)) {
-			bad(a, "fault at %#lx without the WP flag (%#llx)", (long)p,
-			    (unsigned long long)m->arg.pagefault.flags);
+			problem(&a->pb, "fault at %#lx without the WP flag (%#llx)", (long)p,
+				(unsigned long long)m->arg.pagefault.flags);
 			return;
 		}
 		if (a->cell->mode != MO_SYNC)
-			bad(a, "a fault message in %s mode", mode_name[a->cell->mode]);
+			problem(&a->pb, "a fault message in %s mode", mode_name[a->cell->mode]);
 		if (p < base || p >= base + a->len) {
-			bad(a, "fault at %#lx outside the area", (long)p);
+			problem(&a->pb, "fault at %#lx outside the area", (long)p);
 			return;
 		}
 		u = (p - base) / a->unit;
 		/* the write that faulted has not changed the unit yet */
 		if (!child && diff(a->addr + u * a->unit, a->unit, u, a->exp[u]) >= 0)
-			bad(a, "unit %zu changed before its write fault was resolved", u);
+			problem(&a->pb, "unit %zu changed before its write fault was resolved", u);
 		atomic_fetch_add(child ? &a->child_reports[u] : &a->reports[u], 1);
 		e = uffd_wp(fd, (void *)(base + u * a->unit), a->unit, false);
 		if (e)
-			bad(a, "UFFDIO_WRITEPROTECT clear: %s", strerror(e));
+			problem(&a->pb, "UFFDIO_WRITEPROTECT clear: %s", strerror(e));
 		break;
 	case UFFD_EVENT_FORK:
 		if (a->child_uffd >= 0)
-			bad(a, "a second fork event");
+			problem(&a->pb, "a second fork event");
 		else
 			a->child_uffd = m->arg.fork.ufd;
 		break;
 	case UFFD_EVENT_REMAP:
 		/* the addresses are checked by do_mremap() */
 		if (m->arg.remap.len != a->len)
-			bad(a, "remap event %#llx+%#llx, area %#lx+%#zx",
-			    (unsigned long long)m->arg.remap.from,
-			    (unsigned long long)m->arg.remap.len, (long)base, a->len);
+			problem(&a->pb, "remap event %#llx+%#llx, area %#lx+%#zx",
+				(unsigned long long)m->arg.remap.from,
+				(unsigned long long)m->arg.remap.len, (long)base, a->len);
 		a->remap_from = m->arg.remap.from;
 		a->remap_to = m->arg.remap.to;
 		atomic_fetch_add(&a->remaps, 1);
 		break;
 	default:
-		bad(a, "unexpected event %u", m->event);
+		problem(&a->pb, "unexpected event %u", m->event);
 	}
+}
+
+/*
+ * The loop of a handler thread: until stop (an eventfd) is readable, wait
+ * (a second at most) for the fds *fd[0 .. n) (-1: none now) and call
+ * ready(arg, k, revents) for each one with an event, in that order.  0, or
+ * the errno of poll().
+ */
+static int handler_loop(int stop, int *const *fd, int n,
+			void (*ready)(void *arg, int k, short revents), void *arg)
+{
+	struct pollfd pf[4];
+	int k;
+
+	for (;;) {
+		pf[0] = (struct pollfd){ .fd = stop, .events = POLLIN };
+		for (k = 0; k < n; k++)
+			pf[k + 1] = (struct pollfd){ .fd = *fd[k], .events = POLLIN };
+		if (poll(pf, n + 1, 1000) < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		if (pf[0].revents)
+			return 0;
+		for (k = 0; k < n; k++)
+			if (pf[k + 1].fd >= 0 && pf[k + 1].revents)
+				ready(arg, k, pf[k + 1].revents);
+	}
+}
+
+/* a handler thread fn(arg) and the eventfd that stops it */
+static int handler_start(int *efd, pthread_t *thr, void *(*fn)(void *), void *arg)
+{
+	*efd = eventfd(0, EFD_CLOEXEC);
+	if (*efd < 0)
+		return fail("eventfd: %m");
+	if (pthread_create(thr, NULL, fn, arg))
+		return fail("pthread_create");
+	return PASS;
+}
+
+/* stop it; the first problem of the threads fails */
+static int handler_stop(int efd, pthread_t thr, struct problem *pb)
+{
+	uint64_t one = 1;
+
+	if (write(efd, &one, sizeof(one)) != sizeof(one))
+		return fail("eventfd write: %m");
+	pthread_join(thr, NULL);
+	return atomic_load(&pb->bad) ? fail("%s", pb->why) : PASS;
+}
+
+/* the cell's handler: k 0 its uffd, 1 a forked child's SIGBUS requests, 2 the child's uffd */
+static void cell_ready(void *arg, int k, short revents)
+{
+	struct area *a = arg;
+	int fd = k == 0 ? a->uffd : k == 1 ? a->req[0] : a->child_uffd;
+	struct uffd_msg m;
+	size_t u;
+	char c = 1;
+
+	if (k == 1) {
+		if (!(revents & POLLIN) || read(fd, &u, sizeof(u)) != sizeof(u) || u >= a->nunits)
+			return;
+		atomic_fetch_add(&a->child_reports[u], 1);
+		if (a->child_uffd >= 0)
+			uffd_wp(a->child_uffd, a->addr + u * a->unit, a->unit, false);
+		if (write(a->ack[1], &c, 1) != 1)
+			problem(&a->pb, "ack: %m");
+		return;
+	}
+	if (revents & (POLLERR | POLLHUP)) {
+		if (k == 2) {
+			close(a->child_uffd);
+			a->child_uffd = -1;
+		}
+		return;
+	}
+	while (read(fd, &m, sizeof(m)) == sizeof(m))
+		handle_msg(a, fd, &m);
 }
 
 static void *handler(void *arg)
 {
 	struct area *a = arg;
-	struct pollfd pf[4];
-	struct uffd_msg m;
-	size_t u;
-	char c = 1;
-	int i;
+	int *const fds[] = { &a->uffd, &a->req[0], &a->child_uffd };
+	int e = handler_loop(a->efd, fds, 3, cell_ready, a);
 
-	for (;;) {
-		pf[0] = (struct pollfd){ .fd = a->efd, .events = POLLIN };
-		pf[1] = (struct pollfd){ .fd = a->uffd, .events = POLLIN };
-		pf[2] = (struct pollfd){ .fd = a->req[0], .events = POLLIN };
-		pf[3] = (struct pollfd){ .fd = a->child_uffd, .events = POLLIN };
-		if (poll(pf, 4, 1000) < 0) {
-			if (errno == EINTR)
-				continue;
-			bad(a, "poll: %m");
-			return NULL;
-		}
-		if (pf[0].revents)
-			return NULL;
-		for (i = 1; i < 4; i += 2) {
-			if (pf[i].fd < 0 || !pf[i].revents)
-				continue;
-			if (pf[i].revents & (POLLERR | POLLHUP)) {
-				if (i == 3) {
-					close(a->child_uffd);
-					a->child_uffd = -1;
-				}
-				continue;
-			}
-			while (read(pf[i].fd, &m, sizeof(m)) == sizeof(m))
-				handle_msg(a, pf[i].fd, &m);
-		}
-		if (pf[2].revents & POLLIN) {
-			if (read(a->req[0], &u, sizeof(u)) != sizeof(u) || u >= a->nunits)
-				continue;
-			atomic_fetch_add(&a->child_reports[u], 1);
-			if (a->child_uffd >= 0)
-				uffd_wp(a->child_uffd, a->addr + u * a->unit, a->unit, false);
-			if (write(a->ack[1], &c, 1) != 1)
-				bad(a, "ack: %m");
-		}
-	}
+	if (e)
+		problem(&a->pb, "poll: %s", strerror(e));
+	return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1028,8 +1082,8 @@ static int write_round(struct area *a, int set, int gen, bool want_reports)
 		if (is_private(a->mt))
 			a->cow[u] = true;
 	}
-	if (atomic_load(&a->bad))
-		return fail("handler: %s", a->why);
+	if (atomic_load(&a->pb.bad))
+		return fail("handler: %s", a->pb.why);
 	if (a->cell->mode == MO_ASYNC)
 		return PASS;
 	for (u = 0; u < a->nunits; u++) {
@@ -1144,7 +1198,6 @@ static int cell_body(const void *arg)
 	uint64_t feat = 0, supp;
 	struct sigaction sa = { .sa_sigaction = sigbus_handler, .sa_flags = SA_SIGINFO };
 	enum event ev = cl->ev;
-	uint64_t one = 1;
 	int e, rc;
 
 	if (!a)
@@ -1172,13 +1225,11 @@ static int cell_body(const void *arg)
 	e = uffd_register(a->uffd, a->addr, a->len, UFFDIO_REGISTER_MODE_WP, NULL);
 	if (e)
 		return fail("UFFDIO_REGISTER(WP): %s", strerror(e));
-	a->efd = eventfd(0, EFD_CLOEXEC);
-	if (a->efd < 0 || pipe2(a->req, O_CLOEXEC) || pipe2(a->ack, O_CLOEXEC))
-		return fail("eventfd/pipe: %m");
+	if (pipe2(a->req, O_CLOEXEC) || pipe2(a->ack, O_CLOEXEC))
+		return fail("pipe: %m");
 	if (sigaction(SIGBUS, &sa, NULL))
 		return fail("sigaction: %m");
-	if (pthread_create(&a->thr, NULL, handler, a))
-		return fail("pthread_create");
+	TRY(handler_start(&a->efd, &a->thr, handler, a));
 	e = uffd_wp(a->uffd, a->addr, a->len, true);
 	if (e)
 		return fail("UFFDIO_WRITEPROTECT(WP): %s", strerror(e));
@@ -1201,13 +1252,9 @@ static int cell_body(const void *arg)
 	TRY(write_round(a, 2, G_B2, true));
 	TRY(check_all(a, "after the second writes"));
 	TRY(check_scan(a, 3));
-	if (a->cell->mode == MO_SIGBUS && atomic_load(&a->bad))
-		return fail("handler: %s", a->why);
-	if (write(a->efd, &one, sizeof(one)) != sizeof(one))
-		return fail("eventfd write: %m");
-	pthread_join(a->thr, NULL);
-	if (atomic_load(&a->bad))
-		return fail("handler: %s", a->why);
+	if (a->cell->mode == MO_SIGBUS && atomic_load(&a->pb.bad))
+		return fail("handler: %s", a->pb.why);
+	TRY(handler_stop(a->efd, a->thr, &a->pb));
 	rc = check_backing(a);
 	if (rc)
 		return rc;
@@ -1404,8 +1451,7 @@ struct rr {
 	pthread_t thr;
 	atomic_int msgs[RR_MAXU];	/* WP messages per unit */
 	atomic_long nmsgs, nmsgs_mid, enoent;
-	atomic_int bad;
-	char why[384];
+	struct problem pb;
 	/* reregister-concurrent */
 	atomic_bool stop_rereg, stop_writers;
 	atomic_bool writer_out[2], rereg_out;
@@ -1420,24 +1466,6 @@ struct rrstate {
 	uint64_t pm[RR_MAXU];
 	char flags[RR_MAXU][112];
 };
-
-static void rr_bad(struct rr *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* the first problem a thread finds: why is complete once bad is set */
-static void rr_bad(struct rr *r, const char *fmt, ...)
-{
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	va_list ap;
-
-	pthread_mutex_lock(&lock);
-	if (!atomic_load(&r->bad)) {
-		va_start(ap, fmt);
-		vsnprintf(r->why, sizeof(r->why), fmt, ap);
-		va_end(ap);
-		atomic_store(&r->bad, 1);
-	}
-	pthread_mutex_unlock(&lock);
-}
 
 static const char *rr_drop_name(const struct rr *r)
 {
@@ -1547,66 +1575,65 @@ static int rr_state(struct rr *r, const char *when, struct rrstate *st)
 	return PASS;
 }
 
-static void *rr_handler(void *arg)
+/* the handler of a re-registration point: its uffd */
+static void rr_ready(void *arg, int k, short revents)
 {
 	struct rr *r = arg;
 	uintptr_t base = (uintptr_t)r->addr, p;
 	const uint64_t want = UFFD_PAGEFAULT_FLAG_WP | UFFD_PAGEFAULT_FLAG_WRITE;
-	struct pollfd pf[2];
 	struct uffd_msg m;
 	bool mid;
 	size_t u;
 	int e;
 
-	for (;;) {
-		pf[0] = (struct pollfd){ .fd = r->efd, .events = POLLIN };
-		pf[1] = (struct pollfd){ .fd = r->uffd, .events = POLLIN };
-		if (poll(pf, 2, 1000) < 0) {
-			if (errno == EINTR)
-				continue;
-			rr_bad(r, "handler: poll: %m");
-			return NULL;
-		}
-		if (pf[0].revents)
-			return NULL;
-		if (!pf[1].revents)
+	(void)k;
+	(void)revents;
+	while (read(r->uffd, &m, sizeof(m)) == sizeof(m)) {
+		if (m.event != UFFD_EVENT_PAGEFAULT) {
+			problem(&r->pb, "handler: unexpected event %u", m.event);
 			continue;
-		while (read(r->uffd, &m, sizeof(m)) == sizeof(m)) {
-			if (m.event != UFFD_EVENT_PAGEFAULT) {
-				rr_bad(r, "handler: unexpected event %u", m.event);
-				continue;
-			}
-			p = m.arg.pagefault.address;
-			if (p < base || p >= base + r->len) {
-				rr_bad(r, "handler: fault at %#lx outside the range %#lx+%#zx",
-				       (long)p, (long)base, r->len);
-				continue;
-			}
-			u = (p - base) / r->unit;
-			mid = u >= r->m0 && u < r->m1;
-			if ((m.arg.pagefault.flags & want) != want) {
-				/* every unit is populated: no missing fault can happen */
-				rr_bad(r, "handler: unit %zu (%s): fault message with flags %#llx, not a write-protect write fault",
-				       u, mid ? "middle" : "outer",
-				       (unsigned long long)m.arg.pagefault.flags);
-				continue;
-			}
-			atomic_fetch_add(&r->msgs[u], 1);
-			atomic_fetch_add(&r->nmsgs, 1);
-			if (mid)
-				atomic_fetch_add(&r->nmsgs_mid, 1);
-			e = uffd_wp(r->uffd, r->addr + u * r->unit, r->unit, false);
-			/*
-			 * concurrent: the middle may have lost WP since the
-			 * fault; the thread that dropped it wakes the range
-			 */
-			if (e == ENOENT && r->concurrent && mid)
-				atomic_fetch_add(&r->enoent, 1);
-			else if (e)
-				rr_bad(r, "handler: unit %zu (%s): UFFDIO_WRITEPROTECT(clear): %s", u,
-				       mid ? "middle" : "outer", strerror(e));
 		}
+		p = m.arg.pagefault.address;
+		if (p < base || p >= base + r->len) {
+			problem(&r->pb, "handler: fault at %#lx outside the range %#lx+%#zx",
+				(long)p, (long)base, r->len);
+			continue;
+		}
+		u = (p - base) / r->unit;
+		mid = u >= r->m0 && u < r->m1;
+		if ((m.arg.pagefault.flags & want) != want) {
+			/* every unit is populated: no missing fault can happen */
+			problem(&r->pb, "handler: unit %zu (%s): fault message with flags %#llx, not a write-protect write fault",
+				u, mid ? "middle" : "outer",
+				(unsigned long long)m.arg.pagefault.flags);
+			continue;
+		}
+		atomic_fetch_add(&r->msgs[u], 1);
+		atomic_fetch_add(&r->nmsgs, 1);
+		if (mid)
+			atomic_fetch_add(&r->nmsgs_mid, 1);
+		e = uffd_wp(r->uffd, r->addr + u * r->unit, r->unit, false);
+		/*
+		 * concurrent: the middle may have lost WP since the fault;
+		 * the thread that dropped it wakes the range
+		 */
+		if (e == ENOENT && r->concurrent && mid)
+			atomic_fetch_add(&r->enoent, 1);
+		else if (e)
+			problem(&r->pb, "handler: unit %zu (%s): UFFDIO_WRITEPROTECT(clear): %s", u,
+				mid ? "middle" : "outer", strerror(e));
 	}
+}
+
+static void *rr_handler(void *arg)
+{
+	struct rr *r = arg;
+	int *const fds[] = { &r->uffd };
+	int e = handler_loop(r->efd, fds, 1, rr_ready, r);
+
+	if (e)
+		problem(&r->pb, "handler: poll: %s", strerror(e));
+	return NULL;
 }
 
 /* a protected, populated range of n units, registered WP, with its handler */
@@ -1650,26 +1677,10 @@ static int rr_setup(struct rr *r, const struct mem_type *mt, size_t n, uint64_t 
 	e = uffd_register(r->uffd, r->addr, r->len, r->wp_mode, NULL);
 	if (e)
 		return fail("UFFDIO_REGISTER(%s): %s", rr_wp_name(r->wp_mode), strerror(e));
-	r->efd = eventfd(0, EFD_CLOEXEC);
-	if (r->efd < 0)
-		return fail("eventfd: %m");
-	if (pthread_create(&r->thr, NULL, rr_handler, r))
-		return fail("pthread_create");
+	TRY(handler_start(&r->efd, &r->thr, rr_handler, r));
 	e = uffd_wp(r->uffd, r->addr, r->len, true);
 	if (e)
 		return fail("UFFDIO_WRITEPROTECT(WP): %s", strerror(e));
-	return PASS;
-}
-
-static int rr_stop_handler(struct rr *r)
-{
-	uint64_t one = 1;
-
-	if (write(r->efd, &one, sizeof(one)) != sizeof(one))
-		return fail("eventfd write: %m");
-	pthread_join(r->thr, NULL);
-	if (atomic_load(&r->bad))
-		return fail("%s", r->why);
 	return PASS;
 }
 
@@ -1730,14 +1741,14 @@ static int rr_write_all(struct rr *r, const struct rrstate *st, uint64_t val, co
 				    when, done, done >= (int)r->m0 && done < (int)r->m1 ? "middle" : "outer",
 				    rr_bit(st, done) ? "protected" : "not protected", RR_BOUND_MS,
 				    (unsigned long long)now.pm[done], now.flags[done],
-				    atomic_load(&r->msgs[done]), atomic_load(&r->bad) ? "; " : "",
-				    atomic_load(&r->bad) ? r->why : "");
+				    atomic_load(&r->msgs[done]), atomic_load(&r->pb.bad) ? "; " : "",
+				    atomic_load(&r->pb.bad) ? r->pb.why : "");
 		}
 		sleep_ms(1);
 	}
 	pthread_join(thr, NULL);
-	if (atomic_load(&r->bad))
-		return fail("%s: %s", when, r->why);
+	if (atomic_load(&r->pb.bad))
+		return fail("%s: %s", when, r->pb.why);
 	for (u = 0; u < r->n; u++) {
 		if (*(volatile uint64_t *)(r->addr + u * r->unit) != val + u)
 			return fail("%s: unit %zu holds %#llx after the write of %#llx", when, u,
@@ -1922,7 +1933,7 @@ static int rr_failnth(const void *arg)
 		return fail("%s succeeded at fail-nth 1: no injected failure was hit (the vma split must allocate; are the failslab/fail_page_alloc knobs set?)",
 			    rr_drop_name(r));
 	/* the final state (checked above): the outer units report their writes */
-	TRY(rr_stop_handler(r));
+	TRY(handler_stop(r->efd, r->thr, &r->pb));
 	diag("%s %s %s: %d injected failures (%d ENOMEM, %d EFAULT of usercopy injection, %d tolerated: the ioctl succeeded), %s succeeded at fail-nth %d; %d of the ENOMEM attempts had already dropped the middle's protection (its vma kept uw)",
 	     rr_test_name[RR_FAILNTH], mt->name, mt->fs, hits, hits - usercopy - tolerated,
 	     usercopy, tolerated, rr_drop_name(r), nth, early);
@@ -1955,8 +1966,8 @@ static void *rr_writer(void *arg)
 		p = (volatile uint64_t *)(r->addr + u * r->unit) + 1 + wa->id;
 		v = *p;
 		if (v != last[u])
-			rr_bad(r, "writer %d: unit %zu holds %#llx, it wrote %#llx", wa->id, u,
-			       (unsigned long long)v, (unsigned long long)last[u]);
+			problem(&r->pb, "writer %d: unit %zu holds %#llx, it wrote %#llx", wa->id, u,
+				(unsigned long long)v, (unsigned long long)last[u]);
 		last[u] = ((uint64_t)(wa->id + 1) << 56) | ++i;
 		*p = last[u];
 		atomic_fetch_add(&r->done[wa->id], 1);
@@ -2002,19 +2013,19 @@ static void *rr_reregister(void *arg)
 		e = r->file ? uffd_unregister(r->uffd, mid, mlen) :
 			uffd_register(r->uffd, mid, mlen, UFFDIO_REGISTER_MODE_MISSING, NULL);
 		if (e) {
-			rr_bad(r, "%s of the middle: %s", rr_drop_name(r), strerror(e));
+			problem(&r->pb, "%s of the middle: %s", rr_drop_name(r), strerror(e));
 			break;
 		}
 		/* a writer blocked there is woken by nothing else */
 		atomic_store(&r->op, OP_WAKE);
 		e = uffd_wake(r->uffd, mid, mlen);
 		if (e) {
-			rr_bad(r, "UFFDIO_WAKE of the middle: %s", strerror(e));
+			problem(&r->pb, "UFFDIO_WAKE of the middle: %s", strerror(e));
 			break;
 		}
 		atomic_store(&r->op, OP_CHECK);
 		if (!rr_check_dropped(r, why, sizeof(why))) {
-			rr_bad(r, "cycle %ld: %s", atomic_load(&r->cycles), why);
+			problem(&r->pb, "cycle %ld: %s", atomic_load(&r->cycles), why);
 			break;
 		}
 		sleep_ms(1);	/* the writers get to write the middle unprotected */
@@ -2025,14 +2036,14 @@ static void *rr_reregister(void *arg)
 			mode |= UFFDIO_REGISTER_MODE_MISSING;
 		e = uffd_register(r->uffd, mid, mlen, mode, NULL);
 		if (e) {
-			rr_bad(r, "UFFDIO_REGISTER(%s) of the middle: %s", rr_wp_name(mode),
-			       strerror(e));
+			problem(&r->pb, "UFFDIO_REGISTER(%s) of the middle: %s", rr_wp_name(mode),
+				strerror(e));
 			break;
 		}
 		atomic_store(&r->op, OP_PROTECT);
 		e = uffd_wp(r->uffd, r->addr, r->len, true);
 		if (e) {
-			rr_bad(r, "UFFDIO_WRITEPROTECT(WP) of the range: %s", strerror(e));
+			problem(&r->pb, "UFFDIO_WRITEPROTECT(WP) of the range: %s", strerror(e));
 			break;
 		}
 		atomic_store(&r->op, OP_IDLE);
@@ -2075,7 +2086,7 @@ static int rr_stuck(struct rr *r, const char *who, int id)
 	return fail("%s made no progress for %d ms%s; the re-registering thread: %s, %ld cycles; %ld WP messages, %ld un-protects refused with ENOENT%s%s",
 		    who, RR_BOUND_MS, unit, opname[atomic_load(&r->op)], atomic_load(&r->cycles),
 		    atomic_load(&r->nmsgs), atomic_load(&r->enoent),
-		    atomic_load(&r->bad) ? "; " : "", atomic_load(&r->bad) ? r->why : "");
+		    atomic_load(&r->pb.bad) ? "; " : "", atomic_load(&r->pb.bad) ? r->pb.why : "");
 }
 
 static int rr_concurrent(const void *arg)
@@ -2125,8 +2136,8 @@ static int rr_concurrent(const void *arg)
 				return rr_stuck(r, who[i], i < 2 ? i : -1);
 			}
 		}
-		if (atomic_load(&r->bad))
-			return fail("%s", r->why);
+		if (atomic_load(&r->pb.bad))
+			return fail("%s", r->pb.why);
 		if (phase == 0 && t >= end) {
 			atomic_store(&r->stop_rereg, true);
 			phase = 1;
@@ -2140,8 +2151,8 @@ static int rr_concurrent(const void *arg)
 	}
 	for (i = 0; i < 3; i++)
 		pthread_join(thr[i], NULL);
-	if (atomic_load(&r->bad))
-		return fail("%s", r->why);
+	if (atomic_load(&r->pb.bad))
+		return fail("%s", r->pb.why);
 	writes = atomic_load(&r->done[0]) + atomic_load(&r->done[1]);
 	if (!atomic_load(&r->cycles))
 		return fail("no re-registration cycle completed in %d ms", rr_duration_ms());
@@ -2150,7 +2161,7 @@ static int rr_concurrent(const void *arg)
 	/* the last cycle ended with WP: the stale-bit invariant, then writes */
 	TRY(rr_state(r, "at the end", &st));
 	TRY(rr_write_all(r, &st, 0xe4dULL << 32, "the final writes"));
-	TRY(rr_stop_handler(r));
+	TRY(handler_stop(r->efd, r->thr, &r->pb));
 	diag("%s %s %s: %ld cycles of %s + UFFDIO_WAKE / UFFDIO_REGISTER(%s) + UFFDIO_WRITEPROTECT, %ld writes, %ld WP messages (%ld in the middle), %ld un-protects refused with ENOENT (WP dropped after the fault)",
 	     rr_test_name[RR_CONCURRENT], mt->name, mt->fs, atomic_load(&r->cycles),
 	     rr_drop_name(r), r->file ? "WP" : "WP, WP|MISSING in turn", writes, atomic_load(&r->nmsgs), atomic_load(&r->nmsgs_mid),
@@ -2230,6 +2241,7 @@ static bool rr_applies(const struct mem_type *mt)
 
 static void run_rr(struct case_runner *cr, enum rr_test t, const struct mem_type *mt)
 {
+	static int (*const rr_fn[NR_RR])(const void *) = { rr_failnth, rr_concurrent };
 	int timeout = t == RR_FAILNTH ? RR_FN_TIMEOUT_S * 1000 : rr_duration_ms() + 60000;
 	char why[256];
 	int rc;
@@ -2249,8 +2261,7 @@ static void run_rr(struct case_runner *cr, enum rr_test t, const struct mem_type
 		case_point(cr, rc, why, "%s %s %s", rr_test_name[t], mt->name, mt->fs);
 		return;
 	}
-	case_run(cr, t == RR_FAILNTH ? rr_failnth : rr_concurrent, mt, timeout, "%s %s %s",
-		 rr_test_name[t], mt->name, mt->fs);
+	case_run(cr, rr_fn[t], mt, timeout, "%s %s %s", rr_test_name[t], mt->name, mt->fs);
 }
 
 static bool setup_memcg(void)
@@ -2303,6 +2314,7 @@ int main(void)
 	struct test_fs fs[MAX_TEST_FS];
 	int nfs, nmt, ncells = 0, i, m, e, o;
 	const char *b = getenv("UFFDWP_BUDGET"), *overlay = getenv("UFFDWP_OVERLAYFS");
+	int budget = DEFAULT_BUDGET_S;
 	struct case_runner cr;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -2348,8 +2360,10 @@ int main(void)
 	for (m = 0; m < nmt; m++)
 		if (rr_applies(&mts[m]))
 			rrt[nrr++] = &mts[m];
-	cases_start(&cr, "uffd-wp-matrix", ncells + NR_RR * nrr,
-		    b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S, CELL_TIMEOUT_S, stat_names);
+	if (b && atoi(b) > 0)
+		budget = atoi(b);
+	cases_start(&cr, "uffd-wp-matrix", ncells + NR_RR * nrr, budget, CELL_TIMEOUT_S,
+		    stat_names);
 	for (i = 0; i < ncells; i++)
 		run_one(&cr, &cells[i]);
 	rr_start = now_ms();
