@@ -31,6 +31,19 @@
  *                        fault maps the page still protected, its retry is
  *                        copied: a record per page, holding the file's data
  *                        (zeroes on anon), no report
+ *   ring-full            4 slots: slots freed but records not consumed fill
+ *                        the ring; a write then is reported; after the tail
+ *                        moves, writes are copied again
+ *   swap-anon            protected anon pages swapped out (MADV_PAGEOUT, zram
+ *                        in the VM): the write swaps the page in, still
+ *                        protected, and copies it in the same fault
+ *   stress <type>        anon and shmem, 4 writers writing whole pages at
+ *                        random, a consumer freeing slots and moving the tail
+ *                        as records come, the handler un-protecting reported
+ *                        pages, and a thread protecting everything again and
+ *                        again (new epochs) and un-protecting halves, for 3 s:
+ *                        every record names a page of the area and a slot in
+ *                        range, and its slot holds words of that page only
  *   hugetlb-fallback     hugetlb pages are never copied: every first write is
  *                        reported, the ring stays empty
  *   fork                 the buffer mapping is not inherited; the context of
@@ -776,6 +789,358 @@ static int t_unpopulated(const void *arg)
 }
 
 /* ------------------------------------------------------------------ */
+/* ring full                                                           */
+
+/* a handler thread for the whole case: reports counted, pages un-protected */
+static int handler_start(struct handler *h, pthread_t *t)
+{
+	atomic_store(&h->stop, false);
+	if (pthread_create(t, NULL, handler_fn, h))
+		return fail("pthread_create: %m");
+	return PASS;
+}
+
+static int handler_stop(struct handler *h, pthread_t t)
+{
+	atomic_store(&h->stop, true);
+	pthread_join(t, NULL);
+	if (h->err)
+		return fail("handler: %s", strerror(h->err));
+	if (h->bad)
+		return fail("handler: %d unexpected message(s)", h->bad);
+	return PASS;
+}
+
+/* write page p: a record (new head) or a report */
+static int write_expect(struct cbw *c, struct handler *h, int p, bool record)
+{
+	uint32_t head = cbw_head(c);
+	int reports = h->reports[p];
+
+	fill_page(h->addr + (size_t)p * psize, psize, 55, p, 2);
+	if (record && (cbw_head(c) != head + 1 || h->reports[p] != reports))
+		return fail("write to page %d: head %u -> %u, %d report(s), expected a record",
+			    p, head, cbw_head(c), h->reports[p] - reports);
+	if (!record && (cbw_head(c) != head || h->reports[p] != reports + 1))
+		return fail("write to page %d: head %u -> %u, %d report(s), expected a report",
+			    p, head, cbw_head(c), h->reports[p] - reports);
+	if (record && (cbw_rec(c, head)->address != (uintptr_t)h->addr + (size_t)p * psize ||
+		       check_page("slot", cbw_slot(c, cbw_rec(c, head)->slot), psize, 55, p, 1)))
+		return fail("write to page %d: record %u is (%#llx, slot %u)", p, head,
+			    (unsigned long long)cbw_rec(c, head)->address, cbw_rec(c, head)->slot);
+	return PASS;
+}
+
+static int t_ring_full(const void *arg)
+{
+	static struct handler h;
+	uint32_t slots[2];
+	struct cbw c;
+	pthread_t t;
+	char *area;
+	int i, e;
+
+	(void)arg;
+	area = mmap(NULL, 8 * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (area == MAP_FAILED)
+		return fail("mmap: %m");
+	for (i = 0; i < 8; i++)
+		fill_page(area + (size_t)i * psize, psize, 55, i, 1);
+	TRY(cbw_open(&c, 0, 4));
+	e = uffd_register(c.uffd, area, 8 * psize, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!e)
+		e = uffd_wp(c.uffd, area, 8 * psize, true);
+	if (e)
+		return fail("register/protect: %s", strerror(e));
+	memset(&h, 0, sizeof(h));
+	h.uffd = c.uffd;
+	h.addr = area;
+	h.page = psize;
+	h.npages = 8;
+	TRY(handler_start(&h, &t));
+	TRY(write_expect(&c, &h, 0, true));
+	TRY(write_expect(&c, &h, 1, true));
+	/* free the slots, keep the records: 2 of 4 ring entries used */
+	slots[0] = cbw_rec(&c, 0)->slot;
+	slots[1] = cbw_rec(&c, 1)->slot;
+	e = cbw_free(c.uffd, slots, 2, UFFD_WP_COPY_TAIL_KEEP, 0);
+	if (e)
+		return fail("FREE of 2 slots: %s", strerror(e));
+	TRY(write_expect(&c, &h, 2, true));
+	TRY(write_expect(&c, &h, 3, true));
+	/* free those slots too: 4 free slots, a full ring */
+	slots[0] = cbw_rec(&c, 2)->slot;
+	slots[1] = cbw_rec(&c, 3)->slot;
+	e = cbw_free(c.uffd, slots, 2, UFFD_WP_COPY_TAIL_KEEP, 0);
+	if (e)
+		return fail("FREE of 2 more slots: %s", strerror(e));
+	TRY(write_expect(&c, &h, 4, false));
+	/* consume 3 records: room again */
+	e = cbw_free(c.uffd, NULL, 0, 3, 0);
+	if (e)
+		return fail("FREE moving the tail to 3: %s", strerror(e));
+	TRY(write_expect(&c, &h, 5, true));
+	/* the ring wrapped: record 4 is in entry 0 */
+	if (&c.ring->recs[0] != cbw_rec(&c, 4))
+		return fail("record 4 is not in ring entry 0");
+	TRY(handler_stop(&h, t));
+	case_note("records 0-3, page 4 reported on a full ring, record 4 after the tail moved");
+	cbw_close(&c);
+	munmap(area, 8 * psize);
+	return PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* swap                                                                */
+
+#define NSWAP	16
+
+static int t_swap(const void *arg)
+{
+	int rec[NSWAP] = { 0 }, i, e, swapped = 0;
+	uint32_t slots[NSLOTS];
+	static struct handler h;
+	size_t len = NSWAP * psize;
+	struct cbw c;
+	uint64_t pm;
+	char *area;
+
+	(void)arg;
+	area = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (area == MAP_FAILED)
+		return fail("mmap: %m");
+	for (i = 0; i < NSWAP; i++)
+		fill_page(area + (size_t)i * psize, psize, 66, i, 1);
+	TRY(cbw_open(&c, 0, NSWAP));
+	e = uffd_register(c.uffd, area, len, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!e)
+		e = uffd_wp(c.uffd, area, len, true);
+	if (e)
+		return fail("register/protect: %s", strerror(e));
+	for (i = 0; i < 5 && swapped < NSWAP; i++) {
+		if (madvise(area, len, MADV_PAGEOUT))
+			return case_skip("MADV_PAGEOUT: %m");
+		for (swapped = 0, e = 0; e < NSWAP; e++) {
+			pm = pagemap_entry(area + (size_t)e * psize);
+			swapped += (pm & PM_SWAP) && (pm & PM_UFFD_WP);
+		}
+	}
+	if (!swapped)
+		return case_skip("no page went to swap (no swap device?)");
+	memset(&h, 0, sizeof(h));
+	h.uffd = c.uffd;
+	h.addr = area;
+	h.page = psize;
+	h.npages = NSWAP;
+	TRY(write_all(&h, 66, 2, false, false, NULL));
+	TRY(check_records(&c, area, NSWAP, 66, 1, 0, cbw_head(&c), rec, slots));
+	TRY(check_once(rec, h.reports, NSWAP, "swap"));
+	if (cbw_head(&c) != NSWAP)
+		return fail("%u records for %d pages (%d swapped out)", cbw_head(&c), NSWAP, swapped);
+	case_count(ST_RECORDS, NSWAP);
+	case_count(ST_PAGES, NSWAP);
+	case_note("%d of %d pages swapped out, %d records", swapped, NSWAP, NSWAP);
+	cbw_close(&c);
+	munmap(area, len);
+	return PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* stress                                                              */
+
+#define STRESS_PAGES	64
+#define STRESS_WRITERS	4
+#define STRESS_MS	3000
+
+struct stress {
+	struct cbw *c;
+	struct handler *h;
+	char *addr;
+	int salt;
+	atomic_bool stop;
+	atomic_long records, epochs, writes;
+	atomic_int bad;
+	char why[256];
+};
+
+static void stress_fail(struct stress *st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void stress_fail(struct stress *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (atomic_fetch_add(&st->bad, 1))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(st->why, sizeof(st->why), fmt, ap);
+	va_end(ap);
+	atomic_store(&st->stop, true);
+}
+
+static void *stress_writer(void *arg)
+{
+	struct stress *st = arg;
+	unsigned int seed = (unsigned int)(uintptr_t)&seed;
+	int p, gen = 1;
+
+	while (!atomic_load(&st->stop)) {
+		p = rand_r(&seed) % STRESS_PAGES;
+		fill_page(st->addr + (size_t)p * psize, psize, st->salt, p, 1 + (gen++ % 200));
+		atomic_fetch_add(&st->writes, 1);
+	}
+	return NULL;
+}
+
+/* every word of a saved page: this test's salt, the record's page */
+static bool stress_slot_ok(const char *slot, int salt, int page)
+{
+	const uint64_t *w = (const uint64_t *)slot;
+	size_t k;
+
+	for (k = 0; k < psize / 8; k++) {
+		if ((w[k] >> 56) != 0xC5 || (int)((w[k] >> 48) & 0xff) != (salt & 0xff) ||
+		    (int)((w[k] >> 24) & 0xffff) != page || (w[k] & 0xffffff) != k)
+			return false;
+	}
+	return true;
+}
+
+static void *stress_consumer(void *arg)
+{
+	struct stress *st = arg;
+	struct cbw *c = st->c;
+	uint32_t slots[NSLOTS], tail, head, i;
+	const struct uffd_wp_copy_rec *r;
+	int n, e, page;
+
+	while (!atomic_load(&st->stop)) {
+		tail = c->ring->tail;
+		head = cbw_head(c);
+		if (head == tail) {
+			usleep(100);
+			continue;
+		}
+		if (head - tail > NSLOTS) {
+			stress_fail(st, "%u records pending for %d slots", head - tail, NSLOTS);
+			break;
+		}
+		for (n = 0, i = tail; i != head; i++, n++) {
+			r = cbw_rec(c, i);
+			page = (int)((r->address - (uintptr_t)st->addr) / psize);
+			if (r->address < (uintptr_t)st->addr || page >= STRESS_PAGES ||
+			    r->address % psize || r->slot >= NSLOTS) {
+				stress_fail(st, "record %u: address %#llx slot %u", i,
+					    (unsigned long long)r->address, r->slot);
+				return NULL;
+			}
+			if (!stress_slot_ok(cbw_slot(c, r->slot), st->salt, page)) {
+				stress_fail(st, "record %u: slot %u does not hold page %d", i,
+					    r->slot, page);
+				return NULL;
+			}
+			slots[n] = r->slot;
+		}
+		e = cbw_free(c->uffd, slots, n, head, 0);
+		if (e) {
+			stress_fail(st, "FREE of %d slots, tail %u: %s", n, head, strerror(e));
+			break;
+		}
+		atomic_fetch_add(&st->records, n);
+	}
+	return NULL;
+}
+
+static void *stress_epochs(void *arg)
+{
+	struct stress *st = arg;
+	size_t len = STRESS_PAGES * psize;
+	int e, k = 0;
+
+	while (!atomic_load(&st->stop)) {
+		usleep(20000);
+		/* now and then un-protect half of it first */
+		if (++k % 3 == 0)
+			e = uffd_wp(st->c->uffd, st->addr + (k % 2) * len / 2, len / 2, false);
+		else
+			e = uffd_wp(st->c->uffd, st->addr, len, true);
+		if (e) {
+			stress_fail(st, "UFFDIO_WRITEPROTECT: %s", strerror(e));
+			break;
+		}
+		atomic_fetch_add(&st->epochs, 1);
+	}
+	return NULL;
+}
+
+static int t_stress(const void *arg)
+{
+	const struct snap_case *sc = arg;
+	pthread_t w[STRESS_WRITERS], tc, te, th;
+	struct mem_region r = { .fd = -1 };
+	static struct handler h;
+	static struct stress st;
+	int i, e, nrep = 0;
+	struct cbw c;
+
+	e = mem_create(&r, sc->mt, STRESS_PAGES * psize, "uffd-wp-copy-stress");
+	if (!e)
+		e = mem_map(&r);
+	if (e)
+		return fail("%s: create/map: %s", sc->mt->name, strerror(e));
+	mem_unlink(&r);
+	for (i = 0; i < STRESS_PAGES; i++)
+		fill_page(r.addr + (size_t)i * psize, psize, sc->salt, i, 1);
+	TRY(cbw_open(&c, 0, NSLOTS));
+	e = uffd_register(c.uffd, r.addr, r.len, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!e)
+		e = uffd_wp(c.uffd, r.addr, r.len, true);
+	if (e)
+		return fail("register/protect: %s", strerror(e));
+	memset(&h, 0, sizeof(h));
+	h.uffd = c.uffd;
+	h.addr = r.addr;
+	h.page = psize;
+	h.npages = STRESS_PAGES;
+	memset(&st, 0, sizeof(st));
+	st.c = &c;
+	st.h = &h;
+	st.addr = r.addr;
+	st.salt = sc->salt;
+	TRY(handler_start(&h, &th));
+	if (pthread_create(&tc, NULL, stress_consumer, &st) ||
+	    pthread_create(&te, NULL, stress_epochs, &st))
+		return fail("pthread_create: %m");
+	for (i = 0; i < STRESS_WRITERS; i++)
+		if (pthread_create(&w[i], NULL, stress_writer, &st))
+			return fail("pthread_create: %m");
+	for (i = 0; i < STRESS_MS / 100 && !atomic_load(&st.stop); i++)
+		sleep_ms(100);
+	atomic_store(&st.stop, true);
+	pthread_join(te, NULL);
+	/* writers blocked on a report are woken by the handler */
+	for (i = 0; i < STRESS_WRITERS; i++)
+		pthread_join(w[i], NULL);
+	pthread_join(tc, NULL);
+	TRY(handler_stop(&h, th));
+	if (atomic_load(&st.bad))
+		return fail("%s", st.why);
+	for (i = 0; i < STRESS_PAGES; i++)
+		nrep += h.reports[i];
+	if (!atomic_load(&st.records))
+		return fail("no record in %d ms (%d reports, %ld epochs)", STRESS_MS, nrep,
+			    atomic_load(&st.epochs));
+	case_count(ST_RECORDS, atomic_load(&st.records));
+	case_count(ST_REPORTS, nrep);
+	case_note("%ld writes, %ld records consumed, %d reports, %ld protect/unprotect rounds",
+		  atomic_load(&st.writes), atomic_load(&st.records), nrep,
+		  atomic_load(&st.epochs));
+	cbw_close(&c);
+	mem_release(&r);
+	return PASS;
+}
+
+/* ------------------------------------------------------------------ */
 /* hugetlb: synchronous fallback                                       */
 
 static int t_hugetlb(const void *arg)
@@ -1022,7 +1387,7 @@ int main(void)
 	const char *b = getenv("UFFDWP_BUDGET");
 	const char *fs0 = NULL;
 	struct case_runner cr;
-	int i, n = 0, nt, nh, rc;
+	int i, n = 0, nt, nh, rc, nstress = 0;
 	bool expected = expect_wp_copy();
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1042,8 +1407,10 @@ int main(void)
 		n++;
 	}
 	nh = mem_types(huge, 4, huge_rows);
+	for (i = 0; i < n; i++)
+		nstress += !mem_is_file(snaps[i].mt);
 
-	cases_start(&cr, "uffd-wp-copy", 5 + 2 * n, b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S,
+	cases_start(&cr, "uffd-wp-copy", 7 + 2 * n + nstress, b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S,
 		    CASE_TIMEOUT_S, stat_names);
 	rc = uffd_features(&kfeatures);
 	if (rc)
@@ -1067,6 +1434,11 @@ int main(void)
 			case_point(&cr, rc, why, "unpopulated %s%s%s", snaps[i].mt->name,
 				   mem_is_file(snaps[i].mt) ? " " : "",
 				   mem_is_file(snaps[i].mt) ? snaps[i].mt->fs : "");
+		case_point(&cr, rc, why, "ring-full");
+		case_point(&cr, rc, why, "swap-anon");
+		for (i = 0; i < n; i++)
+			if (!mem_is_file(snaps[i].mt))
+				case_point(&cr, rc, why, "stress %s", snaps[i].mt->name);
 		case_point(&cr, rc, why, "hugetlb-fallback");
 		case_point(&cr, rc, why, "fork");
 		case_point(&cr, rc, why, "bench-anon");
@@ -1081,6 +1453,11 @@ int main(void)
 		case_run(&cr, t_unpopulated, &snaps[i], 0, "unpopulated %s%s%s", snaps[i].mt->name,
 			 mem_is_file(snaps[i].mt) ? " " : "",
 			 mem_is_file(snaps[i].mt) ? snaps[i].mt->fs : "");
+	case_run(&cr, t_ring_full, NULL, 0, "ring-full");
+	case_run(&cr, t_swap, NULL, 0, "swap-anon");
+	for (i = 0; i < n; i++)
+		if (!mem_is_file(snaps[i].mt))
+			case_run(&cr, t_stress, &snaps[i], 0, "stress %s", snaps[i].mt->name);
 	if (nh)
 		case_run(&cr, t_hugetlb, &huge[0], 0, "hugetlb-fallback");
 	else
