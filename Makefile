@@ -72,7 +72,7 @@ check-broken:
 # Every target that boots goes through scripts/vmrun.sh (the kernel that
 # KERNEL selects, its expected capabilities, EXPECT_* overrides).
 run: kernel tests
-	@VM_NAME=run-$(KERNEL) scripts/vmrun.sh scripts/demo.sh
+	@VM_NAME=run-$(KERNEL) scripts/vmrun.sh demo/demo.sh
 
 # CMD reaches the guest as it was typed: $(value) keeps make from expanding
 # it and $(file) writes it without going through a shell's quoting.
@@ -88,32 +88,11 @@ shell: kernel tests
 series-check: deps
 	@scripts/series-check.sh
 
-# Benchmarks (bench/README.md): three configurations, every row labelled
-# with its own: the 2-vCPU TCG guest (whole matrix, then bench/trace.sh),
-# the 1-vCPU TCG guest (handler-thread rows), natively on the host; then the
-# tables and plots (build/bench/summary.md, *.png).  QUICK=1: a few
-# minutes; default: <= 20 min on the 2-core project machine; FULL=1: the
-# full matrix (hours).  Not a test: no timing is asserted anywhere.
-BENCH_MODE = $(if $(filter 1,$(QUICK)),--quick)
-BENCH_FULL = $(if $(filter 1,$(FULL)),FULL=1 )
-BENCH_VMT = $(if $(filter 1,$(FULL)),9000,1500)
-BENCH_TRACE = TRACE_SIZE=$(if $(filter 1,$(FULL)),4,1)$(if $(filter 1,$(QUICK)), TRACE_MEMTYPES=anon)
+# Benchmarks (bench/README.md, bench/make-bench.sh): the 2-vCPU and 1-vCPU
+# TCG guests and the host, then the tables and plots in build/bench/.
+# QUICK=1: a few minutes; default: <= 20 min; FULL=1: hours.  Not a test.
 bench: kernel
-	@mkdir -p build/bench; \
-	rm -f build/bench/results-*.csv build/bench/trace.csv build/bench/*.png build/bench/*.dat; \
-	t0=$$(date +%s); \
-	VM_NAME=bench-$(KERNEL) VCPUS=2 VM_TIMEOUT=$(BENCH_VMT) scripts/vmrun.sh \
-		'$(BENCH_FULL)bench/run.sh $(BENCH_MODE); r=$$?; $(BENCH_TRACE) bench/trace.sh build/bench || r=1; exit $$r'; \
-	r1=$$?; t1=$$(date +%s); \
-	VM_NAME=bench-$(KERNEL)-1vcpu VCPUS=1 VM_TIMEOUT=$(BENCH_VMT) scripts/vmrun.sh \
-		'$(BENCH_FULL)bench/run.sh --handler $(BENCH_MODE)'; \
-	r2=$$?; t2=$$(date +%s); \
-	$(BENCH_FULL)bench/run.sh --native $(BENCH_MODE); \
-	r3=$$?; t3=$$(date +%s); \
-	/usr/bin/python3 bench/report.py build/bench; r4=$$?; t4=$$(date +%s); \
-	echo "bench: 2-vCPU boot $$((t1 - t0))s (rc $$r1), 1-vCPU boot $$((t2 - t1))s (rc $$r2)," \
-		"native $$((t3 - t2))s (rc $$r3), report $$((t4 - t3))s; total $$((t4 - t0))s; build/bench/summary.md"; \
-	[ "$$r1$$r2$$r3$$r4" = 0000 ]
+	@bench/make-bench.sh $(if $(filter 1,$(QUICK)),--quick) $(if $(filter 1,$(FULL)),--full)
 
 clean:
 	rm -rf build/obj build/vm build/tests build/selftests build/headers build/bench build/broken

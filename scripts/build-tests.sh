@@ -56,6 +56,6 @@ for d in tests/*/; do
 done
 mkdir -p build/demo
 gcc -O2 -Wall -Wextra -Werror -pthread -isystem build/headers/include \
-	-o build/demo/uffd-wp-demo scripts/demo/uffd-wp-demo.c
+	-o build/demo/uffd-wp-demo demo/uffd-wp-demo.c
 
 echo "build-tests: selftests in build/selftests, tests in build/tests"

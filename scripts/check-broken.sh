@@ -18,7 +18,7 @@
 # Per entry NAME: the series plus tests/broken/NAME/*.patch is built as
 # KERNEL=extra (scripts/build-kernel.sh, at most BUILD_TIMEOUT s, default
 # 3600; log in build/broken/NAME/build.log), then each "run" line of
-# tests/broken/NAME/expect is one boot (scripts/vmrun.sh scripts/run-tests
+# tests/broken/NAME/expect is one boot (scripts/vmrun.sh guest/run-tests
 # with TESTS= its tests, at most VM_TIMEOUT s, default 1200; logs in
 # build/vm/broken-NAME, then broken-NAME.2, ...), then the judge: "caught"
 # when every "fail" and "console" line of the expect file is seen, "NOT
@@ -311,7 +311,7 @@ for name in $entries; do
 			[ -n "${run_filter[$i]}" ] && fenv=("UFFDWP_UNIT_FILTER=${run_filter[$i]}")
 			echo "$(q env "${fenv[@]}" "${kenv[@]}" "VM_NAME=${vms[$i]}" "VCPUS=${run_vcpus[$i]}" \
 				"VM_TIMEOUT=$vm_timeout" "TESTS=${run_tests[$i]}" \
-				timeout -k 30 $((vm_timeout + 300)) scripts/vmrun.sh scripts/run-tests)> build/broken/$name/boot$((i + 1)).log 2>&1"
+				timeout -k 30 $((vm_timeout + 300)) scripts/vmrun.sh guest/run-tests)> build/broken/$name/boot$((i + 1)).log 2>&1"
 		done
 		echo "$(q scripts/check-broken.sh --judge "$name" "${vms[@]/#/build/vm/}")> build/broken/$name/judge.log"
 		continue
@@ -340,7 +340,7 @@ for name in $entries; do
 		[ -n "${run_filter[$i]}" ] && fenv=("UFFDWP_UNIT_FILTER=${run_filter[$i]}")
 		env "${fenv[@]}" "${kenv[@]}" "VM_NAME=${vms[$i]}" "VCPUS=${run_vcpus[$i]}" \
 			"VM_TIMEOUT=$vm_timeout" "TESTS=${run_tests[$i]}" \
-			timeout -k 30 $((vm_timeout + 300)) scripts/vmrun.sh scripts/run-tests \
+			timeout -k 30 $((vm_timeout + 300)) scripts/vmrun.sh guest/run-tests \
 			> "build/broken/$name/boot$((i + 1)).log" 2>&1
 	done
 	t2=$(date +%s)

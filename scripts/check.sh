@@ -40,6 +40,7 @@ while read -r t n; do
 done < tests/vcpus
 
 vmdirs=()
+splat=0
 for g in $groups; do
 	if [ "$g" = default ]; then
 		vname=$name vcpus=${VCPUS:-2}
@@ -49,13 +50,16 @@ for g in $groups; do
 	vmdir=build/vm/$vname
 	vmdirs+=("$vmdir")
 	echo "# ---- boot: $vname ($vcpus vCPUs)"
-	VM_NAME=$vname VCPUS=$vcpus UFFDWP_VCPU_GROUP=$g scripts/vmrun.sh scripts/run-tests
+	VM_NAME=$vname VCPUS=$vcpus UFFDWP_VCPU_GROUP=$g scripts/vmrun.sh guest/run-tests
 	vmrc=$?
-	res=$vmdir/results.tap
+	res=$vmdir/results.json
 	if [ -f "$res" ]; then
-		pass=$((pass + $(grep -E '^ok ' "$res" | grep -v -c -i '# *SKIP')))
-		skip=$((skip + $(grep -E '^ok ' "$res" | grep -c -i '# *SKIP')))
-		vfail=$(grep -c -E '^not ok ' "$res")
+		read -r vpass vfail vskip < <(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(r["pass"], r["fail"], r["skip"])' "$res") || { vpass=0 vfail=1 vskip=0; }
+		pass=$((pass + vpass))
+		skip=$((skip + vskip))
 		fail=$((fail + vfail))
 	else
 		echo "not ok - $vname: the guest produced no results ($vmdir/console.log)"
@@ -68,6 +72,7 @@ for g in $groups; do
 	else
 		echo "not ok - $vname: kernel console has a splat (excerpt above)"
 		fail=$((fail + 1))
+		splat="at least 1"
 	fi
 	if [ "$vmrc" != 0 ] && [ "$vfail" = 0 ]; then
 		echo "not ok - $vname: the guest exited with status $vmrc"
@@ -84,11 +89,14 @@ while read -r line; do
 	"not ok "*) fail=$((fail + 1)) ;;
 	esac
 done < <(scripts/stats.py "${vmdirs[@]}")
-npoints=0 ntests=0 splat=0
+npoints=0 ntests=0
 for vmdir in "${vmdirs[@]}"; do
-	[ -f "$vmdir/results.tap" ] && npoints=$((npoints + $(grep -c '' "$vmdir/results.tap")))
-	[ -d "$vmdir/logs" ] && ntests=$((ntests + $(ls "$vmdir/logs" | wc -l)))
-	scripts/check-console.sh "$vmdir/console.log" >/dev/null 2>&1 || splat="at least 1"
+	[ -f "$vmdir/results.json" ] || continue
+	read -r p t < <(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(sum(len(x["points"]) for x in r["tests"].values()), len(r["tests"]))' "$vmdir/results.json")
+	npoints=$((npoints + p)) ntests=$((ntests + t))
 done
 echo "# reliability: $npoints test points from $ntests tests; kernel splats: $splat"
 echo "# KERNEL=$KERNEL (expected: sync uffd-wp on files $UFFDWP_EXPECT_WP_FILE, hand-off features $UFFDWP_EXPECT_HANDOFF), $(( $(date +%s) - start ))s; logs in ${vmdirs[*]}"

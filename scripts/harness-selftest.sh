@@ -104,7 +104,7 @@ EOF
 chmod +x "$fake"/tests/*.sh
 t0=$(date +%s)
 UFFDWP_TOP=$fake UFFDWP_VMDIR=$tmp/vm UFFDWP_KNOB_ROOT=$k T_TIMEOUT= \
-	python3 scripts/run-tests > "$tmp/rt.out" 2>&1
+	python3 guest/run-tests > "$tmp/rt.out" 2>&1
 t1=$(date +%s)
 
 t_timeout() {
@@ -114,7 +114,7 @@ t_timeout() {
 }
 check "run-tests takes a binary's timeout from tests/timeouts" t_timeout
 t_one_mechanism() {
-	! grep -l -E '^# timeout: [0-9]+' tests/*.sh tests/*.c
+	! grep -l -E '^# timeout: [0-9]+' tests/*.sh tests/*.c tests/*/*.c 2>/dev/null
 }
 check "no test carries its own '# timeout:' header (tests/timeouts is the one mechanism)" t_one_mechanism
 t_knobs() {
@@ -127,6 +127,21 @@ t_knobs() {
 		stat -c %a "$k/dev/userfaultfd"; grep 'left' "$tmp/rt.out"; return 1; }
 }
 check "run-tests restores the knobs a killed test changed" t_knobs
+t_results_json() {
+	# check.sh counts from results.json: it must agree with results.tap
+	python3 - "$tmp/vm/results.json" "$tmp/vm/results.tap" <<'EOF' || return 1
+import json, re, sys
+r = json.load(open(sys.argv[1]))
+tap = open(sys.argv[2]).read().splitlines()
+fail = sum(l.startswith("not ok ") for l in tap)
+skip = sum(l.startswith("ok ") and re.search(r"#\s*SKIP", l, re.I) is not None for l in tap)
+ok = sum(l.startswith("ok ") for l in tap) - skip
+assert (r["pass"], r["fail"], r["skip"]) == (ok, fail, skip), (r["pass"], r["fail"], r["skip"], ok, fail, skip)
+assert sum(len(t["points"]) for t in r["tests"].values()) == len(tap)
+assert r["tests"]["sleeper"]["timed_out"] and r["tests"]["stats-ok"]["pass"] == 2, r["tests"]
+EOF
+}
+check "run-tests writes results.json (what check.sh counts) in agreement with results.tap" t_results_json
 t_stats() {
 	python3 - "$tmp/vm/stats.json" <<'EOF' || return 1
 import json, sys
@@ -145,9 +160,9 @@ t_group() {
 	printf 'stats-ok 4\n' > "$fake/tests/vcpus"
 	mkdir -p "$tmp/vm4" "$tmp/vmd"
 	UFFDWP_TOP=$fake UFFDWP_VMDIR=$tmp/vm4 UFFDWP_KNOB_ROOT=$k UFFDWP_VCPU_GROUP=4 TESTS='stats-*' \
-		python3 scripts/run-tests > "$tmp/rt4.out" 2>&1
+		python3 guest/run-tests > "$tmp/rt4.out" 2>&1
 	UFFDWP_TOP=$fake UFFDWP_VMDIR=$tmp/vmd UFFDWP_KNOB_ROOT=$k UFFDWP_VCPU_GROUP=default TESTS='stats-*' \
-		python3 scripts/run-tests > "$tmp/rtd.out" 2>&1
+		python3 guest/run-tests > "$tmp/rtd.out" 2>&1
 	rm -f "$fake/tests/vcpus"
 	[ "$(ls "$tmp/vm4/logs")" = "stats-ok.log" ] && [ "$(ls "$tmp/vmd/logs")" = "stats-none.log" ] ||
 		{ ls "$tmp/vm4/logs" "$tmp/vmd/logs"; return 1; }
@@ -158,7 +173,7 @@ check "tests/vcpus: each boot runs its own tests (UFFDWP_VCPU_GROUP)" t_group
 weird=$'a"b$c`d\'e\\f\ng  h'
 t_env() {
 	UFFDWP_SELFTEST_VALUE=$weird BENCH_SELFTEST=$weird TESTS='x* y' scripts/guest-env.sh > "$tmp/env"
-	# sourced the way scripts/guest-init does
+	# sourced the way guest/init does
 	env -i bash -c 'set -a; . "$1"; set +a; printf "%s|%s|%s" "$UFFDWP_SELFTEST_VALUE" "$BENCH_SELFTEST" "$TESTS"' \
 		_ "$tmp/env" > "$tmp/env.got"
 	[ "$(cat "$tmp/env.got")" = "$weird|$weird|x* y" ] || { cat "$tmp/env" "$tmp/env.got"; return 1; }
@@ -169,7 +184,7 @@ t_forwarded() {
 	# that scripts/guest-env.sh forwards
 	local bad
 	bad=$(grep -ohE 'getenv\("[A-Za-z_0-9]+"\)|os\.environ(\.get)?[([]"[A-Za-z_0-9]+"' \
-			tests/*.c tests/lib/*.[ch] tests/lib/*.py bench/*.c scripts/run-tests 2>/dev/null |
+			tests/*.c tests/*/*.[ch] tests/lib/*.py bench/*.c guest/run-tests 2>/dev/null |
 		grep -oE '"[A-Za-z_0-9]+"' | tr -d '"' | sort -u |
 		grep -vE '^(UFFDWP_[A-Za-z0-9_]*|BENCH_[A-Za-z0-9_]*|TESTS|T_TIMEOUT|HOME|PATH)$')
 	[ -z "$bad" ] || { echo "read but not forwarded to the guest: $bad"; return 1; }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """stats.py VMDIR...: check and summarize what the tests reported (host side).
 
-scripts/run-tests sums every test's "# stats: key=N ..." lines into
+guest/run-tests sums every test's "# stats: key=N ..." lines into
 VMDIR/stats.json.  tests/stats names the tests that must report and the
 keys each must report.  For each such test that ran (it has a log in a
 VMDIR/logs; the VMDIRs of one check, one per boot, are merged), one TAP

@@ -83,7 +83,7 @@ fi
 
 append="console=ttyS0 earlyprintk=serial,ttyS0 root=/dev/root rootfstype=9p"
 append+=" rootflags=trans=virtio,version=9p2000.L,msize=1048576,cache=loose ro"
-append+=" init=$top/scripts/guest-init UFFDWP_VMDIR=$vmdir"
+append+=" init=$top/guest/init UFFDWP_VMDIR=$vmdir"
 append+=" panic_on_warn=1 oops=panic panic=-1 hung_task_panic=1 softlockup_panic=1"
 append+=" transparent_hugepage=madvise mitigations=off tsc=reliable no_hash_pointers"
 append+=" ${VM_APPEND:-}"
