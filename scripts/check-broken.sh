@@ -37,7 +37,7 @@ dry=${CHECK_BROKEN_DRY:-0}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-known_test() { [ -f "tests/$1.sh" ] || [ -f "tests/$1.c" ]; }
+known_test() { [ -f "tests/$1.sh" ] || [ -f "tests/$1.c" ] || [ -f "tests/$1/main.c" ]; }
 
 default_vcpus() { # TEST...: the largest tests/vcpus value of them, else VCPUS or 2
 	local t n best=0
@@ -78,7 +78,7 @@ parse_expect() {
 					[[ $filter =~ ^[A-Za-z0-9_.-]+$ ]] || { echo "$f:$n: filter= wants a uffd-unit-tests name: $w"; bad=1; } ;;
 				*=*) echo "$f:$n: unknown run option $w"; bad=1 ;;
 				*)
-					known_test "$w" || { echo "$f:$n: no test $w (tests/$w.sh or tests/$w.c)"; bad=1; }
+					known_test "$w" || { echo "$f:$n: no test $w (tests/$w.sh, tests/$w.c or tests/$w/main.c)"; bad=1; }
 					tests="$tests $w" ;;
 				esac
 			done
