@@ -15,7 +15,8 @@
  *                        MAP_PRIVATE, PROT_WRITE, mprotect(PROT_WRITE); FREE
  *                        with unknown flags, a bad pointer, a slot out of
  *                        range, not in use, listed twice, a tail past head
- *                        (nothing changed after a failed FREE)
+ *                        (nothing changed after a failed FREE); the buffer
+ *                        after MADV_DONTNEED
  *   snapshot <type>      anon, shmem, file-shared, file-private (ext4 from
  *                        UFFDWP_FS): 64 pages of generation 1, protected, 32
  *                        slots; a writer writes generation 2 into every page
@@ -47,6 +48,10 @@
  *                        range, and its slot holds words of that page only
  *   hugetlb-fallback     hugetlb pages are never copied: every first write is
  *                        reported, the ring stays empty
+ *   close-mapped         close() of the userfaultfd while its buffer is mapped
+ *                        releases it as always: a writer blocked on a report
+ *                        is woken, the protection is dropped; the buffer stays
+ *                        readable (the mapping holds the buffer, not the fd)
  *   fork                 the buffer mapping is not inherited; the context of
  *                        a child (UFFD_FEATURE_EVENT_FORK) has no slots: its
  *                        writes are reported, mmap() of it fails with ENODEV
@@ -73,6 +78,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -580,13 +586,82 @@ static int t_bad_input(const void *arg)
 	EXPECT_ERR(cbw_free(c.uffd, slots + 1, 1, 2, 0), 0, "FREE of slot 1, tail 2");
 	if (c.ring->tail != 2)
 		return fail("ring tail %u, expected 2", c.ring->tail);
-	/* the buffer outlives the fd: the mapping holds the context */
-	close(c.uffd);
-	c.uffd = -1;
-	if (c.ring->head != 2 || c.ring->nr_entries != 4)
-		return fail("ring after close: head %u nr_entries %u", c.ring->head, c.ring->nr_entries);
+	/* MADV_DONTNEED on the buffer: its pages come back on the next access */
+	if (madvise(c.buf, c.s.mmap_size, MADV_DONTNEED))
+		return fail("MADV_DONTNEED of the buffer: %m");
+	if (c.ring->head != 2 || c.ring->nr_entries != 4 || cbw_rec(&c, 1)->slot != 1)
+		return fail("ring after MADV_DONTNEED: head %u nr_entries %u", c.ring->head,
+			    c.ring->nr_entries);
+	for (e = 0; e < (int)psize; e++)
+		if (cbw_slot(&c, 1)[e] != 7)
+			return fail("slot 1 after MADV_DONTNEED: byte %d is %d, expected 7", e,
+				    cbw_slot(&c, 1)[e]);
 	cbw_close(&c);
 	munmap(area, 4 * psize);
+	return PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* close() while the buffer is mapped                                  */
+
+static void *write_page_fn(void *arg)
+{
+	*(volatile char *)arg = 9;
+	return NULL;
+}
+
+/*
+ * A writer blocked on a report (no free slot) must be woken by close() of
+ * the userfaultfd even though the buffer is still mapped; the protection
+ * goes away with the registration, and the buffer stays readable.
+ */
+static int t_close_mapped(const void *arg)
+{
+	struct timespec ts;
+	struct cbw c;
+	pthread_t t;
+	char *area;
+	int e, i;
+
+	(void)arg;
+	area = mmap(NULL, 4 * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (area == MAP_FAILED)
+		return fail("mmap: %m");
+	memset(area, 5, 4 * psize);
+	TRY(cbw_open(&c, 0, 1));
+	e = uffd_register(c.uffd, area, 4 * psize, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!e)
+		e = uffd_wp(c.uffd, area, 4 * psize, true);
+	if (e)
+		return fail("register/protect: %s", strerror(e));
+	TRY(one_cbw_write(&c, area, 0, 0));
+	/* no free slot: this write waits for a handler that never comes */
+	if (pthread_create(&t, NULL, write_page_fn, area + psize))
+		return fail("pthread_create: %m");
+	sleep_ms(200);
+	if (!(pagemap_entry(area + 2 * psize) & PM_UFFD_WP))
+		return fail("page 2 not protected before close()");
+	close(c.uffd);
+	c.uffd = -1;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	e = pthread_timedjoin_np(t, NULL, &ts);
+	if (e)
+		return fail("writer blocked on a report still waits 10 s after close() "
+			    "(the mapping keeps the userfaultfd alive?): %s", strerror(e));
+	if (pagemap_entry(area + 2 * psize) & PM_UFFD_WP)
+		return fail("page 2 still protected after close()");
+	area[2 * psize] = 6;
+	if (cbw_head(&c) != 1 || cbw_rec(&c, 0)->address != (uintptr_t)area)
+		return fail("ring after close(): head %u, record 0 at %#llx", cbw_head(&c),
+			    (unsigned long long)cbw_rec(&c, 0)->address);
+	for (i = 0; i < (int)psize; i++)
+		if (cbw_slot(&c, 0)[i] != 5)
+			return fail("slot 0 after close(): byte %d is %d, expected 5", i,
+				    cbw_slot(&c, 0)[i]);
+	cbw_close(&c);
+	munmap(area, 4 * psize);
+	case_note("blocked writer woken, protection dropped, buffer still readable");
 	return PASS;
 }
 
@@ -1424,7 +1499,7 @@ int main(void)
 	for (i = 0; i < n; i++)
 		nstress += !mem_is_file(snaps[i].mt);
 
-	cases_start(&cr, "uffd-wp-copy", 7 + 2 * n + nstress, b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S,
+	cases_start(&cr, "uffd-wp-copy", 8 + 2 * n + nstress, b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S,
 		    CASE_TIMEOUT_S, stat_names);
 	rc = uffd_features(&kfeatures);
 	if (rc)
@@ -1454,6 +1529,7 @@ int main(void)
 			if (!mem_is_file(snaps[i].mt))
 				case_point(&cr, rc, why, "stress %s", snaps[i].mt->name);
 		case_point(&cr, rc, why, "hugetlb-fallback");
+		case_point(&cr, rc, why, "close-mapped");
 		case_point(&cr, rc, why, "fork");
 		case_point(&cr, rc, why, "bench-anon");
 		return cases_end(&cr);
@@ -1476,6 +1552,7 @@ int main(void)
 		case_run(&cr, t_hugetlb, &huge[0], 0, "hugetlb-fallback");
 	else
 		case_point(&cr, SKIP, "no hugetlb memory type", "hugetlb-fallback");
+	case_run(&cr, t_close_mapped, NULL, 0, "close-mapped");
 	case_run(&cr, t_fork, NULL, 0, "fork");
 	case_run(&cr, t_bench, NULL, 0, "bench-anon");
 	return cases_end(&cr);
