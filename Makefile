@@ -2,7 +2,7 @@
 # See README.md.  `make help` lists the targets.
 #
 # Selection (every target accepts these):
-#   KERNEL=series|file|base|extra|debug   which kernel is built and booted
+#   KERNEL=series|file|cbw|base|extra|debug   which kernel is built and booted
 #   EXTRA_PATCHES=dir                with KERNEL=extra: patches put on top
 #   WORKTREE=1                       test build/linux as it is (uncommitted
 #                                    or not exported to patches/)
@@ -10,10 +10,11 @@
 #                                    tests/*.sh without .sh)
 #   EXPECT_WP_FILE=0|1               override the expected capability
 #   EXPECT_HANDOFF=0|1               the same for the hand-off features
+#   EXPECT_WP_COPY=0|1               the same for copy-before-write
 #   VCPUS=2 MEM=4096 QEMU_ACCEL=tcg|kvm VM_TIMEOUT=1800   the VM
 
 KERNEL ?= series
-export KERNEL EXTRA_PATCHES WORKTREE TESTS VCPUS MEM QEMU_ACCEL VM_TIMEOUT T_TIMEOUT EXPECT_WP_FILE EXPECT_HANDOFF
+export KERNEL EXTRA_PATCHES WORKTREE TESTS VCPUS MEM QEMU_ACCEL VM_TIMEOUT T_TIMEOUT EXPECT_WP_FILE EXPECT_HANDOFF EXPECT_WP_COPY
 
 .PHONY: help deps src series kernel tests check check-debug check-broken run vmrun shell series-check bench clean
 
@@ -28,11 +29,11 @@ help:
 	@echo "make kernel       build KERNEL's vmlinux (build/obj/KERNEL)"
 	@echo "make tests        build the selftests and this project's tests"
 	@echo "make src          create build/linux = base + patches/series (FORCE=1 to discard tree work)"
-	@echo "make series       export build/linux (base..HEAD) to patches/ (three series: 1-fix, 2-wp-file, 3-handoff)"
+	@echo "make series       export build/linux (base..HEAD) to patches/ (four series: 1-fix, 2-wp-file, 3-handoff, 4-cbw)"
 	@echo "make series-check build every prefix of each series (each patch builds on its own), checkpatch --strict"
 	@echo "make bench        write-tracking benchmarks in the guest and natively (QUICK=1, FULL=1); build/bench/"
 	@echo "make deps         install the Debian packages needed"
-	@echo "KERNEL=series|file|base|extra|debug EXTRA_PATCHES=dir WORKTREE=1 TESTS='glob' VCPUS= MEM= QEMU_ACCEL="
+	@echo "KERNEL=series|file|cbw|base|extra|debug EXTRA_PATCHES=dir WORKTREE=1 TESTS='glob' VCPUS= MEM= QEMU_ACCEL="
 
 deps:
 	@scripts/deps.sh

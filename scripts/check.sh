@@ -99,6 +99,6 @@ print(sum(len(x["points"]) for x in r["tests"].values()), len(r["tests"]))' "$vm
 	npoints=$((npoints + p)) ntests=$((ntests + t))
 done
 echo "# reliability: $npoints test points from $ntests tests; kernel splats: $splat"
-echo "# KERNEL=$KERNEL (expected: sync uffd-wp on files $UFFDWP_EXPECT_WP_FILE, hand-off features $UFFDWP_EXPECT_HANDOFF), $(( $(date +%s) - start ))s; logs in ${vmdirs[*]}"
+echo "# KERNEL=$KERNEL (expected: sync uffd-wp on files $UFFDWP_EXPECT_WP_FILE, hand-off features $UFFDWP_EXPECT_HANDOFF, copy-before-write $UFFDWP_EXPECT_WP_COPY), $(( $(date +%s) - start ))s; logs in ${vmdirs[*]}"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" = 0 ]

@@ -19,7 +19,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 tree=$top/build/linux
 cd "$top"
-SERIES="1-fix 2-wp-file 3-handoff"
+SERIES="1-fix 2-wp-file 3-handoff 4-cbw"
 if [ -n "$(git -C "$tree" status --porcelain --untracked-files=no)" ]; then
 	echo "series: build/linux has uncommitted changes; commit them first" >&2
 	exit 1

@@ -203,12 +203,13 @@ t_cmd() {
 check "make vmrun passes CMD to the guest as typed (quotes, \$, backticks)" t_cmd
 t_expect() {
 	local got
-	got=$(env -u UFFDWP_EXPECT_WP_FILE -u UFFDWP_EXPECT_HANDOFF KERNEL=series EXPECT_WP_FILE=0 EXPECT_HANDOFF=0 \
-		bash -c '. scripts/kernel-vars.sh; scripts/guest-env.sh' | grep -c -E 'UFFDWP_EXPECT_(WP_FILE|HANDOFF)="0"')
-	[ "$got" = 2 ] || { echo "EXPECT_* overrides did not reach the guest environment"; return 1; }
-	got=$(env -u UFFDWP_EXPECT_WP_FILE -u UFFDWP_EXPECT_HANDOFF KERNEL=base \
-		bash -c '. scripts/kernel-vars.sh; scripts/guest-env.sh' | grep -c -E 'UFFDWP_EXPECT_(WP_FILE|HANDOFF)="0"')
-	[ "$got" = 2 ] || { echo "KERNEL=base does not expect what config/expect-base says"; return 1; }
+	got=$(env -u UFFDWP_EXPECT_WP_FILE -u UFFDWP_EXPECT_HANDOFF -u UFFDWP_EXPECT_WP_COPY KERNEL=series \
+		EXPECT_WP_FILE=0 EXPECT_HANDOFF=0 EXPECT_WP_COPY=0 \
+		bash -c '. scripts/kernel-vars.sh; scripts/guest-env.sh' | grep -c -E 'UFFDWP_EXPECT_(WP_FILE|HANDOFF|WP_COPY)="0"')
+	[ "$got" = 3 ] || { echo "EXPECT_* overrides did not reach the guest environment"; return 1; }
+	got=$(env -u UFFDWP_EXPECT_WP_FILE -u UFFDWP_EXPECT_HANDOFF -u UFFDWP_EXPECT_WP_COPY KERNEL=base \
+		bash -c '. scripts/kernel-vars.sh; scripts/guest-env.sh' | grep -c -E 'UFFDWP_EXPECT_(WP_FILE|HANDOFF|WP_COPY)="0"')
+	[ "$got" = 3 ] || { echo "KERNEL=base does not expect what config/expect-base says"; return 1; }
 	# every target that boots goes through scripts/vmrun.sh (kernel-vars.sh)
 	! grep -nE 'scripts/vm\.sh' Makefile scripts/check.sh
 }
@@ -237,13 +238,13 @@ EOF
 }
 check "every README section the harness cites exists" t_cited
 
-# ---- the three stacked series -----------------------------------------------
+# ---- the four stacked series -----------------------------------------------
 t_series() {
-	# patches/series is 1-fix, 2-wp-file, 3-handoff in that order, each
+	# patches/series is 1-fix, 2-wp-file, 3-handoff, 4-cbw in that order, each
 	# series file names existing patches, each series has a cover letter
 	# numbered for it, and KERNEL=file stops after 2-wp-file
 	local s p all="" n
-	for s in 1-fix 2-wp-file 3-handoff; do
+	for s in 1-fix 2-wp-file 3-handoff 4-cbw; do
 		[ -f "patches/$s/series" ] || { echo "no patches/$s/series"; return 1; }
 		n=0
 		while read -r p; do
@@ -257,13 +258,16 @@ t_series() {
 			{ echo "patches/$s/0000-cover-letter.patch is not [PATCH 0/$n]"; return 1; }
 	done
 	[ "$all" = "$(grep -v -e '^#' -e '^$' patches/series)"$'\n' ] ||
-		{ echo "patches/series is not the three series files in order"; return 1; }
+		{ echo "patches/series is not the four series files in order"; return 1; }
 	! ls patches/[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null | grep -q . ||
 		{ echo "stray patches at the top of patches/"; return 1; }
 	grep -q 'patches/1-fix/series patches/2-wp-file/series' scripts/build-kernel.sh &&
-	[ -f config/expect-file ] && grep -q '^UFFDWP_EXPECT_HANDOFF=0' config/expect-file
+	grep -q 'done < patches/4-cbw/series' scripts/build-kernel.sh &&
+	[ -f config/expect-file ] && grep -q '^UFFDWP_EXPECT_HANDOFF=0' config/expect-file &&
+	grep -q '^UFFDWP_EXPECT_WP_COPY=0' config/expect-file &&
+	grep -q '^UFFDWP_EXPECT_HANDOFF=0' config/expect-cbw && grep -q '^UFFDWP_EXPECT_WP_COPY=1' config/expect-cbw
 }
-check "patches/ holds three stacked series (1-fix, 2-wp-file, 3-handoff), each with a series file and cover letter" t_series
+check "patches/ holds four stacked series (1-fix, 2-wp-file, 3-handoff, 4-cbw), each with a series file and cover letter" t_series
 
 # ---- check-broken.sh: the judge of a broken kernel's run --------------------
 t_judge() {
