@@ -29,7 +29,7 @@ help:
 	@echo "make kernel       build KERNEL's vmlinux (build/obj/KERNEL)"
 	@echo "make tests        build the selftests and this project's tests"
 	@echo "make src          create build/linux = base + patches/series (FORCE=1 to discard tree work)"
-	@echo "make series       export build/linux (base..HEAD) to patches/ (four series: 1-fix, 2-wp-file, 3-handoff, 4-cbw)"
+	@echo "make series       export build/linux (base..HEAD) to patches/ (four series: 1-fix, 2-wp-file, 3-cbw, 4-handoff)"
 	@echo "make series-check build every prefix of each series (each patch builds on its own), checkpatch --strict"
 	@echo "make bench        write-tracking benchmarks in the guest and natively (QUICK=1, FULL=1); build/bench/"
 	@echo "make deps         install the Debian packages needed"

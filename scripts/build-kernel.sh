@@ -21,27 +21,20 @@ file|cbw|base|extra)
 	if [ $KERNEL = base ]; then
 		git -C "$ksrc" checkout -q --detach base
 	elif [ $KERNEL = file ] || [ $KERNEL = cbw ]; then
-		# base + the first two series: the commit after the last patch
-		# of patches/2-wp-file (build/linux must match patches/).
+		# base + the first two series (file) or three (cbw): the commit
+		# of the last patch of patches/2-wp-file or patches/3-cbw
+		# (build/linux must match patches/).
 		scripts/tree-state.sh || exit 1
-		n=$(cat patches/1-fix/series patches/2-wp-file/series | grep -c -v -e '^#' -e '^$')
+		if [ $KERNEL = file ]; then
+			n=$(cat patches/1-fix/series patches/2-wp-file/series | grep -c -v -e '^#' -e '^$')
+		else
+			n=$(cat patches/1-fix/series patches/2-wp-file/series patches/3-cbw/series |
+				grep -c -v -e '^#' -e '^$')
+		fi
 		c=$(git -C build/linux rev-list --reverse base..HEAD | sed -n "${n}p")
 		[ -n "$c" ] || { echo "build-kernel: build/linux has fewer than $n patches" >&2; exit 1; }
-		git -C "$ksrc" am --abort >/dev/null 2>&1 || true
 		git -C "$ksrc" checkout -q --detach "$c"
-		echo "build-kernel: KERNEL=$KERNEL: base + 1-fix + 2-wp-file at $(git -C "$ksrc" log -1 --format='%h %s')"
-		if [ $KERNEL = cbw ]; then
-			# copy-before-write as posted: patches/4-cbw on the first two
-			# series (they are exported from build/linux, on 3-handoff)
-			while read -r p; do
-				case "$p" in ''|'#'*) continue ;; esac
-				git -C "$ksrc" am -q --3way "$top/patches/4-cbw/$p" || {
-					git -C "$ksrc" am --abort >/dev/null 2>&1
-					echo "build-kernel: patches/4-cbw/$p does not apply on 1-fix + 2-wp-file" >&2
-					exit 1; }
-				echo "build-kernel: KERNEL=cbw: applied 4-cbw/$p"
-			done < patches/4-cbw/series
-		fi
+		echo "build-kernel: KERNEL=$KERNEL at $(git -C "$ksrc" log -1 --format='%h %s')"
 	else
 		[ -n "${EXTRA_PATCHES:-}" ] && [ -d "$EXTRA_PATCHES" ] || {
 			echo "KERNEL=extra needs EXTRA_PATCHES=dir (with *.patch files)" >&2; exit 2; }

@@ -1,13 +1,15 @@
 #!/bin/bash
 # export-series.sh: regenerate patches/ from build/linux (base..HEAD).
 #
-# The product is three stacked series, each a directory of patches/ with
+# The product is four stacked series, each a directory of patches/ with
 # its own series file and cover letter (patches/SERIES/cover-letter.txt:
 # first line the subject, then the body):
 #   patches/1-fix      the re-registration fix and its selftest (on the base)
 #   patches/2-wp-file  write-protect on regular files (on 1-fix)
-#   patches/3-handoff  the faster hand-off (on 1-fix and 2-wp-file)
-# patches/series lists every patch of all three in order (what mksrc.sh
+#   patches/3-cbw      copy-before-write (on 1-fix and 2-wp-file)
+#   patches/4-handoff  the faster hand-off (on the three above; it does not
+#                      depend on 3-cbw, only its context lines do)
+# patches/series lists every patch of all four in order (what mksrc.sh
 # applies); patches/SERIES/series lists that series' own patches.
 #
 # The boundaries live in the series files, not in build/linux: a commit
@@ -19,7 +21,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 tree=$top/build/linux
 cd "$top"
-SERIES="1-fix 2-wp-file 3-handoff 4-cbw"
+SERIES="1-fix 2-wp-file 3-cbw 4-handoff"
 if [ -n "$(git -C "$tree" status --porcelain --untracked-files=no)" ]; then
 	echo "series: build/linux has uncommitted changes; commit them first" >&2
 	exit 1

@@ -240,11 +240,11 @@ check "every README section the harness cites exists" t_cited
 
 # ---- the four stacked series -----------------------------------------------
 t_series() {
-	# patches/series is 1-fix, 2-wp-file, 3-handoff, 4-cbw in that order, each
+	# patches/series is 1-fix, 2-wp-file, 3-cbw, 4-handoff in that order, each
 	# series file names existing patches, each series has a cover letter
 	# numbered for it, and KERNEL=file stops after 2-wp-file
 	local s p all="" n
-	for s in 1-fix 2-wp-file 3-handoff 4-cbw; do
+	for s in 1-fix 2-wp-file 3-cbw 4-handoff; do
 		[ -f "patches/$s/series" ] || { echo "no patches/$s/series"; return 1; }
 		n=0
 		while read -r p; do
@@ -262,12 +262,12 @@ t_series() {
 	! ls patches/[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null | grep -q . ||
 		{ echo "stray patches at the top of patches/"; return 1; }
 	grep -q 'patches/1-fix/series patches/2-wp-file/series' scripts/build-kernel.sh &&
-	grep -q 'done < patches/4-cbw/series' scripts/build-kernel.sh &&
+	grep -q 'patches/1-fix/series patches/2-wp-file/series patches/3-cbw/series' scripts/build-kernel.sh &&
 	[ -f config/expect-file ] && grep -q '^UFFDWP_EXPECT_HANDOFF=0' config/expect-file &&
 	grep -q '^UFFDWP_EXPECT_WP_COPY=0' config/expect-file &&
 	grep -q '^UFFDWP_EXPECT_HANDOFF=0' config/expect-cbw && grep -q '^UFFDWP_EXPECT_WP_COPY=1' config/expect-cbw
 }
-check "patches/ holds four stacked series (1-fix, 2-wp-file, 3-handoff, 4-cbw), each with a series file and cover letter" t_series
+check "patches/ holds four stacked series (1-fix, 2-wp-file, 3-cbw, 4-handoff), each with a series file and cover letter" t_series
 
 # ---- check-broken.sh: the judge of a broken kernel's run --------------------
 t_judge() {

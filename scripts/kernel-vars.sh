@@ -4,10 +4,8 @@
 #   series  build/linux (base + patches/series: all four series) [default]
 #   file    base + patches/1-fix + patches/2-wp-file, without the hand-off
 #           series (what would be posted first): a worktree of build/linux
-#   cbw     base + 1-fix + 2-wp-file + patches/4-cbw (copy-before-write as
-#           it would be posted: on the first two series, without the
-#           hand-off series): a worktree of build/linux, 4-cbw applied
-#           with git am -3
+#   cbw     base + 1-fix + 2-wp-file + 3-cbw (copy-before-write as it
+#           would be posted, without the hand-off series): a worktree
 #   base    the bare base, a worktree of build/linux at tag "base"
 #   extra   the series plus EXTRA_PATCHES=dir/*.patch (to show a test
 #           catches a deliberately broken kernel)

@@ -1,10 +1,8 @@
 #!/bin/bash
 # series-check.sh: build every prefix of each of the four stacked series
-# (patches/1-fix, 2-wp-file, 3-handoff, 4-cbw: base + the series below it +
+# (patches/1-fix, 2-wp-file, 3-cbw, 4-handoff: base + the series below it +
 # the first i patches of it) in one worktree and build directory, so each
 # patch is shown to build on its own; checkpatch --strict on every patch.
-# 4-cbw is posted on 1-fix + 2-wp-file alone (not on the hand-off series):
-# its prefixes are built there too, the patches applied with git am -3.
 # Incremental: only what each patch touches is rebuilt.
 # checkpatch's UNKNOWN_COMMIT_ID is ignored: the base tree comes from a
 # tarball without git history, so no Fixes: id can be found in it.
@@ -15,7 +13,7 @@ cd "$top"
 scripts/tree-state.sh || exit 1
 # series name of every patch, in order
 names=()
-for s in 1-fix 2-wp-file 3-handoff 4-cbw; do
+for s in 1-fix 2-wp-file 3-cbw 4-handoff; do
 	while read -r p; do
 		case "$p" in ''|'#'*) continue ;; esac
 		names+=("$s")
@@ -53,28 +51,5 @@ for c in $(git -C build/linux rev-list --reverse base..HEAD); do
 		fail=1
 	fi
 done
-# 4-cbw as posted: on 1-fix + 2-wp-file
-n=$(cat patches/1-fix/series patches/2-wp-file/series | grep -c -v -e '^#' -e '^$')
-c=$(git -C build/linux rev-list --reverse base..HEAD | sed -n "${n}p")
-git -C "$wt" checkout -q --detach "$c"
-j=0
-while read -r p; do
-	case "$p" in ''|'#'*) continue ;; esac
-	i=$((i + 1)) j=$((j + 1))
-	if ! git -C "$wt" am -q --3way "$top/patches/4-cbw/$p"; then
-		git -C "$wt" am --abort >/dev/null 2>&1 || true
-		echo "not ok $i - 4-cbw $j does not apply on 1-fix + 2-wp-file: $p"
-		fail=1
-		break
-	fi
-	if make -C "$wt" O="$obj" ARCH=x86_64 CC="ccache gcc" -j"$(nproc)" -s vmlinux >"$obj/build-$i.log" 2>&1 &&
-	   ! grep -q -E ' (warning|error):' "$obj/build-$i.log"; then
-		echo "ok $i - 4-cbw $j builds on 1-fix + 2-wp-file: $p"
-	else
-		echo "not ok $i - 4-cbw $j does not build cleanly on 1-fix + 2-wp-file: $p (see ${obj#$top/}/build-$i.log)"
-		fail=1
-	fi
-done < patches/4-cbw/series
-git -C "$wt" checkout -q --detach base
 echo "1..$i"
 exit $fail
