@@ -56,7 +56,7 @@ check: kernel tests
 # The debug lane runs this subset by default (the CI budget); FULL=1 runs
 # the whole suite on the debug kernel.
 DEBUG_TESTS ?= ks-uffd-unit-tests ks-pagemap-ioctl uffd-wp-file uffd-wp-file-data uffd-hostile \
-	uffd-wp-stress uffd-wp-matrix uffd-security uffd-fuzz uffd-handoff-guarantees
+	uffd-wp-stress uffd-wp-matrix uffd-security uffd-fuzz uffd-handoff-guarantees uffd-wp-copy
 # The debug kernel is several times slower: its boots get a longer outer
 # timeout (VM_TIMEOUT, default 1800 s elsewhere).
 check-debug:

@@ -3,11 +3,13 @@
  * uffd-wp-copy: copy-before-write (UFFD_FEATURE_WP_COPY) of synchronous
  * userfaultfd write-protect.
  *
- * Cases (one TAP point each):
+ * Cases (one TAP point each; <type> is anon, shmem, and file-shared and
+ * file-private once per file system of UFFDWP_FS: "file-shared ext4", ...):
  *   api                  UFFDIO_API accepts UFFD_FEATURE_WP_COPY and reports
  *                        UFFDIO_WP_COPY_{SETUP,FREE}, refuses it with WP_ASYNC
  *                        or SIGBUS (EINVAL); on a kernel without the feature:
- *                        refused with EINVAL (and every other case skips)
+ *                        refused with EINVAL (and every other case skips, or
+ *                        fails when UFFDWP_EXPECT_WP_COPY=1)
  *   bad-input            exact errnos: setup without the feature, nr_slots 0
  *                        and too big, unknown flags, second setup (EBUSY),
  *                        setup from another process (EPERM),
@@ -17,22 +19,57 @@
  *                        range, not in use, listed twice, a tail past head
  *                        (nothing changed after a failed FREE); the buffer
  *                        after MADV_DONTNEED
- *   snapshot <type>      anon, shmem, file-shared, file-private (ext4 from
- *                        UFFDWP_FS): 64 pages of generation 1, protected, 32
- *                        slots; a writer writes generation 2 into every page
- *                        while a handler serves the fallback reports (it
- *                        only un-protects).  Every page has exactly one
- *                        record whose slot holds generation 1, or exactly one
+ *   bad-limits           the rest of the hostile input, errnos checked
+ *                        against the kernel source: mmap (the raw system
+ *                        call) at offsets 1, psize/2, psize+8 (EINVAL from
+ *                        mmap itself), 2^62 (EINVAL from ->mmap), -psize
+ *                        (EOVERFLOW); of 0 bytes (EINVAL), 1 byte and
+ *                        mmap_size - psize + 1 (rounded up: accepted),
+ *                        mmap_size + 1 and psize + 1 at the last page
+ *                        (EINVAL), 2^64 - psize + 1 (ENOMEM); FREE of nr 0
+ *                        (a no-op, NULL or bad pointer), slots NULL with nr
+ *                        1, 4 and 65536 (EFAULT), nr 2^32, 2^63, 65537
+ *                        (EINVAL), tail 2^32-1, 2^63, 2^64-2 (EINVAL), an
+ *                        array crossing into a PROT_NONE page (EFAULT, tail
+ *                        unchanged), an array and a setup argument at odd
+ *                        addresses (accepted); setup with nr_slots 2^32+4 and
+ *                        2^64-1 (EINVAL) and UFFD_WP_COPY_MAX_SLOTS (65536:
+ *                        accepted unless ENOMEM; layout, last slot zeroed,
+ *                        slot 65536 out of range)
+ *   snapshot <type>      64 pages of generation 1, protected, 32 slots; a
+ *                        writer writes generation 2 into every page while a
+ *                        handler serves the fallback reports (it only
+ *                        un-protects).  Every page has exactly one record
+ *                        whose slot holds generation 1, or exactly one
  *                        report, never both; 32 records; the memory holds
  *                        generation 2.  Then all slots are freed with the
  *                        tail, the pages protected again and generation 3
  *                        written: the slots are reused (records across the
  *                        ring's wrap) and hold generation 2.
- *   unpopulated <type>   the same types, pages not mapped when protected (pte
- *                        markers; anon with UFFD_FEATURE_WP_UNPOPULATED): the
- *                        fault maps the page still protected, its retry is
- *                        copied: a record per page, holding the file's data
- *                        (zeroes on anon), no report
+ *   unpopulated <type>   pages not mapped when protected (pte markers; anon
+ *                        with UFFD_FEATURE_WP_UNPOPULATED): the fault maps
+ *                        the page still protected, its retry is copied: a
+ *                        record per page, holding the file's data (zeroes on
+ *                        anon), no report
+ *   events <type>        with slots in use, UFFD_FEATURE_EVENT_REMAP and a
+ *                        handler that counts reports: (a) a page
+ *                        un-protected (UFFDIO_WRITEPROTECT mode 0) before
+ *                        any write: no record, no report; (d) mremap() of
+ *                        the protected range: the handler reads the remap
+ *                        event, the protection moved, a write at the new
+ *                        address is copied (record with the NEW address,
+ *                        the old contents), the older records keep their old
+ *                        addresses and slots; (b) UFFDIO_UNREGISTER with 3
+ *                        records in the ring: records and slots unchanged,
+ *                        later writes neither copied nor reported, FREE of
+ *                        the 3 slots works; (c) munmap() of the range with a
+ *                        slot in use: slot and record unchanged, FREE works
+ *                        (and a second FREE of it is EINVAL), fdinfo shows
+ *                        every slot free; (e) exit: a child sets up its own
+ *                        userfaultfd and buffer on the type, takes 2 records,
+ *                        leaves a writer blocked on a report (no free slot)
+ *                        and exits without freeing, closing or unmapping:
+ *                        reaped within 10 s with status 0
  *   ring-full            4 slots: slots freed but records not consumed fill
  *                        the ring; a write then is reported; after the tail
  *                        moves, writes are copied again
@@ -41,13 +78,33 @@
  *                        protected, and copies it in the same fault
  *   stress <type>        anon and shmem, 4 writers writing whole pages at
  *                        random, a consumer freeing slots and moving the tail
- *                        as records come, the handler un-protecting reported
- *                        pages, and a thread protecting everything again and
- *                        again (new epochs) and un-protecting halves, for 3 s:
- *                        every record names a page of the area and a slot in
- *                        range, and its slot holds words of that page only
- *   hugetlb-fallback     hugetlb pages are never copied: every first write is
- *                        reported, the ring stays empty
+ *                        as records come (holding them 60 ms every 300 ms),
+ *                        the handler un-protecting reported pages, and a
+ *                        thread protecting everything again and again (new
+ *                        epochs) and un-protecting halves, for 3 s: every
+ *                        record names a page of the area and a slot in range,
+ *                        and its slot holds words of that page only; the
+ *                        slots ran out (some reports: the fallback) and were
+ *                        reused (more records than slots)
+ *   same-page <type>     anon, shmem and the file rows of the first file
+ *                        system: one page, 1 slot, 3 writers storing into it
+ *                        (staggered 0-300 us) in each protect epoch, a
+ *                        consumer freeing the slot after a random delay, a
+ *                        handler that copies each reported page, for 1.5 s
+ *                        (at most 3000 epochs): per epoch at most one record,
+ *                        a record or a report (never neither), every record
+ *                        holds the page as it was before the epoch's first
+ *                        write (no writer's word: not copied after a write);
+ *                        with no record since the protection the handler's
+ *                        copy holds it too; when both came, the record wins
+ *                        (the handler drops its copy).  The note counts the
+ *                        epochs with both, and the copies a handler would
+ *                        have kept under the documented rule ("a record
+ *                        appeared since it read the report"), which misses
+ *                        records published before the report was read
+ *   hugetlb-fallback     hugetlb pages (MAP_SHARED) are never copied: every
+ *                        first write is reported, the ring stays empty
+ *   hugetlb-fallback-private  the same, MAP_PRIVATE
  *   close-mapped         close() of the userfaultfd while its buffer is mapped
  *                        releases it as always: a writer blocked on a report
  *                        is woken, the protection is dropped; the buffer stays
@@ -60,8 +117,8 @@
  *                        copies the page and un-protects it
  *
  * Environment:
- *   UFFDWP_FS              "name:mountpoint ..."; the file types run on the
- *                          first one (default: the current directory)
+ *   UFFDWP_FS              "name:mountpoint ..."; the file types run on
+ *                          each (default: the current directory)
  *   UFFDWP_EXPECT_WP_COPY  1 (default) or 0: is UFFD_FEATURE_WP_COPY expected
  *   UFFDWP_BUDGET          total time budget in seconds (default 300)
  *
@@ -72,6 +129,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -82,6 +142,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <linux/userfaultfd.h>
@@ -296,6 +357,9 @@ struct handler {
 	char *save;			/* NULL, or npages * page bytes */
 	atomic_bool stop;
 	int err;
+	/* UFFD_EVENT_REMAP (events): the move, and addr follows it */
+	int remaps;
+	unsigned long remap_from, remap_to, remap_len;
 };
 
 static void *handler_fn(void *arg)
@@ -313,6 +377,15 @@ static void *handler_fn(void *arg)
 		if (e) {
 			h->err = e;
 			break;
+		}
+		if (msg.event == UFFD_EVENT_REMAP) {
+			h->remap_from = msg.arg.remap.from;
+			h->remap_to = msg.arg.remap.to;
+			h->remap_len = msg.arg.remap.len;
+			if (h->remap_from == (unsigned long)h->addr)
+				h->addr = (char *)h->remap_to;
+			__atomic_fetch_add(&h->remaps, 1, __ATOMIC_RELEASE);
+			continue;
 		}
 		if (msg.event != UFFD_EVENT_PAGEFAULT ||
 		    !(msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)) {
@@ -1099,9 +1172,15 @@ static void *stress_consumer(void *arg)
 	struct cbw *c = st->c;
 	uint32_t slots[NSLOTS], tail, head, i;
 	const struct uffd_wp_copy_rec *r;
+	int64_t next_hold = now_ms() + 300;
 	int n, e, page;
 
 	while (!atomic_load(&st->stop)) {
+		/* now and then hold the slots a while: the writers run out */
+		if (now_ms() >= next_hold) {
+			sleep_ms(60);
+			next_hold = now_ms() + 300;
+		}
 		tail = c->ring->tail;
 		head = cbw_head(c);
 		if (head == tail) {
@@ -1217,6 +1296,13 @@ static int t_stress(const void *arg)
 	if (!atomic_load(&st.records))
 		return fail("no record in %d ms (%d reports, %ld epochs)", STRESS_MS, nrep,
 			    atomic_load(&st.epochs));
+	/* the slots ran out (fallback) and were reused */
+	if (!nrep)
+		return fail("no report in %d ms: the slots never ran out (%ld records)", STRESS_MS,
+			    atomic_load(&st.records));
+	if (atomic_load(&st.records) <= NSLOTS)
+		return fail("%ld records for %d slots: no slot was reused",
+			    atomic_load(&st.records), NSLOTS);
 	case_count(ST_RECORDS, atomic_load(&st.records));
 	case_count(ST_REPORTS, nrep);
 	case_note("%ld writes, %ld records consumed, %d reports, %ld protect/unprotect rounds",
@@ -1224,6 +1310,675 @@ static int t_stress(const void *arg)
 		  atomic_load(&st.epochs));
 	cbw_close(&c);
 	mem_release(&r);
+	return PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* events: un-protect, unregister, munmap, mremap, exit with slots in use */
+
+#define NEV	8
+#define EV_SLOTS 4
+
+/* the number of protected pages of [addr, addr + n pages) per pagemap */
+static int nr_protected(const char *addr, int n)
+{
+	int i, k = 0;
+
+	for (i = 0; i < n; i++)
+		k += !!(pagemap_entry(addr + (size_t)i * psize) & PM_UFFD_WP);
+	return k;
+}
+
+/* record idx is (addr, a slot holding generation gen of page) */
+static int check_rec(const struct cbw *c, uint32_t idx, const char *addr, int page, int salt,
+		     int gen, const char *when)
+{
+	const struct uffd_wp_copy_rec *r = cbw_rec(c, idx);
+
+	if (r->address != (uintptr_t)addr || r->slot >= EV_SLOTS || r->flags)
+		return fail("%s: record %u is (%#llx, slot %u, flags %#x), expected address %p",
+			    when, idx, (unsigned long long)r->address, r->slot, r->flags, addr);
+	if (check_page("slot", cbw_slot(c, r->slot), psize, salt, page, gen))
+		return fail("%s: record %u: slot %u does not hold generation %d of page %d", when,
+			    idx, r->slot, gen, page);
+	return PASS;
+}
+
+/* write page p of h's area (gen): expect a new record (or none) and no report */
+static int ev_write(struct cbw *c, struct handler *h, char *area, int p, int salt, int gen,
+		    bool record, const char *when)
+{
+	uint32_t head = cbw_head(c);
+	int reports = h->reports[p];
+
+	fill_page(area + (size_t)p * psize, psize, salt, p, gen);
+	if (h->reports[p] != reports)
+		return fail("%s: the write to page %d was reported", when, p);
+	if (cbw_head(c) != head + record)
+		return fail("%s: the write to page %d moved head %u -> %u, expected %s", when, p,
+			    head, cbw_head(c), record ? "one record" : "no record");
+	return PASS;
+}
+
+/*
+ * The child of "exit": its own userfaultfd, buffer and region; two records
+ * taken, a thread left blocked on a report (no free slot, nobody reads),
+ * then exit without freeing, closing or unmapping anything.  Exit codes:
+ * 0 done, 20+ a step failed.
+ */
+static void ev_exit_child(const struct mem_type *mt, int salt)
+{
+	struct mem_region r = { .fd = -1 };
+	struct cbw c;
+	pthread_t t;
+	int i;
+
+	if (mem_create(&r, mt, 4 * psize, "uffd-wp-copy-exit") || mem_map(&r))
+		_exit(20);
+	mem_unlink(&r);
+	for (i = 0; i < 4; i++)
+		fill_page(r.addr + (size_t)i * psize, psize, salt, i, 1);
+	if (cbw_open(&c, 0, 2) != PASS)
+		_exit(21);
+	if (uffd_register(c.uffd, r.addr, r.len, UFFDIO_REGISTER_MODE_WP, NULL) ||
+	    uffd_wp(c.uffd, r.addr, r.len, true))
+		_exit(22);
+	fill_page(r.addr, psize, salt, 0, 2);
+	fill_page(r.addr + psize, psize, salt, 1, 2);
+	if (cbw_head(&c) != 2)
+		_exit(23);
+	if (pthread_create(&t, NULL, write_page_fn, r.addr + 2 * psize))
+		_exit(24);
+	sleep_ms(100);
+	_exit(0);
+}
+
+static int ev_exit(const struct mem_type *mt, int salt)
+{
+	int64_t end = now_ms() + WAIT_MS;
+	int status;
+	pid_t pid, w;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return fail("fork: %m");
+	if (pid == 0)
+		ev_exit_child(mt, salt);
+	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_ms() < end)
+		sleep_ms(10);
+	if (w != pid) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return fail("exit: the child (records taken, a writer blocked on a report) was not reaped within %d ms",
+			    WAIT_MS);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return fail("exit: child status %#x (20-24: a setup step failed)", status);
+	return PASS;
+}
+
+static int t_events(const void *arg)
+{
+	const struct snap_case *sc = arg;
+	struct mem_region r = { .fd = -1 };
+	size_t len = NEV * psize;
+	static struct handler h;
+	char fdinfo[4096], path[64], *old, *to;
+	uint32_t slots[EV_SLOTS];
+	struct cbw c;
+	pthread_t t;
+	int i, e;
+
+	e = mem_create(&r, sc->mt, len, "uffd-wp-copy-events");
+	if (!e)
+		e = mem_map(&r);
+	if (e)
+		return fail("%s: create/map: %s", sc->mt->name, strerror(e));
+	mem_unlink(&r);
+	for (i = 0; i < NEV; i++)
+		fill_page(r.addr + (size_t)i * psize, psize, sc->salt, i, 1);
+	TRY(cbw_open(&c, UFFD_FEATURE_EVENT_REMAP, EV_SLOTS));
+	e = uffd_register(c.uffd, r.addr, len, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!e)
+		e = uffd_wp(c.uffd, r.addr, len, true);
+	if (e)
+		return fail("register/protect: %s", strerror(e));
+	memset(&h, 0, sizeof(h));
+	h.uffd = c.uffd;
+	h.addr = r.addr;
+	h.page = psize;
+	h.npages = NEV;
+	TRY(handler_start(&h, &t));
+
+	/* (a) un-protected before any write: neither copied nor reported */
+	e = uffd_wp(c.uffd, r.addr, psize, false);
+	if (e)
+		return fail("un-protect page 0: %s", strerror(e));
+	if (nr_protected(r.addr, NEV) != NEV - 1)
+		return fail("unprotect: %d pages protected, expected %d", nr_protected(r.addr, NEV),
+			    NEV - 1);
+	TRY(ev_write(&c, &h, r.addr, 0, sc->salt, 2, false, "unprotect"));
+
+	/* records 0, 1: pages 1, 2 */
+	TRY(ev_write(&c, &h, r.addr, 1, sc->salt, 2, true, "records"));
+	TRY(ev_write(&c, &h, r.addr, 2, sc->salt, 2, true, "records"));
+	TRY(check_rec(&c, 0, r.addr + psize, 1, sc->salt, 1, "records"));
+	TRY(check_rec(&c, 1, r.addr + 2 * psize, 2, sc->salt, 1, "records"));
+
+	/* (d) mremap of the protected range: the move is reported, the
+	 * protection moves with it, old records keep their address */
+	to = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (to == MAP_FAILED)
+		return fail("mmap: %m");
+	old = r.addr;
+	if (mremap(old, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to) != to)
+		return fail("mremap of the protected range: %m");
+	r.addr = to;
+	for (i = 0; i < 500 && !__atomic_load_n(&h.remaps, __ATOMIC_ACQUIRE); i++)
+		sleep_ms(10);
+	if (h.remaps != 1 || h.remap_from != (uintptr_t)old || h.remap_to != (uintptr_t)to ||
+	    h.remap_len != len)
+		return fail("mremap: %d remap event(s), (%#lx -> %#lx, %lu), expected (%p -> %p, %zu)",
+			    h.remaps, h.remap_from, h.remap_to, h.remap_len, old, to, len);
+	if (nr_protected(r.addr, NEV) != NEV - 3)
+		return fail("mremap: %d pages protected at the new address, expected %d",
+			    nr_protected(r.addr, NEV), NEV - 3);
+	TRY(ev_write(&c, &h, r.addr, 3, sc->salt, 2, true, "mremap"));
+	TRY(check_rec(&c, 0, old + psize, 1, sc->salt, 1, "mremap"));
+	TRY(check_rec(&c, 1, old + 2 * psize, 2, sc->salt, 1, "mremap"));
+	TRY(check_rec(&c, 2, r.addr + 3 * psize, 3, sc->salt, 1, "mremap (new address)"));
+
+	/* (b) unregister with 3 slots in use: records and slots kept, FREE
+	 * works, later writes neither copied nor reported */
+	e = uffd_unregister(c.uffd, r.addr, len);
+	if (e)
+		return fail("unregister: %s", strerror(e));
+	if (nr_protected(r.addr, NEV))
+		return fail("unregister: %d pages still protected", nr_protected(r.addr, NEV));
+	TRY(ev_write(&c, &h, r.addr, 4, sc->salt, 2, false, "unregister"));
+	TRY(check_rec(&c, 0, old + psize, 1, sc->salt, 1, "unregister"));
+	TRY(check_rec(&c, 1, old + 2 * psize, 2, sc->salt, 1, "unregister"));
+	TRY(check_rec(&c, 2, r.addr + 3 * psize, 3, sc->salt, 1, "unregister"));
+	for (i = 0; i < 3; i++)
+		slots[i] = cbw_rec(&c, i)->slot;
+	e = cbw_free(c.uffd, slots, 3, 3, 0);
+	if (e)
+		return fail("unregister: FREE of 3 slots, tail 3: %s", strerror(e));
+
+	/* (c) munmap with a slot in use: slot kept, FREE works */
+	e = uffd_register(c.uffd, r.addr, len, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!e)
+		e = uffd_wp(c.uffd, r.addr, len, true);
+	if (e)
+		return fail("register/protect again: %s", strerror(e));
+	TRY(ev_write(&c, &h, r.addr, 5, sc->salt, 2, true, "munmap"));
+	TRY(check_rec(&c, 3, r.addr + 5 * psize, 5, sc->salt, 1, "munmap"));
+	if (munmap(r.addr, len))
+		return fail("munmap: %m");
+	to = r.addr;
+	r.addr = NULL;
+	TRY(check_rec(&c, 3, to + 5 * psize, 5, sc->salt, 1, "after munmap"));
+	slots[0] = cbw_rec(&c, 3)->slot;
+	e = cbw_free(c.uffd, slots, 1, 4, 0);
+	if (e)
+		return fail("munmap: FREE of the slot, tail 4: %s", strerror(e));
+	EXPECT_ERR(cbw_free(c.uffd, slots, 1, UFFD_WP_COPY_TAIL_KEEP, 0), EINVAL,
+		   "munmap: FREE of the same slot again");
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", c.uffd);
+	if (!read_text(path, fdinfo, sizeof(fdinfo)) ||
+	    !strstr(fdinfo, "wp_copy:\tslots 4 free 4 ring 4 head 4 tail 4"))
+		return fail("fdinfo at the end:\n%s", fdinfo);
+	TRY(handler_stop(&h, t));
+	for (i = 0; i < NEV; i++)
+		if (h.reports[i])
+			return fail("page %d: %d report(s), expected none", i, h.reports[i]);
+	cbw_close(&c);
+	mem_release(&r);
+
+	/* (e) exit of a process with records taken and a writer blocked */
+	TRY(ev_exit(sc->mt, sc->salt));
+	case_count(ST_RECORDS, 4);
+	case_note("unprotect, mremap (record at the new address), unregister, munmap, exit");
+	return PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* same page: several writers, one slot, a consumer freeing in a loop   */
+
+#define SP_WRITERS	3
+#define SP_MAX_EPOCHS	3000
+#define SP_MS		1500
+
+struct samepage {
+	struct cbw *c;
+	char *page;
+	atomic_int epoch;		/* the current protect epoch */
+	atomic_uint prot_head;		/* ring head before the page was protected */
+	atomic_bool quit;		/* writers */
+	atomic_bool stop;		/* handler and consumer */
+	atomic_int busy;		/* the handler holds a message */
+	pthread_barrier_t go, done;
+	uint8_t rec[SP_MAX_EPOCHS];	/* consumer: records per epoch */
+	uint8_t rep[SP_MAX_EPOCHS];	/* handler: reports per epoch */
+	long kept, dropped, docmiss, dups;
+	atomic_int bad;
+	char why[256];
+};
+
+/* word k of the page in epoch e (before the writers' stores) */
+static uint64_t sp_word(int e, size_t k)
+{
+	return (0xA5ULL << 56) | ((uint64_t)(e & 0xffffff) << 24) | k;
+}
+
+static void sp_fail(struct samepage *sp, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void sp_fail(struct samepage *sp, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (atomic_fetch_add(&sp->bad, 1))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(sp->why, sizeof(sp->why), fmt, ap);
+	va_end(ap);
+}
+
+/* the first word that is not epoch e's, or -1 */
+static int sp_bad_word(const char *p, int e)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	size_t k;
+
+	for (k = 0; k < psize / 8; k++)
+		if (w[k] != sp_word(e, k))
+			return (int)k;
+	return -1;
+}
+
+struct sp_writer {
+	struct samepage *sp;
+	int id;
+};
+
+static void *sp_writer_fn(void *arg)
+{
+	struct sp_writer *w = arg;
+	struct samepage *sp = w->sp;
+	unsigned int seed = 7 + w->id;
+	int e, d;
+
+	for (;;) {
+		pthread_barrier_wait(&sp->go);
+		if (atomic_load(&sp->quit))
+			break;
+		e = atomic_load(&sp->epoch);
+		/* stagger: a later writer may find the slot freed meanwhile */
+		d = rand_r(&seed) % 4;
+		if (d)
+			usleep(d * 100);
+		((volatile uint64_t *)sp->page)[1 + w->id] = (0xB0ULL << 56) |
+							       ((uint64_t)w->id << 32) | (unsigned int)e;
+		pthread_barrier_wait(&sp->done);
+	}
+	return NULL;
+}
+
+/*
+ * The handler of the reports: copies the page as a snapshot handler would,
+ * then re-reads head.  A record since the protection means "the record
+ * wins": the copy is dropped.  Otherwise the copy, taken while the page was
+ * still protected, must hold the contents before the first write.
+ */
+static void *sp_handler_fn(void *arg)
+{
+	struct samepage *sp = arg;
+	struct pollfd pfd = { .fd = sp->c->uffd, .events = POLLIN };
+	char *copy = malloc(psize);
+	struct uffd_msg msg;
+	uint32_t hr, ha;
+	int e, k;
+
+	while (copy && !atomic_load(&sp->stop)) {
+		if (poll(&pfd, 1, 20) <= 0)
+			continue;
+		atomic_store(&sp->busy, 1);
+		/* head before the report is read: the documented rule's reference */
+		hr = cbw_head(sp->c);
+		if (read(sp->c->uffd, &msg, sizeof(msg)) != sizeof(msg)) {
+			atomic_store(&sp->busy, 0);
+			continue;
+		}
+		if (msg.event != UFFD_EVENT_PAGEFAULT ||
+		    !(msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) ||
+		    (msg.arg.pagefault.address & ~(psize - 1)) != (uintptr_t)sp->page) {
+			sp_fail(sp, "unexpected message: event %#x flags %#llx address %#llx",
+				msg.event, (unsigned long long)msg.arg.pagefault.flags,
+				(unsigned long long)msg.arg.pagefault.address);
+			uffd_wp(sp->c->uffd, sp->page, psize, false);
+			atomic_store(&sp->busy, 0);
+			continue;
+		}
+		e = atomic_load(&sp->epoch);
+		if (sp->rep[e]++)
+			sp->dups++;
+		memcpy(copy, sp->page, psize);
+		atomic_thread_fence(memory_order_seq_cst);
+		ha = cbw_head(sp->c);
+		k = sp_bad_word(copy, e);
+		if (ha != atomic_load(&sp->prot_head)) {
+			sp->dropped++;
+			/* the documented rule: "a record appeared since it read the report" */
+			if (ha == hr && k >= 0)
+				sp->docmiss++;
+		} else if (k >= 0) {
+			sp_fail(sp, "epoch %d: no record, but the handler's copy (taken before it un-protected) has word %d = %#llx, expected %#llx",
+				e, k, (unsigned long long)((uint64_t *)copy)[k],
+				(unsigned long long)sp_word(e, k));
+		} else {
+			sp->kept++;
+		}
+		if (uffd_wp(sp->c->uffd, sp->page, psize, false))
+			sp_fail(sp, "un-protect: %m");
+		atomic_store(&sp->busy, 0);
+	}
+	free(copy);
+	return NULL;
+}
+
+/* frees every record's slot and moves the tail, after a random delay */
+static void *sp_consumer_fn(void *arg)
+{
+	struct samepage *sp = arg;
+	struct cbw *c = sp->c;
+	unsigned int seed = 99;
+	const struct uffd_wp_copy_rec *r;
+	uint32_t slots[4], tail, head, i;
+	int n, e, k;
+
+	for (;;) {
+		head = cbw_head(c);
+		tail = c->ring->tail;
+		if (head == tail) {
+			if (atomic_load(&sp->stop))
+				break;
+			usleep(50);
+			continue;
+		}
+		if (head - tail > 1) {
+			sp_fail(sp, "%u records pending with 1 slot", head - tail);
+			break;
+		}
+		for (n = 0, i = tail; i != head; i++) {
+			r = cbw_rec(c, i);
+			e = (int)((*(const uint64_t *)cbw_slot(c, r->slot) >> 24) & 0xffffff);
+			k = sp_bad_word(cbw_slot(c, r->slot), e);
+			if (r->address != (uintptr_t)sp->page || r->slot || r->flags || k >= 0 ||
+			    e >= SP_MAX_EPOCHS || e > atomic_load(&sp->epoch)) {
+				sp_fail(sp, "record %u: (%#llx, slot %u, flags %#x), slot word %d = %#llx (epoch %d): not the page before its first write",
+					i, (unsigned long long)r->address, r->slot, r->flags, k,
+					k >= 0 ? (unsigned long long)((const uint64_t *)cbw_slot(c, r->slot))[k] : 0ULL,
+					e);
+				return NULL;
+			}
+			sp->rec[e]++;
+			slots[n++] = r->slot;
+		}
+		/* hold the slot a while: the next epochs find none, or find it freed late */
+		k = rand_r(&seed) % 8;
+		if (k)
+			usleep(k * 150);
+		e = cbw_free(c->uffd, slots, n, head, 0);
+		if (e) {
+			sp_fail(sp, "FREE of the slot, tail %u: %s", head, strerror(e));
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int t_same_page(const void *arg)
+{
+	const struct snap_case *sc = arg;
+	struct mem_region r = { .fd = -1 };
+	struct sp_writer w[SP_WRITERS];
+	pthread_t wt[SP_WRITERS], ht, ct;
+	static struct samepage sp;
+	int i, e, ne, both = 0, rec_only = 0, rep_only = 0;
+	int64_t end;
+	size_t k;
+	struct cbw c;
+
+	e = mem_create(&r, sc->mt, psize, "uffd-wp-copy-same");
+	if (!e)
+		e = mem_map(&r);
+	if (e)
+		return fail("%s: create/map: %s", sc->mt->name, strerror(e));
+	mem_unlink(&r);
+	memset(&sp, 0, sizeof(sp));
+	sp.page = r.addr;
+	for (k = 0; k < psize / 8; k++)
+		((uint64_t *)r.addr)[k] = sp_word(0, k);
+	TRY(cbw_open(&c, 0, 1));
+	sp.c = &c;
+	e = uffd_register(c.uffd, r.addr, psize, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (e)
+		return fail("register: %s", strerror(e));
+	pthread_barrier_init(&sp.go, NULL, SP_WRITERS + 1);
+	pthread_barrier_init(&sp.done, NULL, SP_WRITERS + 1);
+	if (pthread_create(&ht, NULL, sp_handler_fn, &sp) ||
+	    pthread_create(&ct, NULL, sp_consumer_fn, &sp))
+		return fail("pthread_create: %m");
+	for (i = 0; i < SP_WRITERS; i++) {
+		w[i].sp = &sp;
+		w[i].id = i;
+		if (pthread_create(&wt[i], NULL, sp_writer_fn, &w[i]))
+			return fail("pthread_create: %m");
+	}
+	end = now_ms() + SP_MS;
+	for (ne = 0; ne < SP_MAX_EPOCHS && now_ms() < end && !atomic_load(&sp.bad); ne++) {
+		/* the page is writable again: epoch ne's contents */
+		if (ne)
+			for (k = 0; k < psize / 8; k++)
+				((volatile uint64_t *)r.addr)[k] = sp_word(ne, k);
+		atomic_store(&sp.epoch, ne);
+		atomic_store(&sp.prot_head, cbw_head(&c));
+		e = uffd_wp(c.uffd, r.addr, psize, true);
+		if (e) {
+			sp_fail(&sp, "protect: %s", strerror(e));
+			break;
+		}
+		pthread_barrier_wait(&sp.go);
+		pthread_barrier_wait(&sp.done);
+		/* a message read before its writer went on is served first */
+		while (atomic_load(&sp.busy))
+			sched_yield();
+	}
+	atomic_store(&sp.quit, true);
+	pthread_barrier_wait(&sp.go);
+	for (i = 0; i < SP_WRITERS; i++)
+		pthread_join(wt[i], NULL);
+	atomic_store(&sp.stop, true);
+	pthread_join(ht, NULL);
+	pthread_join(ct, NULL);
+	if (atomic_load(&sp.bad))
+		return fail("%s", sp.why);
+	for (i = 0; i < ne; i++) {
+		if (sp.rec[i] > 1)
+			return fail("epoch %d: %d records of one page", i, sp.rec[i]);
+		if (!sp.rec[i] && !sp.rep[i])
+			return fail("epoch %d: the write was neither copied nor reported", i);
+		both += sp.rec[i] && sp.rep[i];
+		rec_only += sp.rec[i] && !sp.rep[i];
+		rep_only += !sp.rec[i] && sp.rep[i];
+	}
+	if (sp.docmiss)
+		diag("%s: %ld time(s) a record appeared BEFORE the handler read the report: a handler that only looks for records since it read the report keeps a copy with a write in it",
+		     sc->mt->name, sp.docmiss);
+	case_count(ST_RECORDS, rec_only + both);
+	case_count(ST_REPORTS, rep_only + both);
+	case_count(ST_PAGES, ne);
+	case_note("%d epochs: %d record only, %d report only, %d both (record wins, %ld copies dropped, %ld by the rule as documented missed), %ld duplicate reports",
+		  ne, rec_only, rep_only, both, sp.dropped, sp.docmiss, sp.dups);
+	if (ne < 20)
+		return fail("only %d epochs in %d ms", ne, SP_MS);
+	cbw_close(&c);
+	mem_release(&r);
+	return PASS;
+}
+
+/* ------------------------------------------------------------------ */
+/* bad-limits: mmap offsets and sizes, the slot limit, FREE's fields    */
+
+/* the mmap system call itself (not glibc's checks): 0 or an errno */
+static int raw_map_err(int fd, size_t len, unsigned long off)
+{
+	long p = syscall(SYS_mmap, 0UL, len, PROT_READ, MAP_SHARED, fd, off);
+
+	if (p == -1)
+		return errno;
+	munmap((void *)p, len);
+	return 0;
+}
+
+static int t_bad_limits(const void *arg)
+{
+	struct uffdio_wp_copy_setup s;
+	size_t ring_bytes, ring_pages;
+	char *area, *guard, raw[64];
+	uint32_t slots[4], *odd;
+	struct cbw c;
+	int e, i;
+
+	(void)arg;
+	TRY(cbw_open(&c, 0, 4));
+	/* mmap: offsets that are not page aligned fail in mmap() itself */
+	EXPECT_ERR(raw_map_err(c.uffd, psize, 1), EINVAL, "mmap at offset 1");
+	EXPECT_ERR(raw_map_err(c.uffd, psize, psize / 2), EINVAL, "mmap at offset psize/2");
+	EXPECT_ERR(raw_map_err(c.uffd, psize, psize + 8), EINVAL, "mmap at offset psize+8");
+	/* aligned but past the buffer: ->mmap(); past any file offset: mmap() */
+	EXPECT_ERR(raw_map_err(c.uffd, psize, 1UL << 62), EINVAL, "mmap at offset 2^62");
+	EXPECT_ERR(raw_map_err(c.uffd, psize, -psize), EOVERFLOW, "mmap at offset -psize");
+	/* sizes: 0, rounded up to pages, past the buffer, overflowing */
+	EXPECT_ERR(raw_map_err(c.uffd, 0, 0), EINVAL, "mmap of 0 bytes");
+	EXPECT_ERR(raw_map_err(c.uffd, 1, 0), 0, "mmap of 1 byte");
+	EXPECT_ERR(raw_map_err(c.uffd, c.s.mmap_size - psize + 1, 0), 0,
+		   "mmap of mmap_size - psize + 1 bytes");
+	EXPECT_ERR(raw_map_err(c.uffd, c.s.mmap_size + 1, 0), EINVAL, "mmap of mmap_size + 1 bytes");
+	EXPECT_ERR(raw_map_err(c.uffd, psize + 1, c.s.mmap_size - psize), EINVAL,
+		   "mmap of psize + 1 bytes at the last page");
+	EXPECT_ERR(raw_map_err(c.uffd, -psize + 1, 0), ENOMEM, "mmap of 2^64 - psize + 1 bytes");
+
+	/* FREE: nr 0 is a no-op whatever the pointer */
+	EXPECT_ERR(cbw_free(c.uffd, NULL, 0, UFFD_WP_COPY_TAIL_KEEP, 0), 0, "FREE of nr 0, NULL");
+	EXPECT_ERR(cbw_free(c.uffd, (uint32_t *)16, 0, UFFD_WP_COPY_TAIL_KEEP, 0), 0,
+		   "FREE of nr 0, a bad pointer");
+	EXPECT_ERR(cbw_free(c.uffd, NULL, 1, UFFD_WP_COPY_TAIL_KEEP, 0), EFAULT,
+		   "FREE of nr 1, slots NULL");
+	EXPECT_ERR(cbw_free(c.uffd, NULL, 4, UFFD_WP_COPY_TAIL_KEEP, 0), EFAULT,
+		   "FREE of nr 4, slots NULL");
+	EXPECT_ERR(cbw_free(c.uffd, NULL, 1ULL << 32, UFFD_WP_COPY_TAIL_KEEP, 0), EINVAL,
+		   "FREE of nr 2^32");
+	EXPECT_ERR(cbw_free(c.uffd, NULL, 1ULL << 63, UFFD_WP_COPY_TAIL_KEEP, 0), EINVAL,
+		   "FREE of nr 2^63");
+	EXPECT_ERR(cbw_free(c.uffd, NULL, 0, UINT32_MAX, 0), EINVAL, "FREE with tail 2^32-1");
+	EXPECT_ERR(cbw_free(c.uffd, NULL, 0, 1ULL << 63, 0), EINVAL, "FREE with tail 2^63");
+	EXPECT_ERR(cbw_free(c.uffd, NULL, 0, UFFD_WP_COPY_TAIL_KEEP - 1, 0), EINVAL,
+		   "FREE with tail 2^64-2");
+
+	/* a slot in use: misaligned arrays work, a half-readable one fails */
+	area = mmap(NULL, 2 * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	guard = mmap(NULL, 2 * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (area == MAP_FAILED || guard == MAP_FAILED)
+		return fail("mmap: %m");
+	memset(area, 8, 2 * psize);
+	e = uffd_register(c.uffd, area, 2 * psize, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!e)
+		e = uffd_wp(c.uffd, area, 2 * psize, true);
+	if (e)
+		return fail("register/protect: %s", strerror(e));
+	TRY(one_cbw_write(&c, area, 0, 0));
+	/* the array's second entry on a page that cannot be read */
+	if (mprotect(guard + psize, psize, PROT_NONE))
+		return fail("mprotect: %m");
+	odd = (uint32_t *)(guard + psize - 4);
+	*odd = cbw_rec(&c, 0)->slot;
+	EXPECT_ERR(cbw_free(c.uffd, odd, 2, 1, 0), EFAULT, "FREE of an array that crosses into PROT_NONE");
+	if (c.ring->tail != 0)
+		return fail("tail %u after the failed FREE, expected 0", c.ring->tail);
+	/* the array at an odd address */
+	odd = (uint32_t *)(raw + 1);
+	slots[0] = cbw_rec(&c, 0)->slot;
+	memcpy(odd, slots, 4);
+	EXPECT_ERR(cbw_free(c.uffd, odd, 1, 1, 0), 0, "FREE of an array at an odd address");
+	/* the setup argument at an odd address: EBUSY (set up), so it was read */
+	memset(raw, 0, sizeof(raw));
+	s.nr_slots = 4;
+	s.flags = 0;
+	memcpy(raw + 3, &s, sizeof(s));
+	EXPECT_ERR(ioctl(c.uffd, UFFDIO_WP_COPY_SETUP, raw + 3) ? errno : 0, EBUSY,
+		   "second setup with the argument at an odd address");
+	munmap(area, 2 * psize);
+	munmap(guard, 2 * psize);
+	cbw_close(&c);
+
+	/* the setup argument at an odd address, on a fresh context */
+	e = uffd_open(UFFD_FEATURE_WP_COPY, NULL);
+	if (e < 0)
+		return fail("userfaultfd: %s", strerror(-e));
+	c.uffd = e;
+	EXPECT_ERR(cbw_setup(c.uffd, (1ULL << 32) + 4, 0, NULL), EINVAL, "setup with nr_slots 2^32 + 4");
+	EXPECT_ERR(cbw_setup(c.uffd, ~0ULL, 0, NULL), EINVAL, "setup with nr_slots 2^64-1");
+	EXPECT_ERR(ioctl(c.uffd, UFFDIO_WP_COPY_SETUP, raw + 3) ? errno : 0, 0,
+		   "setup with the argument at an odd address");
+	memcpy(&s, raw + 3, sizeof(s));
+	if (s.mmap_size != 5 * psize)
+		return fail("setup at an odd address: mmap_size %llu", (unsigned long long)s.mmap_size);
+	close(c.uffd);
+
+	/* the limit: UFFD_WP_COPY_MAX_SLOTS slots (ENOMEM allowed) */
+	e = uffd_open(UFFD_FEATURE_WP_COPY, NULL);
+	if (e < 0)
+		return fail("userfaultfd: %s", strerror(-e));
+	c.uffd = e;
+	e = cbw_setup(c.uffd, UFFD_WP_COPY_MAX_SLOTS, 0, &s);
+	if (e == ENOMEM) {
+		close(c.uffd);
+		case_note("UFFD_WP_COPY_MAX_SLOTS: ENOMEM in this VM");
+		return PASS;
+	}
+	if (e)
+		return fail("setup with nr_slots UFFD_WP_COPY_MAX_SLOTS: %s", strerror(e));
+	ring_bytes = sizeof(struct uffd_wp_copy_ring) +
+		     (size_t)UFFD_WP_COPY_MAX_SLOTS * sizeof(struct uffd_wp_copy_rec);
+	ring_pages = (ring_bytes + psize - 1) / psize;
+	if (s.ring_offset || s.slots_offset != ring_pages * psize ||
+	    s.mmap_size != (ring_pages + UFFD_WP_COPY_MAX_SLOTS) * psize)
+		return fail("setup(%d): ring_offset %llu slots_offset %llu mmap_size %llu, expected 0 %zu %zu",
+			    UFFD_WP_COPY_MAX_SLOTS, (unsigned long long)s.ring_offset,
+			    (unsigned long long)s.slots_offset, (unsigned long long)s.mmap_size,
+			    ring_pages * psize, (ring_pages + UFFD_WP_COPY_MAX_SLOTS) * psize);
+	c.buf = cbw_map(c.uffd, s.mmap_size, PROT_READ, MAP_SHARED, 0);
+	if (!c.buf)
+		return fail("mmap of %llu bytes: %m", (unsigned long long)s.mmap_size);
+	c.s = s;
+	c.ring = (struct uffd_wp_copy_ring *)c.buf;
+	if (c.ring->nr_entries != UFFD_WP_COPY_MAX_SLOTS)
+		return fail("nr_entries %u, expected %d", c.ring->nr_entries, UFFD_WP_COPY_MAX_SLOTS);
+	for (i = 0; i < (int)psize; i++)
+		if (cbw_slot(&c, UFFD_WP_COPY_MAX_SLOTS - 1)[i])
+			return fail("the last slot is not zeroed");
+	slots[0] = UFFD_WP_COPY_MAX_SLOTS;
+	EXPECT_ERR(cbw_free(c.uffd, slots, 1, UFFD_WP_COPY_TAIL_KEEP, 0), EINVAL,
+		   "FREE of slot UFFD_WP_COPY_MAX_SLOTS");
+	EXPECT_ERR(cbw_free(c.uffd, NULL, UFFD_WP_COPY_MAX_SLOTS + 1, UFFD_WP_COPY_TAIL_KEEP, 0),
+		   EINVAL, "FREE of UFFD_WP_COPY_MAX_SLOTS + 1 slots");
+	EXPECT_ERR(cbw_free(c.uffd, NULL, UFFD_WP_COPY_MAX_SLOTS, UFFD_WP_COPY_TAIL_KEEP, 0),
+		   EFAULT, "FREE of UFFD_WP_COPY_MAX_SLOTS slots, slots NULL");
+	cbw_close(&c);
+	case_note("UFFD_WP_COPY_MAX_SLOTS: %llu bytes mapped", (unsigned long long)s.mmap_size);
 	return PASS;
 }
 
@@ -1467,40 +2222,100 @@ static int t_bench(const void *arg)
 
 /* ------------------------------------------------------------------ */
 
+/* the cases of this run, in order: run them all, or give each the same point */
+struct entry {
+	int (*fn)(const void *arg);
+	const void *arg;
+	char name[96];
+};
+
+#define MAX_ENTRIES	(16 + 6 * MEM_MAX_TYPES)
+
+static struct entry entries[MAX_ENTRIES];
+static int nentries;
+
+static void add(int (*fn)(const void *arg), const void *arg, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void add(int (*fn)(const void *arg), const void *arg, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (nentries >= MAX_ENTRIES)
+		return;
+	entries[nentries].fn = fn;
+	entries[nentries].arg = arg;
+	va_start(ap, fmt);
+	vsnprintf(entries[nentries].name, sizeof(entries[nentries].name), fmt, ap);
+	va_end(ap);
+	nentries++;
+}
+
+/* "anon", "shmem", "file-shared ext4", ... */
+static const char *type_name(const struct mem_type *mt)
+{
+	static char buf[MEM_MAX_TYPES][64];
+	static int n;
+	char *b = buf[n++ % MEM_MAX_TYPES];
+
+	if (mem_is_file(mt))
+		snprintf(b, 64, "%s %s", mt->name, mt->fs);
+	else
+		snprintf(b, 64, "%s", mt->name);
+	return b;
+}
+
 int main(void)
 {
 	static const char *const rows[] = { "anon", "shmem", "file-shared", "file-private", NULL };
-	static const char *const huge_rows[] = { "hugetlb", NULL };
+	static const char *const huge_rows[] = { "hugetlb", "hugetlb-private", NULL };
 	static struct mem_type types[MEM_MAX_TYPES], huge[4];
 	static struct snap_case snaps[MEM_MAX_TYPES];
 	const char *b = getenv("UFFDWP_BUDGET");
 	const char *fs0 = NULL;
 	struct case_runner cr;
-	int i, n = 0, nt, nh, rc, nstress = 0;
+	int i, n, nh, rc;
 	bool expected = expect_wp_copy();
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	psize = sysconf(_SC_PAGESIZE);
 
-	/* the file rows on the first file system of UFFDWP_FS only */
-	nt = mem_types(types, MEM_MAX_TYPES, rows);
-	for (i = 0; i < nt; i++) {
-		if (mem_is_file(&types[i])) {
-			if (!fs0)
-				fs0 = types[i].fs;
-			if (strcmp(types[i].fs, fs0))
-				continue;
-		}
-		snaps[n].mt = &types[i];
-		snaps[n].salt = 10 + n;
-		n++;
+	/* the file rows once per file system of UFFDWP_FS */
+	n = mem_types(types, MEM_MAX_TYPES, rows);
+	for (i = 0; i < n; i++) {
+		snaps[i].mt = &types[i];
+		snaps[i].salt = 10 + i;
+		if (!fs0 && mem_is_file(&types[i]))
+			fs0 = types[i].fs;
 	}
 	nh = mem_types(huge, 4, huge_rows);
-	for (i = 0; i < n; i++)
-		nstress += !mem_is_file(snaps[i].mt);
 
-	cases_start(&cr, "uffd-wp-copy", 8 + 2 * n + nstress, b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S,
-		    CASE_TIMEOUT_S, stat_names);
+	add(t_api, NULL, "api");
+	add(t_bad_input, NULL, "bad-input");
+	add(t_bad_limits, NULL, "bad-limits");
+	for (i = 0; i < n; i++)
+		add(t_snapshot, &snaps[i], "snapshot %s", type_name(snaps[i].mt));
+	for (i = 0; i < n; i++)
+		add(t_unpopulated, &snaps[i], "unpopulated %s", type_name(snaps[i].mt));
+	for (i = 0; i < n; i++)
+		add(t_events, &snaps[i], "events %s", type_name(snaps[i].mt));
+	add(t_ring_full, NULL, "ring-full");
+	add(t_swap, NULL, "swap-anon");
+	for (i = 0; i < n; i++)
+		if (!mem_is_file(snaps[i].mt))
+			add(t_stress, &snaps[i], "stress %s", snaps[i].mt->name);
+	/* the same page: anon, shmem and the files of the first file system */
+	for (i = 0; i < n; i++)
+		if (!mem_is_file(snaps[i].mt) || !strcmp(snaps[i].mt->fs, fs0))
+			add(t_same_page, &snaps[i], "same-page %s", type_name(snaps[i].mt));
+	for (i = 0; i < nh; i++)
+		add(t_hugetlb, &huge[i], "hugetlb-fallback%s", huge[i].shared ? "" : "-private");
+	add(t_close_mapped, NULL, "close-mapped");
+	add(t_fork, NULL, "fork");
+	add(t_bench, NULL, "bench-anon");
+
+	cases_start(&cr, "uffd-wp-copy", nentries + (nh ? 0 : 1),
+		    b && atoi(b) > 0 ? atoi(b) : DEFAULT_BUDGET_S, CASE_TIMEOUT_S, stat_names);
 	rc = uffd_features(&kfeatures);
 	if (rc)
 		diag("userfaultfd unavailable: %s", strerror(rc));
@@ -1511,49 +2326,14 @@ int main(void)
 
 	case_run(&cr, t_api, NULL, 0, "api");
 	rc = expect_or_skip(have_wp_copy, expected, "UFFD_FEATURE_WP_COPY expected but not advertised");
-	if (rc != PASS) {
-		const char *why = rc == SKIP ? "kernel lacks UFFD_FEATURE_WP_COPY (expected)" : NULL;
-
-		case_point(&cr, rc, why, "bad-input");
-		for (i = 0; i < n; i++)
-			case_point(&cr, rc, why, "snapshot %s%s%s", snaps[i].mt->name,
-				   mem_is_file(snaps[i].mt) ? " " : "",
-				   mem_is_file(snaps[i].mt) ? snaps[i].mt->fs : "");
-		for (i = 0; i < n; i++)
-			case_point(&cr, rc, why, "unpopulated %s%s%s", snaps[i].mt->name,
-				   mem_is_file(snaps[i].mt) ? " " : "",
-				   mem_is_file(snaps[i].mt) ? snaps[i].mt->fs : "");
-		case_point(&cr, rc, why, "ring-full");
-		case_point(&cr, rc, why, "swap-anon");
-		for (i = 0; i < n; i++)
-			if (!mem_is_file(snaps[i].mt))
-				case_point(&cr, rc, why, "stress %s", snaps[i].mt->name);
-		case_point(&cr, rc, why, "hugetlb-fallback");
-		case_point(&cr, rc, why, "close-mapped");
-		case_point(&cr, rc, why, "fork");
-		case_point(&cr, rc, why, "bench-anon");
-		return cases_end(&cr);
+	for (i = 1; i < nentries; i++) {
+		if (rc != PASS)
+			case_point(&cr, rc, rc == SKIP ? "kernel lacks UFFD_FEATURE_WP_COPY (expected)" : NULL,
+				   "%s", entries[i].name);
+		else
+			case_run(&cr, entries[i].fn, entries[i].arg, 0, "%s", entries[i].name);
 	}
-	case_run(&cr, t_bad_input, NULL, 0, "bad-input");
-	for (i = 0; i < n; i++)
-		case_run(&cr, t_snapshot, &snaps[i], 0, "snapshot %s%s%s", snaps[i].mt->name,
-			 mem_is_file(snaps[i].mt) ? " " : "",
-			 mem_is_file(snaps[i].mt) ? snaps[i].mt->fs : "");
-	for (i = 0; i < n; i++)
-		case_run(&cr, t_unpopulated, &snaps[i], 0, "unpopulated %s%s%s", snaps[i].mt->name,
-			 mem_is_file(snaps[i].mt) ? " " : "",
-			 mem_is_file(snaps[i].mt) ? snaps[i].mt->fs : "");
-	case_run(&cr, t_ring_full, NULL, 0, "ring-full");
-	case_run(&cr, t_swap, NULL, 0, "swap-anon");
-	for (i = 0; i < n; i++)
-		if (!mem_is_file(snaps[i].mt))
-			case_run(&cr, t_stress, &snaps[i], 0, "stress %s", snaps[i].mt->name);
-	if (nh)
-		case_run(&cr, t_hugetlb, &huge[0], 0, "hugetlb-fallback");
-	else
+	if (!nh)
 		case_point(&cr, SKIP, "no hugetlb memory type", "hugetlb-fallback");
-	case_run(&cr, t_close_mapped, NULL, 0, "close-mapped");
-	case_run(&cr, t_fork, NULL, 0, "fork");
-	case_run(&cr, t_bench, NULL, 0, "bench-anon");
 	return cases_end(&cr);
 }
