@@ -1,7 +1,8 @@
 #!/bin/bash
 # make-bench.sh [--quick] [--full]: what `make bench` runs (bench/README.md),
 # on the host: three configurations, every row labelled with its own: the
-# 2-vCPU TCG guest (the whole matrix, then bench/trace.sh), the 1-vCPU TCG
+# 2-vCPU TCG guest (the whole matrix, then bench/trace.sh, then the
+# snapshotter bench/snapshot/run.sh), the 1-vCPU TCG
 # guest (handler-thread rows), natively on the host; then the tables and
 # plots (build/bench/summary.md, *.png).  --quick: a few minutes; default:
 # <= 20 min on the 2-core project machine; --full: the full matrix (hours).
@@ -20,11 +21,11 @@ for a in "$@"; do
 done
 kernel=${KERNEL:-series}
 mkdir -p build/bench
-rm -f build/bench/results-*.csv build/bench/trace.csv build/bench/*.png build/bench/*.dat
+rm -f build/bench/results-*.csv build/bench/snapshot-*.csv build/bench/trace.csv build/bench/*.png build/bench/*.dat
 
 t0=$(date +%s)
 VM_NAME=bench-$kernel VCPUS=2 VM_TIMEOUT=$vmt scripts/vmrun.sh \
-	"${full}bench/run.sh $mode; r=\$?; $trace bench/trace.sh build/bench || r=1; exit \$r"
+	"${full}bench/run.sh $mode; r=\$?; $trace bench/trace.sh build/bench || r=1; bench/snapshot/run.sh $mode || r=1; exit \$r"
 r1=$?; t1=$(date +%s)
 VM_NAME=bench-$kernel-1vcpu VCPUS=1 VM_TIMEOUT=$vmt scripts/vmrun.sh \
 	"${full}bench/run.sh --handler $mode"

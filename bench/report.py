@@ -68,7 +68,8 @@ FIGS = [(PRIMARY, "armwrite", "cost per tracked write, arming included ((protect
         ("round_ns", "round", "round total (arm + slowest writer + collect)"),
         ("cpu_ns", "cpu", "CPU time of all threads per tracked write (arm + writes)")]
 LAT = ["p50_ns", "p90_ns", "p99_ns", "max_ns"]
-COLS = [c for c, _, _ in FIGS] + ["wcpu_ns", "hcpu_ns"] + LAT
+COUNTS = ["minflt_pw", "csw_pw", "sysc_pw"]
+COLS = [c for c, _, _ in FIGS] + ["wcpu_ns", "hcpu_ns"] + LAT + COUNTS
 TWO, ONE = "TCG guest 2 vCPU", "TCG guest 1 vCPU"
 
 
@@ -798,6 +799,234 @@ def plots(agg, confs):
     return n
 
 
+def emu(conf):
+    """the label every TCG figure carries"""
+    return "emulated (TCG), %s" % conf if conf.startswith("TCG") else conf
+
+
+# copy-before-write (issue 14): the writer's stall per first write when the
+# old page is saved; wtrack's --copy rows are "<method>+copy"
+CBW = "uffd-cbw"
+CBW_CMP = ["mprotect+copy", "uffd-read+copy"]
+HANDOFF_COPY = ["uffd-read-cpu+copy", "uffd-read-spin+copy", "uffd-read-spin-cpu+copy"]
+
+
+def rat(a, b):
+    """a / b, with 3 significant digits below 0.1"""
+    if not b or b != b or a != a:
+        return "-"
+    r = a / b
+    return "%.2f" % r if r >= 0.1 else "%.3g" % r
+
+
+def cbw_points(agg, c, t, fs):
+    """{label: ck} of the stall rows of boot c (and its named sysctl
+    configurations "c, vm....", the same boot), memory t/fs"""
+    pts = OrderedDict()
+    for cc in [c] + sorted(x for x in {k[0] for k in agg} if x.startswith(c + ", ")):
+        for m in [CBW, "async-scan-rearm", "none", "none+copy"] + CBW_CMP + HANDOFF_COPY:
+            ck = pick(agg, cc, m, t, fs, "free")
+            if ck:
+                pts[m if cc == c else "%s [%s]" % (m, cc[len(c) + 2:])] = ck
+    return pts
+
+
+def cbw_stall(agg, confs):
+    L = []
+    col = "per_write_ns"
+    for c in confs:
+        if "," in c or not any(cc == c and k[0] == CBW for cc, k in agg):
+            continue
+        mems = [("anon", "-"), ("file-shared", first_fs(agg, c))]
+        tgt = ["| memory | copy-before-write | async uffd-wp (floor) | one page copy (user space) | "
+               "floor = async + copy | cbw / floor: median (min-max of the repeats) | "
+               "target: cbw <= 1.2 x floor |", "|---|---|---|---|---|---|---|"]
+        det = ["| memory | method | per first write: median [min-max] | cbw / this | "
+               "p50 | p99 | max (of every write of every repeat) | minor faults / write | "
+               "context switches / write | syscalls / write | n |",
+               "|---|---|---|---|---|---|---|---|---|---|---|"]
+        status = []
+        for t, fs in mems:
+            pts = cbw_points(agg, c, t, fs)
+            if CBW not in pts:
+                continue
+            q = lambda m, col=col: agg[pts[m]][col] if m in pts else None
+            cb, asy = q(CBW), q("async-scan-rearm")
+            copy = (q("none+copy")["med"] - q("none")["med"]) if q("none+copy") and q("none") else None
+            name = memname(t, fs)
+            if cb and asy and copy is not None:
+                floor = asy["med"] + copy
+                met = cb["med"] <= 1.2 * floor
+                allmet = cb["max"] <= 1.2 * floor
+                verdict = ("**met**" if met else "**not met**") + (
+                    " (every repeat)" if allmet else (" (median only; worst repeat %.2fx)" % (cb["max"] / floor) if met else ""))
+                tgt.append("| %s | %s [%s-%s] | %s [%s-%s] | %s | %s | **%.2fx** (%.2f-%.2f) | %s |" % (
+                    name, fmt(cb["med"]), fmt(cb["min"]), fmt(cb["max"]), fmt(asy["med"]),
+                    fmt(asy["min"]), fmt(asy["max"]), fmt(copy), fmt(floor), cb["med"] / floor,
+                    cb["min"] / floor, cb["max"] / floor, verdict))
+                status.append("%s: **%s** (copy-before-write %.2fx the floor)" % (
+                    name, "met" if met else "not met", cb["med"] / floor))
+            else:
+                tgt.append("| %s | %s | %s | %s | - | - | missing rows |" % (
+                    name, fmt(cb["med"]) if cb else "-", fmt(asy["med"]) if asy else "-",
+                    fmt(copy) if copy is not None else "-"))
+            for m, ck in pts.items():
+                a = agg[ck]
+                v = a[col]
+                r = rat(cb["med"], v["med"]) if cb else "-"
+                cnt = ["%.3f" % a[x]["med"] if a[x]["med"] == a[x]["med"] else "-" for x in COUNTS]
+                det.append("| %s | %s | %s [%s-%s] | %s | %s | %s | %s | %s | %s |" % (
+                    name, m, fmt(v["med"]), fmt(v["min"]), fmt(v["max"]),
+                    r, fmt(a["p50_ns"]["med"]), fmt(a["p99_ns"]["med"]),
+                    fmt(a["max_ns"]["max"]), " | ".join(cnt), a["n"]))
+            # ratios: mprotect+SIGSEGV, a plain handler thread and the best
+            # guarantee-preserving hand-off (all copying), of this boot
+            ho = [(agg[ck][col]["med"], m) for m, ck in pts.items()
+                  if m.split(" ")[0] in HANDOFF_COPY]
+            rs = ["/ %s %s" % (m, rat(cb["med"], agg[pts[m]][col]["med"]))
+                  for m in CBW_CMP if cb and m in pts]
+            if cb and ho:
+                bv, bm = min(ho)
+                rs.append("/ best hand-off (%s) %s" % (bm, rat(cb["med"], bv)))
+            if rs:
+                status.append("%s: copy-before-write %s" % (name, ", ".join(rs)))
+        L += ["## Copy-before-write: the writer's stall per first write (%s)" % emu(c), "",
+              "Per first write to a write-protected page whose old contents are saved, writes only "
+              "(arming excluded), %s; median of the repeats [min-max]; p50/p99 are the medians of the "
+              "repeats' per-write percentiles, max the largest single write.  The floor is async "
+              "uffd-wp (`async-scan-rearm`: `UFFD_FEATURE_WP_ASYNC`, the kernel resolves the fault "
+              "alone) plus one 4 KiB page copy in user space measured in the same boot "
+              "(`none+copy` - `none`: a memcpy of a different page each time, then the write).  "
+              "Every row carries one clock read per write." % ("emulated (TCG)" if c.startswith("TCG") else c), ""]
+        L += tgt + [""]
+        L += ["Target status (%s): " % ("emulated (TCG)" if c.startswith("TCG") else c) + "; ".join(status) + "."
+              if status else "Target status: no rows.", ""]
+        L += ["`<method>+copy`: the handler (SIGSEGV handler, handler thread) copies the page "
+              "before it un-protects; `[vm.userfaultfd_busy_poll_us=N]`: the same boot with the "
+              "busy-poll bound raised (run.sh's named configuration).  Counts per write carry over "
+              "to hardware: minor faults and context switches of the process (getrusage), system "
+              "calls made by the program (counted in it).", ""]
+        L += det
+    return L
+
+
+def load_snapshots():
+    rows = []
+    for fn in sorted(glob.glob(os.path.join(out, "snapshot-*.csv"))):
+        with open(fn) as f:
+            rows += list(csv.DictReader(f))
+    return rows
+
+
+def snapshot_section(rows):
+    if not rows:
+        return []
+    L = []
+    groups = OrderedDict()
+    for r in rows:
+        groups.setdefault(r["env"], OrderedDict()).setdefault((r["memtype"], r["fs"], r["method"]), []).append(r)
+    for env, g in groups.items():
+        mib = sorted({r["mib"] for rs in g.values() for r in rs})
+        L += ["## A real client: point-in-time snapshots of a running writer (%s)" % emu(env), "",
+              "bench/snapshot/snap.c, %s MiB; the writer is stopped for the instant (last "
+              "generation per page copied, protection armed or fork()), then writes on while the "
+              "snapshot is written to a file on the first file system; every page of every "
+              "snapshot file is checked against the last generation written to it before the "
+              "instant.  Per method: median of the snapshots [min-max]; stall = the writer's "
+              "per-write time during the snapshot (p50/p99: median of the snapshots, max: the "
+              "largest); throughput = writes/s during the snapshot / writes/s just before it "
+              "without one; extra memory: cbw's slot buffer (peak slots in use), fork's pages "
+              "the writer copied away from the child (pagemap, the child alone maps them), "
+              "uffd: none (the handler writes the protected page to the file)." % "/".join(mib), "",
+              "| memory | method | n | snapshot | writer stopped at the instant | stall p50 | p99 | max | "
+              "throughput vs without | faults reported | cbw records | extra memory (peak) | "
+              "minor faults | context switches | verification |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for (t, fs, m), rs in g.items():
+            ok = [r for r in rs if r["rep"] != "-1"]
+            name = memname(t, fs) if t != "anon" else "anon"
+            if not ok:
+                L.append("| %s | %s | 0 | %s |%s" % (name, m, rs[0]["status"][:60], " |" * 12))
+                continue
+            def mm(col, f=float):
+                v = sorted(f(r[col]) for r in ok if r[col] not in ("", None))
+                return quart(v)
+            sn, pa, tp = mm("snap_ms"), mm("pause_us"), mm("tput_rel")
+            p50, p99, mx = mm("p50_ns"), mm("p99_ns"), mm("max_ns")
+            ex, pk = mm("extra_kib"), mm("extra_peak_kib")
+            bad = sum(int(r["bad_pages"]) for r in ok)
+            st = sorted({r["status"] for r in rs})
+            ver = ("every page of %d snapshot(s) verified" % len(ok)) if bad == 0 and st == ["ok"] else \
+                  "**%d bad pages**: %s" % (bad, "; ".join(st)[:120])
+            extra = "0" if m == "uffd" else "%s (%s)" % (fmt_kib(ex["med"]), fmt_kib(pk["max"]))
+            L.append("| %s | %s | %d | %s [%s-%s] | %s | %s | %s | %s | %sx [%s-%s] | %s | %s | %s | %s | %s | %s |" % (
+                name, m, len(ok), fmt(sn["med"] * 1e6), fmt(sn["min"] * 1e6), fmt(sn["max"] * 1e6),
+                fmt(pa["med"] * 1e3), fmt(p50["med"]), fmt(p99["med"]), fmt(mx["max"]),
+                rat(tp["med"], 1), rat(tp["min"], 1), rat(tp["max"], 1), "%.0f" % mm("reports")["med"],
+                "%.0f" % mm("records")["med"], extra, "%.0f" % mm("minflt")["med"],
+                "%.0f" % mm("csw")["med"], ver))
+        L.append("")
+    return L
+
+
+def fmt_kib(k):
+    if k != k or k < 0:
+        return "-"
+    return "%.1f MiB" % (k / 1024) if k >= 1024 else "%.0f KiB" % k
+
+
+def cbw_plots(agg, confs, srows):
+    n = 0
+    for c in confs:
+        if "," in c or not any(cc == c and k[0] == CBW for cc, k in agg):
+            continue
+        xl, vals = [], {}
+        mems = [("anon", "-"), ("file-shared", first_fs(agg, c))]
+        labels = None
+        for t, fs in mems:
+            pts = cbw_points(agg, c, t, fs)
+            if labels is None:
+                labels = list(pts)
+            xl.append(memname(t, fs))
+            for m in labels:
+                vals.setdefault(m, []).append(agg[pts[m]]["per_write_ns"]["med"] if m in pts else None)
+            a, cp, no = pts.get("async-scan-rearm"), pts.get("none+copy"), pts.get("none")
+            fl = agg[a]["per_write_ns"]["med"] + agg[cp]["per_write_ns"]["med"] - agg[no]["per_write_ns"]["med"] \
+                if a and cp and no else None
+            vals.setdefault("floor (async + copy)", []).append(fl)
+        if not labels:
+            continue
+        order = [CBW, "floor (async + copy)"] + [m for m in labels if m != CBW]
+        series = [(m, vals[m]) for m in order if m in vals]
+        if bars("cbw-stall", "%s: the writer's stall per first write with the old page saved (median, writes only)" % emu(c),
+                "ns per first write (median, log scale)", xl, series, logy=True):
+            n += 1
+    envs = []
+    for r in srows:
+        if r["env"] not in envs:
+            envs.append(r["env"])
+    for env in envs[:1]:
+        ok = [r for r in srows if r["env"] == env and r["rep"] != "-1"]
+        keys = []
+        for r in ok:
+            k = "%s %s" % (r["method"], "anon" if r["memtype"] == "anon" else r["fs"])
+            if k not in keys:
+                keys.append(k)
+        def agg_of(col, f):
+            return [f([float(r[col]) for r in ok if "%s %s" % (r["method"], "anon" if r["memtype"] == "anon" else r["fs"]) == k] or [float("nan")]) for k in keys]
+        series = [("p50", agg_of("p50_ns", statistics.median)), ("p99", agg_of("p99_ns", statistics.median)),
+                  ("max", agg_of("max_ns", max))]
+        series = [(a, [v if v == v and v > 0 else None for v in vs]) for a, vs in series]
+        if bars("snapshot-stall", "%s: the writer's per-write stall during a snapshot (bench/snapshot)" % emu(env),
+                "ns per write (log scale)", keys, series, logy=True):
+            n += 1
+        tp = [("throughput during / without", [v if v == v else None for v in agg_of("tput_rel", statistics.median)])]
+        if bars("snapshot-throughput", "%s: the writer's throughput during a snapshot / without one (median)" % emu(env),
+                "ratio (1 = no slowdown)", keys, tp, logy=False, hline=(1, "without a snapshot")):
+            n += 1
+    return n
+
+
 def main():
     rows = load_dir(out)
     if not rows:
@@ -828,6 +1057,10 @@ def main():
          "each configuration; skips. Plots: `headline.png`, "
          "`{armwrite,perwrite,arm,collect,round,cpu}-<memory>.png`.", ""]
     L += headline(agg, confs)
+    srows = load_snapshots()
+    for part in (cbw_stall(agg, confs), snapshot_section(srows)):
+        if part:
+            L += [""] + part
     for part in (two_writers(agg, confs), slow_handler(agg, confs),
                  polling_one_cpu(agg, confs), fresh_table(agg, confs)):
         if part:
@@ -844,7 +1077,7 @@ def main():
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write("\n".join(L) + "\n")
     write_csv(agg)
-    n = plots(agg, confs)
+    n = plots(agg, confs) + cbw_plots(agg, confs, srows)
     print("report: %s/summary.md, summary.csv, %d plots (%s); %d points in %s" % (
         out, n, "*.png", len(agg), ", ".join(confs)), file=sys.stderr)
     return 0

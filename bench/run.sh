@@ -100,6 +100,12 @@ coredelay="uffd-read uffd-read-spin"
 # the range emptied before each round (--fresh; anon only): every first
 # write also populates its page, as in a loop writing to new memory
 corefresh="mprotect uffd-sigbus uffd-read-spin uffd-read-spin-cpu"
+# copy-before-write (issue 14): the writer's stall per first write when the
+# old page is saved (--copy, "<method>+copy"): by the kernel (uffd-cbw), by
+# the writer itself (none+copy: one user-space page copy, for the floor
+# async-scan-rearm + copy), by the handler (mprotect+SIGSEGV, a handler
+# thread: plain and the hand-off configurations)
+corecbw="none+copy uffd-cbw mprotect+copy uffd-read+copy uffd-read-cpu+copy uffd-read-spin+copy uffd-read-spin-cpu+copy"
 delay_us=${BENCH_DELAY_US:-100}
 # cwarm: unmeasured warm-up rounds of a core point; the first rounds of a
 # process run slower for every method in TCG (translation cache, page
@@ -295,6 +301,10 @@ core() {
 		for m in $corem; do
 			point -m $m -s "$csize" -t $t $fa -p seq -r $reps -W $cwarm
 		done
+		for m in $corecbw; do
+			# shellcheck disable=SC2046 # "x+copy" -> -m x --copy
+			point -m ${m%+copy} $([ "$m" != "${m%+copy}" ] && echo --copy) -s "$csize" -t $t $fa -p seq -r $reps -W $cwarm
+		done
 		[ $quick = 1 ] && [ $t != anon ] && continue
 		# one handler serving 2 writers
 		for m in $core2w; do
@@ -335,6 +345,7 @@ if [ $native = 0 ] && [ $handler = 0 ] && [ -w $pollf ] && [ -n "${BENCH_POLL_US
 	envlabel="$saveenv, vm.userfaultfd_busy_poll_us=${BENCH_POLL_US:-200}"
 	corem="none mprotect uffd-sigbus uffd-read-spin uffd-read-spin-cpu"
 	core2w="mprotect uffd-read-spin uffd-read-spin-cpu" coredelay="uffd-read-spin" corefresh=
+	corecbw="uffd-read-spin+copy uffd-read-spin-cpu+copy"
 	core
 	echo "$pold" > $pollf
 	envlabel=$saveenv

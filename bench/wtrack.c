@@ -21,7 +21,7 @@
  * CSV on stdout (wtrack -H prints the header):
  *   method,memtype,fs,pattern,pages,writers,pin,repeat,arm_ns,per_write_ns,
  *   collect_ns,round_ns,hdelay_us,fresh,arm_write_ns,cpu_ns,wcpu_ns,hcpu_ns,
- *   p50_ns,p90_ns,p99_ns,max_ns,clock_ns,poll_us,status
+ *   p50_ns,p90_ns,p99_ns,max_ns,clock_ns,poll_us,minflt_pw,csw_pw,sysc_pw,status
  * (the first 12 columns as before; status last)
  * status: ok | SKIP:<why> | ENOMEM@<N> (mprotect stopped working after N
  * tracked writes) | MISMATCH:<got>/<want> | FAIL:<why>
@@ -47,6 +47,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,19 +56,44 @@
 #include "uffdwp.h"
 #include "mem.h"
 
+#include "cbw-uapi.h"	/* copy-before-write uapi fallbacks */
+#ifndef UFFDIO_WP_COPY_SETUP
+struct uffdio_wp_copy_setup {
+	__u64 nr_slots, flags, ring_offset, slots_offset, mmap_size;
+};
+struct uffd_wp_copy_rec {
+	__u64 address;
+	__u32 slot, flags;
+};
+struct uffd_wp_copy_ring {
+	__u32 head, tail, nr_entries, reserved1;
+	__u64 reserved2[6];
+	struct uffd_wp_copy_rec recs[];
+};
+struct uffdio_wp_copy_free {
+	__u64 slots, nr, tail, flags;
+};
+#define UFFDIO_WP_COPY_SETUP	_IOWR(UFFDIO, 0x09, struct uffdio_wp_copy_setup)
+#define UFFDIO_WP_COPY_FREE	_IOW(UFFDIO, 0x0A, struct uffdio_wp_copy_free)
+#define UFFD_WP_COPY_MAX_SLOTS	65536
+#endif
+
 enum method { M_NONE, M_MPROTECT, M_SOFTDIRTY, M_UFFD_READ, M_UFFD_POLL,
 	      M_UFFD_SIGBUS, M_ASYNC_WPMATCH, M_ASYNC_REARM,
 	      M_UFFD_READ_CPU, M_UFFD_READ_SPIN, M_UFFD_READ_SPIN_CPU,
-	      M_NMETHODS };
+	      M_UFFD_CBW, M_NMETHODS };
 static const char *method_names[] = { "none", "mprotect", "softdirty",
 	"uffd-read", "uffd-poll", "uffd-sigbus", "async-scan-wp", "async-scan-rearm",
-	"uffd-read-cpu", "uffd-read-spin", "uffd-read-spin-cpu" };
+	"uffd-read-cpu", "uffd-read-spin", "uffd-read-spin-cpu", "uffd-cbw" };
 
-/* a handler thread serves the faults (not SIGBUS, not async) */
+/*
+ * a handler thread serves the faults (not SIGBUS, not async); uffd-cbw's
+ * only serves the fallback reports (no free slot), which --copy handles
+ */
 static int thread_method(int m)
 {
 	return m == M_UFFD_READ || m == M_UFFD_POLL || m == M_UFFD_READ_CPU ||
-	       m == M_UFFD_READ_SPIN || m == M_UFFD_READ_SPIN_CPU;
+	       m == M_UFFD_READ_SPIN || m == M_UFFD_READ_SPIN_CPU || m == M_UFFD_CBW;
 }
 
 /* the uffd features a method needs beyond the memory type's */
@@ -85,6 +111,8 @@ static uint64_t method_features(int m)
 		return UFFD_FEATURE_BUSY_POLL;
 	case M_UFFD_READ_SPIN_CPU:
 		return UFFD_FEATURE_BUSY_POLL | UFFD_FEATURE_WAKE_ON_CURRENT_CPU;
+	case M_UFFD_CBW:
+		return UFFD_FEATURE_WP_COPY;
 	}
 	return 0;
 }
@@ -110,6 +138,24 @@ static int warmups = 1;		/* -W: unmeasured rounds before the measured ones */
 static unsigned handler_delay_us;	/* --handler-delay-us: busy per message */
 static int lat_off;		/* --no-lat: no clock read per write */
 static int fresh;		/* --fresh: MADV_DONTNEED the range before each round */
+/*
+ * --copy: every first write's old page is saved before the write goes on,
+ * as a snapshotter does: by the handler (SIGSEGV/SIGBUS handler or handler
+ * thread: memcpy of the page into save[] before it un-protects), by the
+ * writer itself for "none" (memcpy of the page, then the write: the cost
+ * of one user-space page copy), by the kernel for uffd-cbw (implied).  The
+ * method column then reads "<method>+copy" (uffd-cbw: as is).
+ */
+static int copy_mode;
+static char *save;		/* --copy: npages pages, pre-faulted */
+/* uffd-cbw: the buffer mapped from the userfaultfd */
+static struct uffdio_wp_copy_setup cbw_s;
+static char *cbw_buf;
+static struct uffd_wp_copy_ring *cbw_ring;
+static uint32_t *cbw_free_slots;
+static size_t cbw_fallbacks;	/* faults reported (no free slot), all rounds */
+/* system calls made in the timed region, counted by the program */
+static atomic_ulong nsys;
 static const char *dir = ".";
 static char fslabel[64] = "-";
 
@@ -185,12 +231,13 @@ struct figures {
 	double arm, pw, col, rnd;	/* arm_ns, per_write_ns, collect_ns, round_ns */
 	double armw, cpu, wcpu, hcpu;	/* arm_write_ns, cpu_ns, wcpu_ns, hcpu_ns (<0: none) */
 	double p50, p90, p99, max;	/* per-write latency percentiles (<0: none) */
+	double minflt, csw, sysc;	/* per write: minor faults, context switches, syscalls */
 };
 
 static const char csv_header[] =
 	"method,memtype,fs,pattern,pages,writers,pin,repeat,arm_ns,per_write_ns,"
 	"collect_ns,round_ns,hdelay_us,fresh,arm_write_ns,cpu_ns,wcpu_ns,hcpu_ns,"
-	"p50_ns,p90_ns,p99_ns,max_ns,clock_ns,poll_us,status";
+	"p50_ns,p90_ns,p99_ns,max_ns,clock_ns,poll_us,minflt_pw,csw_pw,sysc_pw,status";
 
 static void num(double v, const char *f)
 {
@@ -208,11 +255,12 @@ static void row(int rep, const struct figures *f, const char *status_in)
 	for (char *p = status; *p; p++)
 		if (*p == ',' || *p == '\n')
 			*p = ';';
-	printf("%s,%s,%s,%s,%zu,%d,%s,%d,", method_names[method],
+	printf("%s%s,%s,%s,%s,%zu,%d,%s,%d,", method_names[method],
+	       copy_mode && method != M_UFFD_CBW ? "+copy" : "",
 	       memtype_names[memtype], fslabel, pattern_names[pattern], npages,
 	       nwriters, pin ? "pinned" : "free", rep);
 	if (!f) {	/* SKIP/FAIL row: no numbers */
-		printf(",,,,%u,%d,,,,,,,,,,,%s\n", handler_delay_us, fresh, status);
+		printf(",,,,%u,%d,,,,,,,,,,,,,,%s\n", handler_delay_us, fresh, status);
 		fflush(stdout);
 		return;
 	}
@@ -231,6 +279,9 @@ static void row(int rep, const struct figures *f, const char *status_in)
 	num(f->max, "%.0f");
 	num(clock_cost_ns, "%.0f");
 	num(poll_us, "%.0f");
+	num(f->minflt, "%.3f");
+	num(f->csw, "%.3f");
+	num(f->sysc, "%.3f");
 	printf("%s\n", status);
 	fflush(stdout);
 }
@@ -296,6 +347,10 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 		return;
 	}
 	handler_work();
+	if (copy_mode)
+		memcpy(save + (a - (uintptr_t)region), (void *)a, psize);
+	/* mprotect and the signal's rt_sigreturn */
+	atomic_fetch_add_explicit(&nsys, 2, memory_order_relaxed);
 	if (mprotect((void *)a, psize, PROT_READ | PROT_WRITE)) {
 		fail_errno = errno;
 		atomic_store(&fail_at, atomic_load(&nrec));
@@ -315,6 +370,9 @@ static void sigbus_handler(int sig, siginfo_t *si, void *uc)
 	}
 	record(a);
 	handler_work();
+	if (copy_mode)
+		memcpy(save + (a - (uintptr_t)region), (void *)a, psize);
+	atomic_fetch_add_explicit(&nsys, 2, memory_order_relaxed);
 	if (uffd_wp(uffd, (void *)a, psize, false)) {
 		signal(sig, SIG_DFL);
 		return;
@@ -329,6 +387,11 @@ static void handle_msgs(struct uffd_msg *m, int n)
 		uintptr_t a = m[i].arg.pagefault.address & ~(psize - 1);
 		record(a);	/* bookkeeping first: the clear wakes the writer */
 		handler_work();
+		if (copy_mode)	/* the page is still protected: its old contents */
+			memcpy(save + (a - (uintptr_t)region), (void *)a, psize);
+		if (method == M_UFFD_CBW)
+			cbw_fallbacks++;
+		atomic_fetch_add_explicit(&nsys, 1, memory_order_relaxed);
 		int e = uffd_wp(uffd, (void *)a, psize, false);
 		if (e && e != EAGAIN) {
 			fprintf(stderr, "UFFDIO_WRITEPROTECT(clear): %s\n", strerror(e));
@@ -348,6 +411,7 @@ static void *handler_thread(void *arg)
 		if (method == M_UFFD_POLL) {
 			struct pollfd p[2] = { { uffd, POLLIN, 0 }, { stop_evfd, POLLIN, 0 } };
 			int r = poll(p, 2, -1);
+			atomic_fetch_add_explicit(&nsys, 1, memory_order_relaxed);
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r < 0) { perror("poll"); _exit(4); }
@@ -357,6 +421,7 @@ static void *handler_thread(void *arg)
 				continue;
 		}
 		ssize_t r = read(uffd, m, sizeof(m));
+		atomic_fetch_add_explicit(&nsys, 1, memory_order_relaxed);
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -499,6 +564,17 @@ static void setup_method(void)
 		skip_row("UFFDIO_REGISTER MODE_WP: EINVAL on this memory");
 	if (errno)
 		die("UFFDIO_REGISTER");
+	if (method == M_UFFD_CBW) {
+		/* one slot per page of the range (at most the documented limit) */
+		cbw_s.nr_slots = npages < UFFD_WP_COPY_MAX_SLOTS ? npages : UFFD_WP_COPY_MAX_SLOTS;
+		if (ioctl(uffd, UFFDIO_WP_COPY_SETUP, &cbw_s))
+			die("UFFDIO_WP_COPY_SETUP");
+		cbw_buf = mmap(NULL, cbw_s.mmap_size, PROT_READ, MAP_SHARED, uffd, 0);
+		if (cbw_buf == MAP_FAILED)
+			die("mmap of the copy-before-write buffer");
+		cbw_ring = (struct uffd_wp_copy_ring *)(cbw_buf + cbw_s.ring_offset);
+		cbw_free_slots = calloc(cbw_ring->nr_entries, sizeof(*cbw_free_slots));
+	}
 	if (method == M_UFFD_SIGBUS) {
 		sa.sa_sigaction = sigbus_handler;
 		sigaction(SIGBUS, &sa, NULL);
@@ -543,6 +619,8 @@ static void arm(int first)
 		if (uffd_wp(uffd, region, len, true))
 			die("UFFDIO_WRITEPROTECT(WP)");
 	}
+	if (method != M_NONE)
+		atomic_fetch_add_explicit(&nsys, 1, memory_order_relaxed);
 }
 
 struct writer {
@@ -563,7 +641,20 @@ static __attribute__((noinline)) void write_loop(struct writer *w)
 {
 	size_t i = w->pos;
 
-	if (lat_off) {
+	if (copy_mode && method == M_NONE) {
+		/* the writer saves the page itself: one user-space page copy */
+		uint64_t t = now_ns();
+		for (; i < w->to; i++) {
+			w->pos = i;
+			memcpy(save + order[i] * psize, region + order[i] * psize, psize);
+			*(volatile char *)(region + order[i] * psize + 8) = (char)i;
+			if (!lat_off) {
+				uint64_t t2 = now_ns();
+				lat[i] = t2 - t;
+				t = t2;
+			}
+		}
+	} else if (lat_off) {
 		for (; i < w->to; i++) {
 			w->pos = i;
 			*(volatile char *)(region + order[i] * psize + 8) = (char)i;
@@ -659,6 +750,25 @@ static void collect(void)
 	case M_ASYNC_REARM:
 		scan_async();
 		break;
+	case M_UFFD_CBW: {
+		/* the kernel's records, then free their slots (tail = head) */
+		uint32_t head = __atomic_load_n(&cbw_ring->head, __ATOMIC_ACQUIRE);
+		uint32_t tail = cbw_ring->tail, n = 0;
+		for (uint32_t k = tail; k != head; k++) {
+			const struct uffd_wp_copy_rec *r =
+				&cbw_ring->recs[k & (cbw_ring->nr_entries - 1)];
+			if (r->address >= (uintptr_t)region &&
+			    r->address < (uintptr_t)region + npages * psize)
+				dirty[(r->address - (uintptr_t)region) / psize] = 1;
+			cbw_free_slots[n++] = r->slot;
+		}
+		struct uffdio_wp_copy_free fr = { .slots = (uintptr_t)cbw_free_slots,
+						  .nr = n, .tail = head };
+		if (n && ioctl(uffd, UFFDIO_WP_COPY_FREE, &fr))
+			die("UFFDIO_WP_COPY_FREE");
+	}
+		/* the fallback reports the handler thread saved */
+		/* fall through */
 	default: {
 		size_t n = atomic_load(&nrec);
 		if (n > npages * 2)
@@ -710,11 +820,14 @@ static void usage(void)
 "              [-d DIR] [-f FSLABEL] [-T SECONDS] [--trace] [-H] [--skip WHY]\n"
 "  -m none|mprotect|softdirty|uffd-read|uffd-poll|uffd-sigbus|\n"
 "     async-scan-wp|async-scan-rearm|uffd-read-cpu|uffd-read-spin|\n"
-"     uffd-read-spin-cpu\n"
+"     uffd-read-spin-cpu|uffd-cbw\n"
 "     uffd-read*: a handler thread in blocking read(2), then\n"
 "     UFFDIO_WRITEPROTECT of the faulting page; -cpu: with\n"
 "     UFFD_FEATURE_WAKE_ON_CURRENT_CPU (1<<18), -spin: with\n"
 "     UFFD_FEATURE_BUSY_POLL (1<<19), -spin-cpu: both\n"
+"     uffd-cbw: copy-before-write (UFFD_FEATURE_WP_COPY, 1<<20): the kernel\n"
+"     saves the page into a slot (one per page of the range); collect reads\n"
+"     the ring and frees the slots; a handler thread copies fallback reports\n"
 "  -t anon|shmem|hugetlb|file-shared|file-private (file: in -d DIR)\n"
 "  -p seq|rand|scatter (scatter: every STRIDE-th page, default 2)\n"
 "  -s size in MiB (default 16), -r measured repeats (default 5), -W\n"
@@ -725,6 +838,11 @@ static void usage(void)
 "     busy, on each message before it un-protects\n"
 "  --fresh: MADV_DONTNEED the range before each round (not timed): every\n"
 "     first write also populates its page (uffd: UFFD_FEATURE_WP_UNPOPULATED)\n"
+"  --copy: the old page of every first write is saved (memcpy into a\n"
+"     pre-faulted buffer) before the write goes on: by the handler (signal\n"
+"     handler or thread) before it un-protects, by the writer itself for\n"
+"     'none' (a user-space page copy), by the kernel for uffd-cbw (implied);\n"
+"     the method column reads '<method>+copy'\n"
 "  --no-lat: no clock read per write (no p50..max; per-write figures then\n"
 "     exclude the clock_ns that every write otherwise includes)\n"
 "  --trace: write 'wtrack: writes begin|end N tgid T' to the ftrace\n"
@@ -744,7 +862,12 @@ static void usage(void)
 "  hcpu_ns       the handler thread's CPU time over arm + writes, per write\n"
 "  p50_ns p90_ns p99_ns max_ns  per-write latency percentiles of the round\n"
 "  clock_ns      one CLOCK_MONOTONIC read (included in every write's time)\n"
-"  poll_us       vm.userfaultfd_busy_poll_us (empty: no such sysctl)\n");
+"  poll_us       vm.userfaultfd_busy_poll_us (empty: no such sysctl)\n"
+"  minflt_pw csw_pw  minor faults, context switches (voluntary + involuntary)\n"
+"                of the process over arm + writes, per write (getrusage)\n"
+"  sysc_pw       system calls wtrack makes over arm + writes, per write,\n"
+"                counted in the program (arming, each read/poll/ioctl/mprotect\n"
+"                of a handler, a signal's rt_sigreturn)\n");
 	exit(2);
 }
 
@@ -761,7 +884,8 @@ int main(int argc, char **argv)
 {
 	static struct option lo[] = { { "pin", 0, 0, 'P' }, { "skip", 1, 0, 'S' }, { "help", 0, 0, 'h' },
 				      { "trace", 0, 0, 'M' }, { "handler-delay-us", 1, 0, 'D' },
-				      { "no-lat", 0, 0, 'L' }, { "fresh", 0, 0, 'F' }, { 0 } };
+				      { "no-lat", 0, 0, 'L' }, { "fresh", 0, 0, 'F' },
+				      { "copy", 0, 0, 'C' }, { 0 } };
 	int c, fs_given = 0;
 	const char *skipwhy = NULL;
 
@@ -782,6 +906,7 @@ int main(int argc, char **argv)
 		case 'D': handler_delay_us = strtoul(optarg, 0, 0); break;
 		case 'L': lat_off = 1; break;
 		case 'F': fresh = 1; break;
+		case 'C': copy_mode = 1; break;
 		case 'M': trace_fd = open("/sys/kernel/tracing/trace_marker", O_WRONLY | O_CLOEXEC);
 			if (trace_fd < 0)
 				die("--trace: open /sys/kernel/tracing/trace_marker");
@@ -821,17 +946,28 @@ int main(int argc, char **argv)
 	if (!npages)
 		usage();
 	poll_us = sysctl_long("/proc/sys/vm/userfaultfd_busy_poll_us");
+	if (method == M_UFFD_CBW)
+		copy_mode = 1;	/* the kernel copies; a fallback report is copied too */
 	if (skipwhy)
 		skip_row(skipwhy);	/* --skip WHY: only print the SKIP row */
 	if (handler_delay_us && method != M_MPROTECT && method != M_UFFD_SIGBUS &&
 	    !thread_method(method))
 		skip_row("--handler-delay-us: this method has no handler");
+	if (copy_mode && method != M_NONE && method != M_MPROTECT &&
+	    method != M_UFFD_SIGBUS && !thread_method(method))
+		skip_row("--copy: this method has no handler to copy");
 	pin_self();
 	clock_cost_ns = lat_off ? -1 : clock_cost();
 	setup_memory();
 	setup_pattern();
 	dirty = calloc(npages, 1);
 	rec = calloc(npages * 2, sizeof(*rec));
+	if (copy_mode) {	/* pre-faulted: the copies do not fault on it */
+		save = malloc(npages * psize);
+		if (!save)
+			die("malloc(save)");
+		memset(save, 0, npages * psize);
+	}
 	lat = calloc(nwrites ? nwrites : 1, sizeof(*lat));
 	uint64_t *lsort = calloc(nwrites ? nwrites : 1, sizeof(*lsort));
 	pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
@@ -864,6 +1000,9 @@ int main(int argc, char **argv)
 		/* the timed region: arm + writes */
 		if (rep >= 0)
 			trace_mark("begin", nwrites);
+		struct rusage ru0, ru1;
+		getrusage(RUSAGE_SELF, &ru0);
+		atomic_store(&nsys, 0);
 		uint64_t h0 = have_handler ? cpu_ns(hclock) : 0;
 		uint64_t c0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
 		uint64_t t0 = now_ns();
@@ -879,6 +1018,8 @@ int main(int argc, char **argv)
 		}
 		uint64_t c1 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
 		uint64_t h1 = have_handler ? cpu_ns(hclock) : 0;
+		unsigned long sys1 = atomic_load(&nsys);
+		getrusage(RUSAGE_SELF, &ru1);
 		if (rep >= 0)
 			trace_mark("end", nwrites);
 		uint64_t wsum = 0, wmax = 0, wcpu = 0;
@@ -931,6 +1072,9 @@ int main(int argc, char **argv)
 		f.wcpu = wcpu / d;
 		if (have_handler)
 			f.hcpu = (h1 - h0) / d;
+		f.minflt = (ru1.ru_minflt - ru0.ru_minflt) / d;
+		f.csw = (ru1.ru_nvcsw - ru0.ru_nvcsw + ru1.ru_nivcsw - ru0.ru_nivcsw) / d;
+		f.sysc = sys1 / d;
 		if (nl) {
 			qsort(lsort, nl, sizeof(*lsort), cmp_u64);
 			f.p50 = pct(lsort, nl, 50);
@@ -963,5 +1107,8 @@ int main(int argc, char **argv)
 		enomem_at ? ({ static char b[32]; snprintf(b, 32, "%zu", enomem_at); b; }) : "");
 	if (bad)
 		fprintf(stderr, "wtrack: %d round(s) collected a wrong dirty set\n", bad);
+	if (method == M_UFFD_CBW)
+		fprintf(stderr, "wtrack: uffd-cbw: %llu slots, %zu fault(s) reported (no free slot) in all rounds\n",
+			(unsigned long long)cbw_s.nr_slots, cbw_fallbacks);
 	return bad ? 1 : 0;
 }
