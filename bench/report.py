@@ -835,7 +835,7 @@ def cbw_stall(agg, confs):
     L = []
     col = "per_write_ns"
     for c in confs:
-        if "," in c or not any(cc == c and k[0] == CBW for cc, k in agg):
+        if "," in c or not any(cc == c and k[0] == CBW and v["n"] for (cc, k), v in agg.items()):
             continue
         mems = [("anon", "-"), ("file-shared", first_fs(agg, c))]
         tgt = ["| memory | copy-before-write | async uffd-wp (floor) | one page copy (user space) | "
@@ -978,7 +978,7 @@ def fmt_kib(k):
 def cbw_plots(agg, confs, srows):
     n = 0
     for c in confs:
-        if "," in c or not any(cc == c and k[0] == CBW for cc, k in agg):
+        if "," in c or not any(cc == c and k[0] == CBW and v["n"] for (cc, k), v in agg.items()):
             continue
         xl, vals = [], {}
         mems = [("anon", "-"), ("file-shared", first_fs(agg, c))]
