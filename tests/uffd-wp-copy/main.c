@@ -1662,8 +1662,15 @@ static void *sp_handler_fn(void *arg)
 			continue;
 		}
 		e = atomic_load(&sp->epoch);
-		if (sp->rep[e]++)
+		if (sp->rep[e]++) {
+			/*
+			 * A second report in one epoch: a writer that queued its
+			 * fault while the page was being un-protected.  The page
+			 * may hold writes by now: nothing to copy.
+			 */
 			sp->dups++;
+			goto unprotect;
+		}
 		memcpy(copy, sp->page, psize);
 		atomic_thread_fence(memory_order_seq_cst);
 		ha = cbw_head(sp->c);
@@ -1680,6 +1687,7 @@ static void *sp_handler_fn(void *arg)
 		} else {
 			sp->kept++;
 		}
+unprotect:
 		if (uffd_wp(sp->c->uffd, sp->page, psize, false))
 			sp_fail(sp, "un-protect: %m");
 		atomic_store(&sp->busy, 0);
