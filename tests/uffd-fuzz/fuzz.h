@@ -45,6 +45,44 @@ struct uffdio_move {
 #define UFFDIO_MOVE	_IOWR(UFFDIO, _UFFDIO_MOVE, struct uffdio_move)
 #endif
 
+#ifndef UFFD_FEATURE_WP_COPY	/* headers of a kernel without copy-before-write */
+#define UFFD_FEATURE_WP_COPY		(1 << 20)
+#define _UFFDIO_WP_COPY_SETUP		(0x09)
+#define _UFFDIO_WP_COPY_FREE		(0x0A)
+#define UFFD_WP_COPY_MAX_SLOTS		65536
+#define UFFD_WP_COPY_TAIL_KEEP		(~(__u64)0)
+struct uffdio_wp_copy_setup {
+	__u64 nr_slots;
+	__u64 flags;
+	__u64 ring_offset;
+	__u64 slots_offset;
+	__u64 mmap_size;
+};
+struct uffd_wp_copy_rec {
+	__u64 address;
+	__u32 slot;
+	__u32 flags;
+};
+struct uffd_wp_copy_ring {
+	__u32 head;
+	__u32 tail;
+	__u32 nr_entries;
+	__u32 reserved1;
+	__u64 reserved2[6];
+	struct uffd_wp_copy_rec recs[];
+};
+struct uffdio_wp_copy_free {
+	__u64 slots;
+	__u64 nr;
+	__u64 tail;
+	__u64 flags;
+};
+#define UFFDIO_WP_COPY_SETUP	_IOWR(UFFDIO, _UFFDIO_WP_COPY_SETUP, \
+				      struct uffdio_wp_copy_setup)
+#define UFFDIO_WP_COPY_FREE	_IOW(UFFDIO, _UFFDIO_WP_COPY_FREE, \
+				     struct uffdio_wp_copy_free)
+#endif
+
 #define PS		4096UL
 #define HPS		MEM_HPAGE
 #define MAX_PAGES	512		/* per region and per object */
@@ -57,6 +95,9 @@ struct uffdio_move {
 #define SLICE		(64UL << 20)	/* the arena's part of one region slot */
 #define LOG_LINES	64
 #define LOG_TAIL	24
+#define CBW_MAX_SLOTS	512		/* the most slots a seed sets up */
+#define CBW_PROBE	16		/* pages of a copy-before-write probe */
+#define CBW_OPS		60		/* in 1000 + CBW_OPS operations of a cbw seed */
 
 #define WRITER_HANG_MS	30000		/* an access blocked this long: lost wakeup */
 #define OP_HANG_MS	90000		/* a main-thread operation this long */
@@ -67,6 +108,7 @@ struct uffdio_move {
 /* shadow values: a known byte, or */
 #define UNKNOWN		(-1)
 #define FOLLOW		(-2)		/* private page not copied: the object's value */
+#define PRE_NONE	(-9)		/* access.pre: the region was disturbed */
 
 /* the errnos an operation may fail with, as a mask */
 #define E(x)		(1ULL << (x))
@@ -159,6 +201,37 @@ struct access {
 	int got0, got1;
 	int bus_retries;
 	int expect;		/* 0, SIGSEGV, SIGBUS; -1: any */
+	int pre;		/* a write: the page's model value before it (check_results) */
+};
+
+/*
+ * Copy-before-write (UFFD_FEATURE_WP_COPY, cbw.c): the buffer of a uffd as
+ * the main thread knows it.  Exact while no batch runs: only the writer
+ * thread (and the main thread's own MADV_POPULATE_WRITE) fault on the
+ * seed's memory; a forked child's context has no slots.
+ */
+struct cbw_buf {
+	int fd;			/* its uffd */
+	char *map;		/* NULL: none */
+	size_t size;
+	volatile struct uffd_wp_copy_ring *ring;
+	const char *slots;
+	uint32_t nr_slots, nr_entries;
+	uint32_t seen;		/* records [seen, head) not read yet */
+	uint32_t ktail;		/* the kernel's tail, as FREE moved it */
+	int nr_in_use;
+	bool in_use[CBW_MAX_SLOTS];	/* slot of a record read and not freed */
+	bool retired;		/* its uffd was closed: read its last records, unmap */
+};
+
+/* the violation classes of copy-before-write, summed over the seeds */
+enum { CBW_LOST, CBW_CONTENT, CBW_API, CBW_CLASSES };
+
+/* shared by the seeds' processes (MAP_SHARED): the summary points */
+struct cbw_sum {
+	long seeds, setups, records, checked, reports, probes, probe_pages, frees, free_errs;
+	long viol[CBW_CLASSES];
+	char first[CBW_CLASSES][400];
 };
 
 struct fuzz {
@@ -176,6 +249,11 @@ struct fuzz {
 	int nops;
 	enum umode mode;
 	uint64_t features;
+	bool cbw;		/* UFFD_FEATURE_WP_COPY: a buffer on every uffd */
+	struct cbw_buf cbwb, cbw_old;	/* the current uffd's buffer, a closed one's */
+	struct cbw_sum *cbw_sum;
+	bool batch_async;	/* the batch in g.batch was left running */
+	int cbw_wrec[CBW_PROBE];	/* records per page of the watched range */
 	/* model */
 	struct obj objs[MAX_OBJS];
 	struct region regions[MAX_REGIONS];
@@ -222,6 +300,8 @@ struct handler {
 	volatile unsigned long watch;	/* probe: page watched */
 	volatile size_t watch_len;
 	volatile int watch_hits;
+	volatile size_t watch_ps;	/* page size of the watched range */
+	volatile int watch_page[CBW_PROBE];	/* reports per page of it */
 	unsigned long rng;
 	/* MISSING faults of the main uffd resolved with zeroes (private pages detach) */
 	unsigned long zeroed[256];
@@ -323,8 +403,13 @@ void verify_files(void);
 /* ------------------------------------------------------------------ */
 /* ops.c                                                               */
 
+/* a random used region (-1: none); an access to page i of r (region ri) into g.batch */
+int pick_region(void);
+void add_access(struct region *r, int ri, int i, bool write, int byte);
 /* run operation x (0 to 999: drawn by the caller) of the mix: false when the seed must stop */
 bool fuzz_op(int x);
+/* the uffd, opened again after a close */
+int ensure_uffd(void);
 /* the self-test: corrupt the model of a known page and read it back */
 bool selftest_corrupt(void);
 /* read every page the model knows */
@@ -353,5 +438,25 @@ void post_batch(void);
 bool run_batch_sync(void);
 /* join the running batch (release held faults first) and check it */
 bool join_batch(void);
+
+/* ------------------------------------------------------------------ */
+/* cbw.c: copy-before-write                                            */
+
+/* a copy-before-write violation of class cls (CBW_*): also a violation */
+void cbw_violation(int cls, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* the seed uses UFFD_FEATURE_WP_COPY (in pick_mode) */
+void cbw_pick(void);
+/* fd was opened: set its buffer up (with some wrong calls first) */
+void cbw_setup(int fd);
+/* the uffd is closed (by the handler): its buffer retires */
+void cbw_closed(void);
+/* read the new records: batch (g.batch, after check_results' model update) or not */
+void cbw_consume(bool batch);
+/* the operations of cbw seeds (x: 0 to 99) */
+bool cbw_op(int x);
+/* the forked child: setup from another mm is EPERM, the buffer is not mapped */
+int cbw_child_check(void);
+/* the seed's line */
+void cbw_seed_diag(void);
 
 #endif /* UFFD_FUZZ_H */

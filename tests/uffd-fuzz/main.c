@@ -53,6 +53,17 @@
  *  - the probe's first write after zap/eviction is reported.
  * The kernel console is checked by the harness (panic_on_warn).
  *
+ * Copy-before-write (cbw.c): when the kernel advertises
+ * UFFD_FEATURE_WP_COPY, the synchronous seeds with an odd number open
+ * every uffd with it, set its buffer up (UFFDIO_WP_COPY_SETUP with a
+ * random nr_slots, wrong calls first), map it, and add FREE, state checks,
+ * wrong calls and a copy-before-write probe to the mix; every record's slot
+ * must hold the page as the model knew it before the write, every first
+ * write of the probe must be a record or a report.  Three more TAP points
+ * at the end sum the violations of the seeds by kind (lost writes, slot
+ * contents, the API); they skip when no seed used it.  The other seeds
+ * draw exactly the operations they drew before.
+ *
  * Self-test: -S or UFFDWP_FUZZ_SELFTEST=1 runs only the self-check: the
  * shadow model is corrupted on purpose and the checker must report it.
  * The same self-check is the first TAP point of every run.
@@ -181,6 +192,7 @@ static void pick_mode(void)
 	if (((g.seed * 0x9E3779B97F4A7C15ULL) >> 62) == 2)
 		want |= UFFD_FEATURE_BUSY_POLL;
 	g.features = want & g.supported;
+	cbw_pick();
 }
 
 /* the verdict of a seed whose operations ended (ok: none failed to finish) */
@@ -239,13 +251,15 @@ static int fuzz_seed(const void *arg)
 			    (unsigned long long)g.features, errno_name(-fd));
 	h.uffd = fd;
 	h.last_active = now_ms();
-	diag("seed %lu: %s uffd, features %#llx, %d ops", g.seed, um_name[g.mode],
-	     (unsigned long long)g.features, g.nops);
+	diag("seed %lu: %s uffd, features %#llx, %d ops%s", g.seed, um_name[g.mode],
+	     (unsigned long long)g.features, g.nops, g.cbw ? ", copy-before-write" : "");
+	cbw_setup(fd);
 	threads_start();
 	cap = g.selftest ? 4 * SEED_CAP_MS : SEED_CAP_MS;
 
 	for (g.op = 0; ok && g.op < g.nops && now_ms() - t0 < cap; g.op++) {
-		int x = rnd(1000);
+		/* copy-before-write seeds draw from more: the others draw as before */
+		int x = rnd(g.cbw ? 1000 + CBW_OPS : 1000);
 
 		g.op_start = now_ms();
 		case_count(ST_OPS, 1);
@@ -255,8 +269,10 @@ static int fuzz_seed(const void *arg)
 			break;
 		}
 		ok = fuzz_op(x);
-		if (!g.batch_pending)
+		if (!g.batch_pending) {
 			fix_prots();
+			cbw_consume(false);
+		}
 		if (g.res.violations && !g.selftest)
 			break;
 	}
@@ -278,11 +294,48 @@ static int fuzz_seed(const void *arg)
 	     (unsigned long long)stat_of(ST_FORKS), (unsigned long long)stat_of(ST_PROBES),
 	     g.res.probe_skips, g.res.sigbus_resolved, g.res.zeropage_eexist, g.res.ioctl_ok,
 	     g.res.ioctl_err, (long long)(now_ms() - t0));
+	cbw_seed_diag();
 	return verdict(ok);
 }
 
 /* ------------------------------------------------------------------ */
 /* the run                                                             */
+
+/*
+ * The copy-before-write points, one per class of violation, over the seeds
+ * that used it (their seed points fail too): the number of points added.
+ */
+static int cbw_points(struct case_runner *r, int nseeds)
+{
+	static const char *const what[CBW_CLASSES] = {
+		[CBW_LOST] = "copy-before-write: every first write to a protected page is recorded or reported",
+		[CBW_CONTENT] = "copy-before-write: every record's slot holds the page as it was before the write",
+		[CBW_API] = "copy-before-write: SETUP, FREE, mmap, records and ring as documented (exact errnos)",
+	};
+	const char *e = getenv("UFFDWP_EXPECT_WP_COPY");
+	bool expected = !(e && !strcmp(e, "0"));
+	struct cbw_sum *s = g.cbw_sum;
+	int c;
+
+	for (c = 0; c < CBW_CLASSES; c++) {
+		if (!(g.supported & UFFD_FEATURE_WP_COPY))
+			case_point(r, expected ? FAIL : SKIP,
+				   "kernel lacks UFFD_FEATURE_WP_COPY (expected)", "%s%s", what[c],
+				   expected ? ": UFFD_FEATURE_WP_COPY expected but missing" : "");
+		else if (!s || !s->seeds)
+			case_point(r, SKIP, "no seed of this run used it (odd synchronous seeds do)",
+				   "%s", what[c]);
+		else if (s->viol[c]) {
+			diag("copy-before-write: %ld violation(s) of this kind, the first: %s",
+			     s->viol[c], s->first[c]);
+			case_point(r, FAIL, NULL, "%s: %ld violation(s)", what[c], s->viol[c]);
+		} else
+			case_point(r, PASS, NULL, "%s: %ld of %d seeds, %ld setups, %ld records (%ld slots checked), %ld probes (%ld pages written, %ld reported), %ld FREEs ok, %ld wrong",
+				   what[c], s->seeds, nseeds, s->setups, s->records, s->checked,
+				   s->probes, s->probe_pages, s->reports, s->frees, s->free_errs);
+	}
+	return CBW_CLASSES;
+}
 
 static bool hugetlb_available(void)
 {
@@ -328,6 +381,11 @@ int main(int argc, char **argv)
 		tap_result(SKIP, "userfaultfd not available", "uffd-fuzz");
 		return 0;
 	}
+	/* the copy-before-write counters of every seed's process */
+	g.cbw_sum = mmap(NULL, sizeof(*g.cbw_sum), PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (g.cbw_sum == MAP_FAILED)
+		g.cbw_sum = NULL;
 	if (!(g.supported & UFFD_FEATURE_WP_FILE)) {
 		if (expect_wp_file()) {
 			tap_plan(1);
@@ -368,6 +426,7 @@ int main(int argc, char **argv)
 	diag("%d seeds, %llu ops, %llu accesses, %llu WP faults in %lld s", n - 1,
 	     (unsigned long long)r.total[ST_OPS], (unsigned long long)r.total[ST_ACCESSES],
 	     (unsigned long long)r.total[ST_WP_FAULTS], (long long)(now_ms() - r.start_ms) / 1000);
+	n += cbw_points(&r, n - 1);
 	tap_plan(n);
 	return cases_end(&r);
 }

@@ -219,6 +219,10 @@ void check_results(void)
 		bool dist = r->disturbed || !r->used || r->dead;
 		int v;
 
+		/* what the page held before a write (copy-before-write records) */
+		if (a->write)
+			a->pre = dist ? PRE_NONE : value(r, a->page);
+
 		case_count(ST_ACCESSES, 1);
 		if (g.trace)
 			diag("trace:   %s region %d page %d %#x: result %d got %#x/%#x model %d%s",
@@ -274,6 +278,7 @@ void check_results(void)
 			 */
 			set_value(r, a->page, a->got0);
 	}
+	cbw_consume(true);
 	g.nbatch = 0;
 }
 

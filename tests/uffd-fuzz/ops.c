@@ -21,7 +21,7 @@
 /* ------------------------------------------------------------------ */
 /* batches of accesses                                                 */
 
-static void add_access(struct region *r, int ri, int i, bool write, int byte)
+void add_access(struct region *r, int ri, int i, bool write, int byte)
 {
 	struct access *a = &g.batch[g.nbatch++];
 
@@ -31,7 +31,7 @@ static void add_access(struct region *r, int ri, int i, bool write, int byte)
 	};
 }
 
-static int pick_region(void)
+int pick_region(void)
 {
 	int tries, ri;
 
@@ -657,7 +657,7 @@ static void op_pwrite(void)
 /* ------------------------------------------------------------------ */
 /* uffd operations                                                     */
 
-static int ensure_uffd(void)
+int ensure_uffd(void)
 {
 	int fd = cur_uffd();
 
@@ -669,6 +669,7 @@ static int ensure_uffd(void)
 		return -1;
 	}
 	__atomic_store_n(&h.uffd, fd, __ATOMIC_RELEASE);
+	cbw_setup(fd);
 	return fd;
 }
 
@@ -864,6 +865,7 @@ static void op_close_uffd(void)
 {
 	oplog("close uffd (by the handler)%s", g.batch_pending ? " (batch running)" : "");
 	handler_request(REQ_CLOSE);
+	cbw_closed();
 	/* all registrations are gone with it */
 	if (chance(70))
 		ensure_uffd();
@@ -918,6 +920,9 @@ static void op_fork(void)
 		return;
 	}
 	if (pid == 0) {
+		k = cbw_child_check();
+		if (k)
+			_exit(k);
 		for (k = 0; k < n; k++) {
 			struct access *a = &plan[k];
 
@@ -967,6 +972,10 @@ static void op_fork(void)
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
 		violation(true, "forked child read a value the model contradicts");
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 6)
+		cbw_violation(CBW_API, "forked child: UFFDIO_WP_COPY_SETUP of the parent's uffd is not EPERM");
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 7)
+		cbw_violation(CBW_API, "forked child: the copy-before-write buffer was inherited");
 	else if (WIFEXITED(status))
 		violation(false, "forked child: %s", WEXITSTATUS(status) > 20 ?
 			  strsignal(WEXITSTATUS(status) - 20) : "exit status");
@@ -986,6 +995,7 @@ static bool op_access(bool async)
 	if (!g.nbatch)
 		return true;
 	set_hold(chance(50) ? 70 : 0);
+	g.batch_async = true;
 	post_batch();
 	return true;
 }
@@ -1080,6 +1090,8 @@ static bool op_probe(void)
 	pm2 = pagemap_entry(p);
 	h.watch_hits = 0;
 	h.watch_len = r->psize;
+	h.watch_ps = r->psize;
+	g.cbw_wrec[0] = 0;
 	h.watch = (unsigned long)p;
 	set_hold(0);
 	g.nbatch = 0;
@@ -1087,7 +1099,8 @@ static bool op_probe(void)
 	if (!run_batch_sync())
 		return false;
 	h.watch = 0;
-	if (g.mode == UM_SYNC ? !h.watch_hits : !g.batch[0].bus_retries)
+	/* copy-before-write: a record instead of the report */
+	if (g.mode == UM_SYNC ? !h.watch_hits && !g.cbw_wrec[0] : !g.batch[0].bus_retries)
 		violation(false, "probe: the first write to protected region %d (%s %s) page %d after %s was not reported: protection lost (%s before; pagemap after protect %#llx, after zap %#llx, after write %#llx)",
 			  r->id, kind_name(r->kind), r->shared ? "shared" : "private", i,
 			  how == 0 ? "MADV_DONTNEED" : how == 1 ? "MADV_PAGEOUT + fadvise" : "fadvise(DONTNEED)",
@@ -1146,6 +1159,8 @@ bool fuzz_op(int x)
 	/* an async batch runs for a few operations */
 	if (g.batch_pending && chance(30))
 		ok = join_batch();
+	else if (x >= 1000)		/* copy-before-write seeds only */
+		ok = cbw_op((x - 1000) * 100 / CBW_OPS);
 	else if (x < 70)
 		op_mmap();
 	else if (x < 110)

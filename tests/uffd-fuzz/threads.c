@@ -197,8 +197,11 @@ static void handle_msg(int fd, struct uffd_msg *m)
 	if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
 		kind = 'W';
 		case_count(ST_WP_FAULTS, 1);
-		if (h.watch && addr >= h.watch && addr < h.watch + h.watch_len)
+		if (h.watch && addr >= h.watch && addr < h.watch + h.watch_len) {
 			h.watch_hits++;
+			if ((addr - h.watch) / h.watch_ps < CBW_PROBE)
+				h.watch_page[(addr - h.watch) / h.watch_ps]++;
+		}
 	} else if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_MINOR) {
 		kind = 'I';
 		case_count(ST_MINOR_FAULTS, 1);
@@ -473,6 +476,7 @@ bool run_batch_sync(void)
 {
 	if (!g.nbatch)
 		return true;
+	g.batch_async = false;
 	post_batch();
 	if (!wait_batch())
 		return false;
