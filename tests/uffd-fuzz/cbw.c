@@ -49,6 +49,25 @@
 
 static struct cbw_sum seed_n;	/* this seed's counters (the violations go to g.cbw_sum at once) */
 
+/*
+ * The buffers are mapped at fixed places of a reservation of their own:
+ * mmap(NULL) could land in a hole the fuzzer's munmap()s leave in the
+ * arena, and the next op_mmap() of that slot (MAP_FIXED) would replace it.
+ * Two halves: the current uffd's buffer and a closed one's.
+ */
+#define CBW_AREA	(4UL << 20)	/* > 3 ring pages + CBW_MAX_SLOTS slots */
+static char *cbw_area;
+
+/* give a buffer's place back to the reservation */
+static void cbw_unmap(struct cbw_buf *b)
+{
+	if (b->map && mmap(b->map, CBW_AREA, PROT_NONE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
+		violation(false, "copy-before-write: unmapping a buffer: %s", errno_name(errno));
+	memset(b, 0, sizeof(*b));
+	b->fd = -1;
+}
+
 static const char *en(int e)
 {
 	return e ? errno_name(e) : "success";
@@ -218,10 +237,17 @@ void cbw_setup(int fd)
 
 	if (!g.cbw)
 		return;
-	if (b->map)		/* not retired (cannot happen): drop it */
-		munmap(b->map, b->size);
-	memset(b, 0, sizeof(*b));
-	b->fd = -1;
+	if (!cbw_area) {
+		cbw_area = mmap(NULL, 2 * CBW_AREA, PROT_NONE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (cbw_area == MAP_FAILED) {
+			cbw_area = NULL;
+			violation(false, "copy-before-write: reserving room for the buffers: %s",
+				  errno_name(errno));
+			return;
+		}
+	}
+	cbw_unmap(b);		/* not retired (cannot happen): drop it */
 	if (chance(30)) {	/* before setup: mmap ENODEV, FREE EINVAL */
 		p = mmap(NULL, PS, PROT_READ, MAP_SHARED, fd, 0);
 		err = p == MAP_FAILED ? errno : 0;
@@ -264,7 +290,14 @@ void cbw_setup(int fd)
 		bad_setup(fd);
 	if (chance(30))
 		bad_mmap(fd, s.mmap_size);
-	p = mmap(NULL, s.mmap_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (s.mmap_size > CBW_AREA) {
+		cbw_violation(CBW_API, "mmap_size %#llx for %u slots", (unsigned long long)s.mmap_size,
+			      nr);
+		return;
+	}
+	/* the half the closed uffd's buffer does not use */
+	p = cbw_area + (g.cbw_old.map == cbw_area ? CBW_AREA : 0);
+	p = mmap(p, s.mmap_size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
 	if (p == MAP_FAILED) {
 		cbw_violation(CBW_API, "mmap of the buffer (%#llx bytes): %s",
 			      (unsigned long long)s.mmap_size, en(errno));
@@ -289,15 +322,14 @@ void cbw_closed(void)
 		return;
 	if (!g.batch_pending) {
 		cbw_consume(false);
-		munmap(g.cbwb.map, g.cbwb.size);
+		cbw_unmap(&g.cbwb);
 	} else {		/* the records of the running batch are read at its join */
-		if (g.cbw_old.map)
-			munmap(g.cbw_old.map, g.cbw_old.size);
+		cbw_unmap(&g.cbw_old);
 		g.cbw_old = g.cbwb;
 		g.cbw_old.retired = true;
+		memset(&g.cbwb, 0, sizeof(g.cbwb));
+		g.cbwb.fd = -1;
 	}
-	memset(&g.cbwb, 0, sizeof(g.cbwb));
-	g.cbwb.fd = -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -423,10 +455,8 @@ void cbw_consume(bool batch)
 		return;
 	if (g.cbw_old.map) {
 		consume_buf(&g.cbw_old, batch);
-		if (!g.batch_pending) {
-			munmap(g.cbw_old.map, g.cbw_old.size);
-			memset(&g.cbw_old, 0, sizeof(g.cbw_old));
-		}
+		if (!g.batch_pending)
+			cbw_unmap(&g.cbw_old);
 	}
 	if (g.cbwb.map)
 		consume_buf(&g.cbwb, batch);
