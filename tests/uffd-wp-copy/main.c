@@ -106,7 +106,8 @@
  *                        record holds the page as it was before the epoch's
  *                        first write (no writer's word: not copied after a
  *                        write); with no record since the protection the
- *                        handler's copy holds it too (the record wins
+ *                        handler's copy holds it too, and no record comes
+ *                        after its un-protection (the record wins
  *                        otherwise); the note counts the epochs with both
  *   hugetlb-fallback     hugetlb pages (MAP_SHARED) are never copied: every
  *                        first write is reported, the ring stays empty
@@ -1567,6 +1568,7 @@ struct samepage {
 	pthread_barrier_t go, done;
 	uint8_t rec[SP_MAX_EPOCHS];	/* consumer: records per epoch */
 	uint8_t rep[SP_MAX_EPOCHS];	/* handler: reports per epoch */
+	uint8_t kept_in[SP_MAX_EPOCHS];	/* handler: no record before its un-protection */
 	long kept, dropped, dups;
 	atomic_int bad;
 	char why[256];
@@ -1697,6 +1699,7 @@ static void *sp_handler_fn(void *arg)
 				(unsigned long long)sp_word(e, k));
 		} else {
 			sp->kept++;
+			sp->kept_in[e] = 1;
 		}
 		atomic_store(&sp->busy, 0);
 	}
@@ -1826,6 +1829,9 @@ static int t_same_page(const void *arg)
 			return fail("epoch %d: %d records of one page", i, sp.rec[i]);
 		if (!sp.rec[i] && !sp.rep[i])
 			return fail("epoch %d: the write was neither copied nor reported", i);
+		if (sp.rec[i] && sp.kept_in[i])
+			return fail("epoch %d: a record of the page appeared after the handler had un-protected it (and found none)",
+				    i);
 		both += sp.rec[i] && sp.rep[i];
 		rec_only += sp.rec[i] && !sp.rep[i];
 		rep_only += !sp.rec[i] && sp.rep[i];
