@@ -2,16 +2,17 @@
 /*
  * cbw.c: copy-before-write (UFFD_FEATURE_WP_COPY) in uffd-fuzz.
  *
- * When the kernel advertises it, the synchronous seeds with an odd number
- * (derived from the seed, not drawn, so the other seeds draw exactly what
- * they drew before) open every uffd with it, set the buffer up with
- * UFFDIO_WP_COPY_SETUP (a random nr_slots, after some wrong calls whose
- * errnos must be exact), map it, and add their own operations to the mix:
- * UFFDIO_WP_COPY_FREE (valid lists and tails, and wrong ones: flags, too
- * many, bad pointers, slots out of range, not in use, listed twice, tails
- * behind, past head or above 2^32-1: EINVAL or EFAULT exactly, nothing
- * changed), wrong setups and mmaps of the live buffer, a check of the ring
- * header and fdinfo against the model, and the copy-before-write probe.
+ * When the kernel advertises it, the synchronous seeds whose number is not
+ * a multiple of 4 (derived from the seed, not drawn, so the other seeds
+ * draw exactly what they drew before) open every uffd with it, set the
+ * buffer up with UFFDIO_WP_COPY_SETUP (a random nr_slots, after some wrong
+ * calls whose errnos must be exact), map it, and add their own operations
+ * to the mix: UFFDIO_WP_COPY_FREE (valid lists and tails, and wrong ones:
+ * flags, too many, bad pointers, slots out of range, not in use, listed
+ * twice, tails behind, past head or above 2^32-1: EINVAL or EFAULT exactly,
+ * nothing changed), wrong setups and mmaps of the live buffer, a check of
+ * the ring header and fdinfo against the model, and the copy-before-write
+ * probe.
  *
  * The model (exact while no batch runs: only the writer thread and the
  * main thread's MADV_POPULATE_WRITE fault on the seed's memory, and a
@@ -101,7 +102,7 @@ static void expect_err(const char *what, int err, int want)
 
 void cbw_pick(void)
 {
-	g.cbw = (g.seed & 1) && !g.selftest && g.mode == UM_SYNC &&
+	g.cbw = (g.seed % 4) && !g.selftest && g.mode == UM_SYNC &&
 		(g.supported & UFFD_FEATURE_WP_COPY);
 	if (g.cbw)
 		g.features |= UFFD_FEATURE_WP_COPY;

@@ -54,7 +54,8 @@
  * The kernel console is checked by the harness (panic_on_warn).
  *
  * Copy-before-write (cbw.c): when the kernel advertises
- * UFFD_FEATURE_WP_COPY, the synchronous seeds with an odd number open
+ * UFFD_FEATURE_WP_COPY, the synchronous seeds whose number is not a
+ * multiple of 4 open
  * every uffd with it, set its buffer up (UFFDIO_WP_COPY_SETUP with a
  * random nr_slots, wrong calls first), map it, and add FREE, state checks,
  * wrong calls and a copy-before-write probe to the mix; every record's slot
@@ -327,7 +328,7 @@ static int cbw_points(struct case_runner *r, int nseeds)
 	}
 	for (c = 0; c < CBW_CLASSES; c++) {
 		if (!s || !s->seeds)
-			case_point(r, SKIP, "no seed of this run used it (odd synchronous seeds do)",
+			case_point(r, SKIP, "no seed of this run used it (synchronous seeds not a multiple of 4 do)",
 				   "%s", what[c]);
 		else if (s->viol[c]) {
 			diag("copy-before-write: %ld violation(s) of this kind, the first: %s",
