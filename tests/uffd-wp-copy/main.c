@@ -95,6 +95,14 @@
  *                        the report was read first, the handler's copy,
  *                        un-protection and head show the record (the record
  *                        wins); both writes land
+ *   proc-mem             a write through /proc/self/mem (GUP that may not
+ *                        retry the fault): with no free slot it fails with
+ *                        EIO and changes nothing (as without the feature);
+ *                        with a free slot it is copied, succeeds and gives a
+ *                        record holding the old page
+ *   memlock              as uid 65534 with RLIMIT_MEMLOCK 64 KiB: 32 slots
+ *                        ENOMEM with nothing charged, 8 slots accepted and
+ *                        charged to VmLck until the last fd and mapping go
  *   same-page <type>     anon, shmem and the file rows of the first file
  *                        system: one page, 1 slot, 3 writers storing into it
  *                        (staggered 0-300 us) in each protect epoch, a
@@ -133,6 +141,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -149,6 +158,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -2114,6 +2124,161 @@ static int record_wins_round(struct cbw *c, char *area, int x, int p, bool read_
 	return PASS;
 }
 
+/*
+ * A write that cannot wait for a handler: through /proc/self/mem (GUP
+ * without FOLL_UNLOCKABLE, so the fault may not be retried).  With a free
+ * slot it is copied and succeeds, with a record holding the old contents;
+ * without one it fails with EIO and changes nothing, as on a kernel
+ * without the feature.
+ */
+static int t_proc_mem(const void *arg)
+{
+	const uint64_t v = 0x5eedULL;
+	uint64_t now, pm;
+	uint32_t slot;
+	struct cbw c;
+	char *area;
+	ssize_t n;
+	int fd, i, e;
+
+	(void)arg;
+	area = mmap(NULL, 5 * psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (area == MAP_FAILED)
+		return fail("mmap: %m");
+	for (i = 0; i < 5; i++)
+		fill_page(area + (size_t)i * psize, psize, 61, i, 1);
+	TRY(cbw_open(&c, 0, 4));
+	e = uffd_register(c.uffd, area, 5 * psize, UFFDIO_REGISTER_MODE_WP, NULL);
+	if (!e)
+		e = uffd_wp(c.uffd, area, 5 * psize, true);
+	if (e)
+		return fail("register/protect: %s", strerror(e));
+	fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return fail("open /proc/self/mem: %m");
+	/* pages 1-4 take every slot */
+	for (i = 1; i < 5; i++)
+		*(volatile char *)(area + (size_t)i * psize + 8) = 1;
+	if (cbw_head(&c) != 4)
+		return fail("4 writes gave %u records, expected 4", cbw_head(&c));
+	n = pwrite(fd, &v, sizeof(v), (off_t)(uintptr_t)area);
+	if (n != -1 || errno != EIO)
+		return fail("pwrite to a protected page with no free slot: %zd (%m), expected -1 EIO", n);
+	memcpy(&now, area, sizeof(now));
+	pm = pagemap_entry(area);
+	if (now != word(61, 0, 1, 0) || !(pm & PM_UFFD_WP) || cbw_head(&c) != 4)
+		return fail("a failed pwrite changed something: word %#llx, uffd-wp %d, head %u",
+			    (unsigned long long)now, !!(pm & PM_UFFD_WP), cbw_head(&c));
+	/* one slot and one ring entry free */
+	slot = cbw_rec(&c, 0)->slot;
+	e = cbw_free(c.uffd, &slot, 1, 1, 0);
+	if (e)
+		return fail("FREE of one slot and record: %s", strerror(e));
+	n = pwrite(fd, &v, sizeof(v), (off_t)(uintptr_t)area);
+	if (n != (ssize_t)sizeof(v))
+		return fail("pwrite to a protected page with a free slot: %zd (%m), expected %zu",
+			    n, sizeof(v));
+	close(fd);
+	memcpy(&now, area, sizeof(now));
+	if (now != v)
+		return fail("the pwrite did not reach the page: %#llx", (unsigned long long)now);
+	if (cbw_head(&c) != 5 || cbw_rec(&c, 4)->address != (uintptr_t)area)
+		return fail("no record for the page written through /proc/self/mem (head %u)",
+			    cbw_head(&c));
+	if (check_page("slot of the /proc/self/mem write", cbw_slot(&c, cbw_rec(&c, 4)->slot),
+		       psize, 61, 0, 1))
+		return FAIL;
+	if (pagemap_entry(area) & PM_UFFD_WP)
+		return fail("the page is still protected after its copy");
+	case_count(ST_RECORDS, 5);
+	case_note("no free slot: EIO, nothing changed; a free slot: written, a record with the old page");
+	cbw_close(&c);
+	munmap(area, 5 * psize);
+	return PASS;
+}
+
+/* VmLck of this process in kB, or -1 */
+static long vmlck_kb(void)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %ld kB", &v) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/*
+ * The buffer is charged to RLIMIT_MEMLOCK (as VmLck) for a process without
+ * CAP_IPC_LOCK: nobody (uid 65534) with a 64 KiB limit gets ENOMEM for 32
+ * slots and nothing charged, 8 slots (36 KiB with the ring page) work and
+ * show in VmLck until the last mapping and fd are gone.
+ */
+static int memlock_child(void)
+{
+	struct rlimit rl = { 64 << 10, 64 << 10 };
+	struct uffdio_wp_copy_setup s = { 0 };
+	long before, after, mapped, gone;
+	int uffd, e;
+	void *m;
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		return fail("setrlimit(RLIMIT_MEMLOCK, 64 KiB): %m");
+	if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+		return fail("cannot become uid 65534: %m");
+	uffd = uffd_open_flags(UFFD_USER_MODE_ONLY, UFFD_FEATURE_WP_COPY, NULL);
+	if (uffd < 0)
+		return fail("userfaultfd(UFFD_USER_MODE_ONLY) as uid 65534: %s", strerror(-uffd));
+	before = vmlck_kb();
+	e = cbw_setup(uffd, 32, 0, NULL);
+	if (e != ENOMEM || vmlck_kb() != before)
+		return fail("32 slots over a 64 KiB RLIMIT_MEMLOCK: %s, VmLck %ld -> %ld kB; expected ENOMEM, unchanged",
+			    e ? strerror(e) : "accepted", before, vmlck_kb());
+	e = cbw_setup(uffd, 8, 0, &s);
+	if (e)
+		return fail("8 slots under a 64 KiB RLIMIT_MEMLOCK: %s", strerror(e));
+	after = vmlck_kb();
+	if (after - before != (long)(s.mmap_size >> 10))
+		return fail("VmLck %ld -> %ld kB for a %llu-byte buffer", before, after,
+			    (unsigned long long)s.mmap_size);
+	m = cbw_map(uffd, s.mmap_size, PROT_READ, MAP_SHARED, 0);
+	if (!m)
+		return fail("mmap of the buffer: %m");
+	close(uffd);
+	mapped = vmlck_kb();
+	munmap(m, s.mmap_size);
+	gone = vmlck_kb();
+	if (mapped != after || gone != before)
+		return fail("VmLck after close (still mapped) %ld kB, after munmap %ld kB; expected %ld, %ld",
+			    mapped, gone, after, before);
+	case_note("32 slots: ENOMEM; 8 slots: VmLck +%ld kB until the last mapping went", after - before);
+	return PASS;
+}
+
+static int t_memlock(const void *arg)
+{
+	int status;
+	pid_t pid;
+
+	(void)arg;
+	if (geteuid() != 0)
+		return case_skip("needs root to drop to uid 65534 without CAP_IPC_LOCK");
+	pid = fork();
+	if (pid < 0)
+		return fail("fork: %m");
+	if (!pid) {
+		fflush(stdout);
+		_exit(memlock_child());
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return fail("the uid 65534 child did not exit");
+	return WEXITSTATUS(status);
+}
+
 static int t_record_wins(const void *arg)
 {
 	struct cbw c;
@@ -2469,6 +2634,8 @@ int main(void)
 		if (!mem_is_file(snaps[i].mt))
 			add(t_stress, &snaps[i], "stress %s", snaps[i].mt->name);
 	add(t_record_wins, NULL, "record-wins");
+	add(t_proc_mem, NULL, "proc-mem");
+	add(t_memlock, NULL, "memlock");
 	/* the same page: anon, shmem and the files of the first file system */
 	for (i = 0; i < n; i++)
 		if (!mem_is_file(snaps[i].mt) || !strcmp(snaps[i].mt->fs, fs0))
