@@ -38,8 +38,13 @@ file|cbw|base|extra)
 	else
 		[ -n "${EXTRA_PATCHES:-}" ] && [ -d "$EXTRA_PATCHES" ] || {
 			echo "KERNEL=extra needs EXTRA_PATCHES=dir (with *.patch files)" >&2; exit 2; }
+		# the series as exported (not a tree in the middle of a rebase)
+		if [ "${WORKTREE:-0}" != 1 ]; then
+			scripts/tree-state.sh || exit 1
+		fi
 		git -C "$ksrc" am --abort >/dev/null 2>&1 || true
 		git -C "$ksrc" checkout -q --detach "$(git -C build/linux rev-parse HEAD)"
+		echo "build-kernel: KERNEL=extra on $(git -C "$ksrc" log -1 --format='%h %s')"
 		for p in "$EXTRA_PATCHES"/*.patch; do
 			git -C "$ksrc" am -q --3way "$(realpath "$p")" || {
 				echo "extra patch $p does not apply" >&2; exit 1; }
