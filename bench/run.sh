@@ -86,6 +86,16 @@ log=$out/run-$tag.log
 : > "$log"
 echo "env,kernel,$("$bin" -H)" > "$csv"
 
+# one page copy made by the kernel (bench/kcopy.c), for the floor of the
+# copy-before-write rows: not in the 1-vCPU handler boot
+if [ $handler = 0 ] && "$top/bench/build.sh" "$bin-kcopy" "$top/bench/kcopy.c"; then
+	kl=$("$bin-kcopy" -r 7 2>&1 | tail -n1)
+	echo "run.sh: $kl" >&2
+	kc=$(sed -n 's/.*page copy \([0-9]*\) ns.*/\1/p' <<<"$kl")
+	echo "env,kernel,kcopy_ns" > "$out/kcopy-$tag.csv"
+	[ -n "$kc" ] && echo "\"$envlabel\",\"$kernel\",$kc" >> "$out/kcopy-$tag.csv"
+fi
+
 # --- matrix ---
 oldm="mprotect softdirty uffd-read uffd-poll uffd-sigbus async-scan-wp async-scan-rearm"
 newm="uffd-read-cpu uffd-read-spin uffd-read-spin-cpu"
