@@ -1226,7 +1226,7 @@ static int g_capability(const struct grow *g, struct res *r)
  * context (the cmpxchg is the last step), so it can be retried.
  */
 enum { API_BADAPI, API_BIT63, API_BIT21, API_WPFILE, API_TWICE, API_RETRY, API_NULL,
-       API_FORK, API_HANDOFF, API_BIT20, API_IOCTL9 };
+       API_FORK, API_HANDOFF, API_BIT22, API_IOCTL9 };
 
 static int g_api(const struct grow *g, struct res *r)
 {
@@ -1250,9 +1250,13 @@ static int g_api(const struct grow *g, struct res *r)
 		api.features = UFFD_FEATURE_WAKE_ON_CURRENT_CPU |
 			       UFFD_FEATURE_BUSY_POLL;
 		break;
-	case API_BIT20:
-		/* UFFD_FEATURE_WP_RESOLVE of earlier versions of the series */
-		api.features = 1ULL << 20;
+	case API_BIT22:
+		/*
+		 * Bit 20 was UFFD_FEATURE_WP_RESOLVE of earlier versions of
+		 * the hand-off series and is UFFD_FEATURE_WP_COPY now (3-cbw);
+		 * 21 and 22 are the next unknown bits.
+		 */
+		api.features = 1ULL << 22;
 		break;
 	case API_IOCTL9: {
 		/* ioctl number 9: UFFDIO_WP_RESOLVE of earlier versions */
@@ -1566,7 +1570,7 @@ static const struct grow grows[] = {
 	{ "global", "UFFDIO_API", "bad-api-version", API_BADAPI, EINVAL, g_api, false },
 	{ "global", "UFFDIO_API", "unknown-feature-bit-63", API_BIT63, EINVAL, g_api, false },
 	{ "global", "UFFDIO_API", "unknown-feature-bit-21", API_BIT21, EINVAL, g_api, false },
-	{ "global", "UFFDIO_API", "unknown-feature-bit-20", API_BIT20, EINVAL, g_api, false },
+	{ "global", "UFFDIO_API", "unknown-feature-bit-22", API_BIT22, EINVAL, g_api, false },
 	{ "global", "UFFDIO_API", "features-WAKE_ON_CURRENT_CPU|BUSY_POLL-bits-18-19",
 	  API_HANDOFF, HD(0, EINVAL), g_api, false },
 	{ "global", "ioctl", "unknown-ioctl-9", API_IOCTL9, EINVAL, g_api, false },
