@@ -59,7 +59,7 @@ def skip_allowed(desc):
         return True
     # the hand-off features (UFFD_FEATURE_WAKE_ON_CURRENT_CPU, _BUSY_POLL)
     # of the series' third group; plain wp-handoff needs neither
-    if not expect_handoff and re.search(r"\bwp-(handoff-current-cpu|handoff-busy-poll|busy-poll-)", desc):
+    if not expect_handoff and re.search(r"\bwp-(handoff(-range)?-current-cpu|handoff(-range)?-busy-poll|busy-poll-)", desc):
         return True
     return any(re.search(p, desc) for p in ALLOWED)
 
