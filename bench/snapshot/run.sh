@@ -6,11 +6,11 @@
 # (cbw) and fork() copy-on-write (fork, anon only).  The snapshot files go
 # to that file system too.  Run by bench/make-bench.sh in the 2-vCPU boot.
 #   -> build/bench/snapshot-<tag>.csv (env,kernel, + snap's columns)
-# --quick: SNAP_MIB 32 MiB, 1 snapshot each, 300 ms baselines.
-# Env: SNAP_MIB (256), SNAP_REPS (snapshots per method and memory, 2),
-# SNAP_BASE_MS (1000: writing without a snapshot before each one, the
-# throughput baseline), SNAP_SLOTS (cbw slots, 4096 = 16 MiB),
-# SNAP_TIMEOUT (s per run, 600), BENCH_OUT, BENCH_ENV, BENCH_TAG as run.sh.
+# --quick: BENCH_SNAP_MIB 32 MiB, 1 snapshot each, 300 ms baselines.
+# Env: BENCH_SNAP_MIB (256), BENCH_SNAP_REPS (snapshots per method and memory, 2),
+# BENCH_SNAP_BASE_MS (1000: writing without a snapshot before each one, the
+# throughput baseline), BENCH_SNAP_SLOTS (cbw slots, 4096 = 16 MiB),
+# BENCH_SNAP_TIMEOUT (s per run, 600), BENCH_OUT, BENCH_ENV, BENCH_TAG as run.sh.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=${BENCH_OUT:-$top/build/bench}
@@ -33,11 +33,11 @@ else kind=bare short=guest; fi
 envlabel=${BENCH_ENV:-"$kind guest $ncpu vCPU"}
 tag=${BENCH_TAG:-$short$ncpu}
 if [ $quick = 1 ]; then
-	mib=${SNAP_MIB:-32} reps=${SNAP_REPS:-1} base=${SNAP_BASE_MS:-300}
+	mib=${BENCH_SNAP_MIB:-32} reps=${BENCH_SNAP_REPS:-1} base=${BENCH_SNAP_BASE_MS:-300}
 else
-	mib=${SNAP_MIB:-256} reps=${SNAP_REPS:-2} base=${SNAP_BASE_MS:-1000}
+	mib=${BENCH_SNAP_MIB:-256} reps=${BENCH_SNAP_REPS:-2} base=${BENCH_SNAP_BASE_MS:-1000}
 fi
-slots=${SNAP_SLOTS:-4096} pt=${SNAP_TIMEOUT:-600}
+slots=${BENCH_SNAP_SLOTS:-4096} pt=${BENCH_SNAP_TIMEOUT:-600}
 fsd=${UFFDWP_FS:-}
 fsd=${fsd%% *}
 case $fsd in

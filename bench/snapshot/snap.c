@@ -195,7 +195,7 @@ static char *cbw_buf;
 static struct uffd_wp_copy_ring *ring;
 static uint32_t *free_list;
 static uint32_t peak_inuse;
-static int break_no_protect;	/* SNAP_BREAK_NO_PROTECT=1: a broken snapshot (verify must fail) */
+static int break_no_protect;	/* BENCH_SNAP_BREAK_NO_PROTECT=1: a broken snapshot (verify must fail) */
 
 /* a row without numbers: SKIP:why or FAIL:why (commas become ';') */
 static void empty_row(const char *st)
@@ -516,7 +516,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGALRM, on_alarm);
 	alarm(timeout_s);
-	break_no_protect = getenv("SNAP_BREAK_NO_PROTECT") != NULL;
+	break_no_protect = getenv("BENCH_SNAP_BREAK_NO_PROTECT") != NULL;
 
 	/* the range (tests/lib/mem.c's rows), populated: page p holds generation p + 1 */
 	static struct mem_type mt;
