@@ -295,6 +295,16 @@ static int cbw_open(struct cbw *c, uint64_t features, uint32_t nr_slots)
 	return PASS;
 }
 
+/* register [addr, addr + len) for write-protect and protect it */
+static int cbw_arm(struct cbw *c, void *addr, size_t len)
+{
+	int e = uffd_register(c->uffd, addr, len, UFFDIO_REGISTER_MODE_WP, NULL);
+
+	if (!e)
+		e = uffd_wp(c->uffd, addr, len, true);
+	return e ? fail("register/protect: %s", strerror(e)) : PASS;
+}
+
 static void cbw_close(struct cbw *c)
 {
 	if (c->buf)
@@ -638,11 +648,7 @@ static int t_bad_input(const void *arg)
 	if (area == MAP_FAILED)
 		return fail("mmap: %m");
 	memset(area, 7, 4 * psize);
-	e = uffd_register(c.uffd, area, 4 * psize, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!e)
-		e = uffd_wp(c.uffd, area, 4 * psize, true);
-	if (e)
-		return fail("register/protect: %s", strerror(e));
+	TRY(cbw_arm(&c, area, 4 * psize));
 	TRY(one_cbw_write(&c, area, 0, 0));
 	TRY(one_cbw_write(&c, area, 1, 1));
 	if (cbw_rec(&c, 0)->slot != 0 || cbw_rec(&c, 1)->slot != 1 ||
@@ -719,11 +725,7 @@ static int t_close_mapped(const void *arg)
 		return fail("mmap: %m");
 	memset(area, 5, 4 * psize);
 	TRY(cbw_open(&c, 0, 1));
-	e = uffd_register(c.uffd, area, 4 * psize, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!e)
-		e = uffd_wp(c.uffd, area, 4 * psize, true);
-	if (e)
-		return fail("register/protect: %s", strerror(e));
+	TRY(cbw_arm(&c, area, 4 * psize));
 	TRY(one_cbw_write(&c, area, 0, 0));
 	/* no free slot: this write waits for a handler that never comes */
 	if (pthread_create(&t, NULL, write_page_fn, area + psize))
@@ -860,11 +862,7 @@ static int t_snapshot(const void *arg)
 		fill_page(r.addr + (size_t)i * psize, psize, sc->salt, i, 1);
 
 	TRY(cbw_open(&c, 0, NSLOTS));
-	e = uffd_register(c.uffd, r.addr, r.len, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!e)
-		e = uffd_wp(c.uffd, r.addr, r.len, true);
-	if (e)
-		return fail("register/protect: %s", strerror(e));
+	TRY(cbw_arm(&c, r.addr, r.len));
 	memset(&h, 0, sizeof(h));
 	h.uffd = c.uffd;
 	h.addr = r.addr;
@@ -932,11 +930,7 @@ static int t_unpopulated(const void *arg)
 	if (e)
 		return fail("%s: map: %s", sc->mt->name, strerror(e));
 	TRY(cbw_open(&c, anon ? UFFD_FEATURE_WP_UNPOPULATED : 0, NUNPOP));
-	e = uffd_register(c.uffd, r.addr, r.len, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!e)
-		e = uffd_wp(c.uffd, r.addr, r.len, true);
-	if (e)
-		return fail("register/protect: %s", strerror(e));
+	TRY(cbw_arm(&c, r.addr, r.len));
 	for (i = 0; i < NUNPOP; i++) {
 		pm = pagemap_entry(r.addr + (size_t)i * psize);
 		if ((pm & PM_PRESENT) || !(pm & PM_UFFD_WP))
@@ -1024,11 +1018,7 @@ static int t_ring_full(const void *arg)
 	for (i = 0; i < 8; i++)
 		fill_page(area + (size_t)i * psize, psize, 55, i, 1);
 	TRY(cbw_open(&c, 0, 4));
-	e = uffd_register(c.uffd, area, 8 * psize, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!e)
-		e = uffd_wp(c.uffd, area, 8 * psize, true);
-	if (e)
-		return fail("register/protect: %s", strerror(e));
+	TRY(cbw_arm(&c, area, 8 * psize));
 	memset(&h, 0, sizeof(h));
 	h.uffd = c.uffd;
 	h.addr = area;
@@ -1089,11 +1079,7 @@ static int t_swap(const void *arg)
 	for (i = 0; i < NSWAP; i++)
 		fill_page(area + (size_t)i * psize, psize, 66, i, 1);
 	TRY(cbw_open(&c, 0, NSWAP));
-	e = uffd_register(c.uffd, area, len, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!e)
-		e = uffd_wp(c.uffd, area, len, true);
-	if (e)
-		return fail("register/protect: %s", strerror(e));
+	TRY(cbw_arm(&c, area, len));
 	for (i = 0; i < 5 && swapped < NSWAP; i++) {
 		if (madvise(area, len, MADV_PAGEOUT))
 			return case_skip("MADV_PAGEOUT: %m");
@@ -1275,11 +1261,7 @@ static int t_stress(const void *arg)
 	for (i = 0; i < STRESS_PAGES; i++)
 		fill_page(r.addr + (size_t)i * psize, psize, sc->salt, i, 1);
 	TRY(cbw_open(&c, 0, NSLOTS));
-	e = uffd_register(c.uffd, r.addr, r.len, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!e)
-		e = uffd_wp(c.uffd, r.addr, r.len, true);
-	if (e)
-		return fail("register/protect: %s", strerror(e));
+	TRY(cbw_arm(&c, r.addr, r.len));
 	memset(&h, 0, sizeof(h));
 	h.uffd = c.uffd;
 	h.addr = r.addr;
@@ -1456,11 +1438,7 @@ static int t_events(const void *arg)
 	for (i = 0; i < NEV; i++)
 		fill_page(r.addr + (size_t)i * psize, psize, sc->salt, i, 1);
 	TRY(cbw_open(&c, UFFD_FEATURE_EVENT_REMAP, EV_SLOTS));
-	e = uffd_register(c.uffd, r.addr, len, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!e)
-		e = uffd_wp(c.uffd, r.addr, len, true);
-	if (e)
-		return fail("register/protect: %s", strerror(e));
+	TRY(cbw_arm(&c, r.addr, len));
 	memset(&h, 0, sizeof(h));
 	h.uffd = c.uffd;
 	h.addr = r.addr;
@@ -1923,11 +1901,7 @@ static int t_bad_limits(const void *arg)
 	if (area == MAP_FAILED || guard == MAP_FAILED)
 		return fail("mmap: %m");
 	memset(area, 8, 2 * psize);
-	e = uffd_register(c.uffd, area, 2 * psize, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!e)
-		e = uffd_wp(c.uffd, area, 2 * psize, true);
-	if (e)
-		return fail("register/protect: %s", strerror(e));
+	TRY(cbw_arm(&c, area, 2 * psize));
 	TRY(one_cbw_write(&c, area, 0, 0));
 	/* the array's second entry on a page that cannot be read */
 	if (mprotect(guard + psize, psize, PROT_NONE))
@@ -2148,11 +2122,7 @@ static int t_proc_mem(const void *arg)
 	for (i = 0; i < 5; i++)
 		fill_page(area + (size_t)i * psize, psize, 61, i, 1);
 	TRY(cbw_open(&c, 0, 4));
-	e = uffd_register(c.uffd, area, 5 * psize, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!e)
-		e = uffd_wp(c.uffd, area, 5 * psize, true);
-	if (e)
-		return fail("register/protect: %s", strerror(e));
+	TRY(cbw_arm(&c, area, 5 * psize));
 	fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return fail("open /proc/self/mem: %m");
@@ -2293,11 +2263,7 @@ static int t_record_wins(const void *arg)
 	for (i = 0; i < 4; i++)
 		fill_page(area + (size_t)i * psize, psize, 88, i, 1);
 	TRY(cbw_open(&c, 0, 1));
-	e = uffd_register(c.uffd, area, 4 * psize, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!e)
-		e = uffd_wp(c.uffd, area, 4 * psize, true);
-	if (e)
-		return fail("register/protect: %s", strerror(e));
+	TRY(cbw_arm(&c, area, 4 * psize));
 	/* the report not read yet: withdrawn */
 	TRY(record_wins_round(&c, area, 0, 1, false, &slot));
 	e = cbw_free(c.uffd, &slot, 1, cbw_head(&c), 0);
@@ -2332,11 +2298,7 @@ static int t_hugetlb(const void *arg)
 	for (i = 0; i < NHUGE; i++)
 		fill_page(r.addr + i * MEM_HPAGE, MEM_HPAGE, 77, i, 1);
 	TRY(cbw_open(&c, 0, NSLOTS));
-	e = uffd_register(c.uffd, r.addr, r.len, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!e)
-		e = uffd_wp(c.uffd, r.addr, r.len, true);
-	if (e)
-		return fail("register/protect: %s", strerror(e));
+	TRY(cbw_arm(&c, r.addr, r.len));
 	memset(&h, 0, sizeof(h));
 	h.uffd = c.uffd;
 	h.addr = r.addr;
@@ -2398,11 +2360,7 @@ static int t_fork(const void *arg)
 	if (area == MAP_FAILED)
 		return fail("mmap: %m");
 	memset(area, 3, 2 * psize);
-	e = uffd_register(c.uffd, area, 2 * psize, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!e)
-		e = uffd_wp(c.uffd, area, 2 * psize, true);
-	if (e)
-		return fail("register/protect: %s", strerror(e));
+	TRY(cbw_arm(&c, area, 2 * psize));
 
 	f.uffd = c.uffd;
 	if (pthread_create(&t, NULL, fork_event_fn, &f))
@@ -2476,7 +2434,7 @@ static int bench_round(bool cbw, int64_t *ns)
 	size_t len = BENCH_PAGES * psize;
 	struct cbw c;
 	char *area, *save = NULL;
-	int i, e, nrec;
+	int i, nrec;
 
 	area = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (area == MAP_FAILED)
@@ -2495,11 +2453,7 @@ static int bench_round(bool cbw, int64_t *ns)
 			return fail("malloc");
 		memset(save, 0, len);
 	}
-	e = uffd_register(c.uffd, area, len, UFFDIO_REGISTER_MODE_WP, NULL);
-	if (!e)
-		e = uffd_wp(c.uffd, area, len, true);
-	if (e)
-		return fail("register/protect: %s", strerror(e));
+	TRY(cbw_arm(&c, area, len));
 	memset(&h, 0, sizeof(h));
 	h.uffd = c.uffd;
 	h.addr = area;
